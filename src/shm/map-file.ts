@@ -1,0 +1,81 @@
+// mapFile: open (or create) a file and map it MAP_SHARED into a SharedArrayBuffer.
+import { closeSync, constants, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { InvalidArgumentError } from '../errors.js';
+import { native } from './native/index.js';
+
+export type MapMode =
+  /** The file must exist. */
+  | 'open'
+  /** Create the file if it is missing (sized to `size`), else open it. */
+  | 'openOrCreate'
+  /** Create the file; fail with EEXIST if anything is at the path. */
+  | 'createExclusive';
+
+export interface MapFileOptions {
+  mode?: MapMode;
+  /** Bytes to map. Required when the file may be created; defaults to the file's size on open. */
+  size?: number;
+  /** Map a private copy: the file is opened read-only and writes never reach it. */
+  readOnly?: boolean;
+  /** Permission bits for a newly created file. Default 0o600: shared memory is private to its user. */
+  fileMode?: number;
+}
+
+export interface MappedFile {
+  readonly path: string;
+  readonly buffer: SharedArrayBuffer;
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** True when this call created the file. */
+  readonly created: boolean;
+  /** Flush dirty pages of [offset, offset+length) to the file (MS_SYNC, or MS_ASYNC with async). */
+  msync(offset?: number, length?: number, options?: { async?: boolean }): void;
+}
+
+/** Largest mapping accepted: region offsets are stored as 32-bit words. */
+export const MAX_MAPPING_SIZE = 0xffff_f000;
+
+export function checkSize(size: number, what = 'size'): void {
+  if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > MAX_MAPPING_SIZE) {
+    throw new InvalidArgumentError(`${what} must be an integer from 1 to ${MAX_MAPPING_SIZE}, got ${String(size)}`);
+  }
+}
+
+export function mapFile(path: string, options: MapFileOptions = {}): MappedFile {
+  const mode = options.mode ?? 'open';
+  const readOnly = options.readOnly ?? false;
+  if (options.size !== undefined) checkSize(options.size);
+  if (mode !== 'open' && options.size === undefined) throw new InvalidArgumentError(`mode '${mode}' needs a size`);
+  if (mode !== 'open' && readOnly) throw new InvalidArgumentError('a read-only mapping cannot create its file');
+  // O_NOFOLLOW: a symlink planted at the path must not redirect our writes elsewhere.
+  let flags = constants.O_NOFOLLOW | (readOnly ? constants.O_RDONLY : constants.O_RDWR);
+  if (mode === 'openOrCreate') flags |= constants.O_CREAT;
+  if (mode === 'createExclusive') flags |= constants.O_CREAT | constants.O_EXCL;
+  const fd = openSync(path, flags, options.fileMode ?? 0o600);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new InvalidArgumentError(`${path} is not a regular file`);
+    // An empty file is one we (or a racing creator) just made: sizing it twice to the same size is harmless.
+    const created = mode === 'createExclusive' || (mode === 'openOrCreate' && stat.size === 0);
+    const size = options.size ?? stat.size;
+    if (size === 0) throw new InvalidArgumentError(`${path} is empty: nothing to map`);
+    if (created) ftruncateSync(fd, size);
+    else if (stat.size < size) {
+      throw new InvalidArgumentError(`${path} is ${stat.size} bytes, shorter than the ${size} bytes to map`);
+    }
+    checkSize(size);
+    const buffer = native().mapFd(fd, size, readOnly);
+    return {
+      path,
+      buffer,
+      size,
+      readOnly,
+      created,
+      msync(offset = 0, length = size - offset, opts = {}) {
+        native().msync(buffer, offset, length, opts.async ?? false);
+      },
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
