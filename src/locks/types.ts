@@ -1,0 +1,58 @@
+// The public result and snapshot types of the robust mutex.
+
+/** Who owns (or owned) a lock: the OS thread, its process, and the thread's start time. */
+export interface OwnerIdentity {
+  /** OS thread id (gettid), as in /proc/<pid>/task/<tid>. */
+  tid: number;
+  /** Process id (thread-group id) of that thread. 0 when not yet known. */
+  pid: number;
+  /** Low 32 bits of the thread's start time in clock ticks since boot (/proc/<tid>/stat field 22). */
+  startTime: number;
+}
+
+/**
+ * What an acquire returns. Check `owned`, not `status`: an abandoned mutex is
+ * *owned by you* (Windows WAIT_ABANDONED and POSIX EOWNERDEAD are success
+ * codes). Code written as `if (!r.owned) fail()` handles abandonment correctly
+ * by construction; `if (r.status !== 'acquired') fail()` is the bug of the
+ * "WAIT_ABANDONED is a success code" story and leaves you holding the lock.
+ */
+export type AcquireResult = Owned | NotOwned;
+
+export interface Owned {
+  readonly owned: true;
+  /** 'acquired': normal; 'abandoned': the previous owner died inside, the protected state may be inconsistent. */
+  readonly status: 'acquired' | 'abandoned';
+  readonly abandoned: boolean;
+  /** Recursion depth after this acquire (1 for a first acquire, and always 1 after abandonment). */
+  readonly depth: number;
+  /** The dead owner, when abandoned. */
+  readonly previousOwner?: OwnerIdentity;
+}
+
+export interface NotOwned {
+  readonly owned: false;
+  /** 'timeout': not acquired in time; 'busy': tryAcquire found it held; 'not-recoverable': ENOTRECOVERABLE, for ever. */
+  readonly status: 'timeout' | 'busy' | 'not-recoverable';
+  readonly abandoned: false;
+}
+
+/**
+ * 'posix': after an abandoned acquire, releasing without markConsistent() makes
+ * the mutex not-recoverable for ever (pthread robust mutex semantics).
+ * 'windows': ownership simply passes on; each abandonment is reported once.
+ */
+export type RecoveryPolicy = 'posix' | 'windows';
+
+export type MutexState = 'free' | 'owned' | 'owned-inconsistent' | 'owner-dead' | 'not-recoverable';
+
+export interface MutexSnapshot {
+  state: MutexState;
+  owner: OwnerIdentity | null;
+  /** Whether the owner is alive right now (null when there is no owner). */
+  ownerAlive: boolean | null;
+  depth: number;
+  waiters: number;
+  timesAbandoned: number;
+  policy: RecoveryPolicy;
+}
