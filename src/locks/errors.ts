@@ -1,0 +1,31 @@
+// Errors of the robust mutex, named after the Win32 / POSIX codes they mirror.
+import { RobustShmError } from '../errors.js';
+
+/** Release (or markConsistent) by a thread that does not own the mutex. Win32 ERROR_NOT_OWNER (288). */
+export class NotOwnerError extends RobustShmError {
+  readonly errno = 288;
+  constructor(message = 'the calling thread does not own the mutex') {
+    super('ERROR_NOT_OWNER', message);
+  }
+}
+
+/** The mutex was released inconsistent under the posix policy; it can never be acquired again. POSIX ENOTRECOVERABLE. */
+export class NotRecoverableError extends RobustShmError {
+  constructor(message = 'the mutex is not recoverable: it was released without markConsistent() after its owner died') {
+    super('ENOTRECOVERABLE', message);
+  }
+}
+
+/** acquireOrThrow() did not get the mutex in time. */
+export class LockTimeoutError extends RobustShmError {
+  constructor(timeoutMs: number) {
+    super('ETIMEDOUT', `the mutex was not acquired within ${timeoutMs} ms`);
+  }
+}
+
+/** The bytes at an offset are not an initialised robust mutex. */
+export class MutexLayoutError extends RobustShmError {
+  constructor(message: string) {
+    super('ERR_MUTEX_LAYOUT', message);
+  }
+}

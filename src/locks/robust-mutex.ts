@@ -1,0 +1,450 @@
+// RobustMutex: a recursive mutex in shared memory whose owner's death is
+// detected, reported as "abandoned" (WAIT_ABANDONED / EOWNERDEAD), and
+// recovered from. Works across worker threads and processes.
+import { InvalidArgumentError } from '../errors.js';
+import { native } from '../shm/native/index.js';
+import { LockTimeoutError, MutexLayoutError, NotOwnerError, NotRecoverableError } from './errors.js';
+import {
+  CONSISTENT,
+  I,
+  INCONSISTENT,
+  LAYOUT_VERSION,
+  MAGIC,
+  MUTEX_BYTES,
+  NOT_RECOVERABLE,
+  NOT_RECOVERABLE_TID,
+  TID_MASK,
+  WAIT_ATOMICS,
+  WAIT_FUTEX,
+  WAITER_SLOTS,
+  WAITERS,
+  encodeOwner,
+  highOf,
+  lowOf,
+} from './mutex-layout.js';
+import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat } from './owner.js';
+import type { AcquireResult, MutexSnapshot, MutexState, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
+import { waitSlice, wake, type WaitWord } from './waiting.js';
+
+export interface MutexOptions {
+  /**
+   * How often (ms) a blocked waiter looks at the owner's liveness when no
+   * release woke it. Bounds death-detection latency; default 1 ms. A waiter
+   * is asleep in the kernel between looks, so a longer interval costs latency,
+   * not CPU.
+   */
+  livenessIntervalMs?: number;
+  /** Spin iterations before sleeping on a held lock (short critical sections hand over faster). */
+  spin?: number;
+  /**
+   * Test-only: runs right after the lock word was taken and before any other
+   * owner field is written, so a test can kill the owner exactly there (hard case 1).
+   */
+  onLockWordTaken?: () => void;
+}
+
+export interface InitializeOptions {
+  /** Default 'posix': see RecoveryPolicy. */
+  policy?: RecoveryPolicy;
+  /**
+   * 'futex' (default when the native addon is built) wakes waiters in every
+   * process; 'atomics' needs no addon but only works between threads of one process.
+   */
+  waitMechanism?: 'futex' | 'atomics';
+}
+
+/** The subset of a region a mutex needs to be found by name (see src/shm/region.ts). */
+export interface NamedObjectHost {
+  readonly buffer: SharedArrayBuffer;
+  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
+}
+
+const ACQUIRED_FIRST: Owned = Object.freeze({ owned: true, status: 'acquired', abandoned: false, depth: 1 });
+const NOT_OWNED_TIMEOUT: NotOwned = Object.freeze({ owned: false, status: 'timeout', abandoned: false });
+const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', abandoned: false });
+const NOT_OWNED_UNRECOVERABLE: NotOwned = Object.freeze({ owned: false, status: 'not-recoverable', abandoned: false });
+
+function defaultWaitMechanism(): 'futex' | 'atomics' {
+  try {
+    native();
+    return 'futex';
+  } catch {
+    return 'atomics';
+  }
+}
+
+/**
+ * A robust, recursive mutex in shared memory.
+ *
+ * ```ts
+ * const r = mutex.acquire();
+ * if (!r.owned) throw new Error(r.status);        // timeout / not-recoverable only
+ * try {
+ *   if (r.abandoned) { repair(); mutex.markConsistent(); }
+ *   // ... critical section ...
+ * } finally { mutex.release(); }
+ * ```
+ *
+ * "Abandoned" is a success: you own the mutex. Always test `owned`.
+ */
+export class RobustMutex {
+  static readonly BYTES = MUTEX_BYTES;
+
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+  private readonly i32: Int32Array;
+  private readonly i64: BigInt64Array;
+  private readonly base: number;
+  private readonly word64: number;
+  private readonly lockWord: WaitWord;
+  private readonly livenessIntervalMs: number;
+  private readonly spin: number;
+  private readonly onLockWordTaken: (() => void) | undefined;
+
+  private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions) {
+    checkPlacement(buffer, byteOffset);
+    this.buffer = buffer;
+    this.byteOffset = byteOffset;
+    this.i32 = new Int32Array(buffer);
+    this.i64 = new BigInt64Array(buffer);
+    this.base = byteOffset / 4;
+    this.word64 = byteOffset / 8;
+    this.livenessIntervalMs = options.livenessIntervalMs ?? 1;
+    this.spin = options.spin ?? 100;
+    this.onLockWordTaken = options.onLockWordTaken;
+    if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
+    this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lockLow, kind: WAIT_FUTEX };
+  }
+
+  /** Write a fresh, unowned mutex at byteOffset (8-byte aligned, RobustMutex.BYTES long). */
+  static initialize(buffer: SharedArrayBuffer, byteOffset: number, options: InitializeOptions & MutexOptions = {}): RobustMutex {
+    checkPlacement(buffer, byteOffset);
+    const policy = options.policy ?? 'posix';
+    if (policy !== 'posix' && policy !== 'windows') throw new InvalidArgumentError(`policy must be 'posix' or 'windows', got ${String(policy)}`);
+    const mechanism = options.waitMechanism ?? defaultWaitMechanism();
+    const i32 = new Int32Array(buffer, byteOffset, MUTEX_BYTES / 4);
+    i32.fill(0);
+    Atomics.store(i32, I.policy, policy === 'posix' ? 0 : 1);
+    Atomics.store(i32, I.waitKind, mechanism === 'futex' ? WAIT_FUTEX : WAIT_ATOMICS);
+    Atomics.store(i32, I.version, LAYOUT_VERSION);
+    // The magic goes last: `at()` in another thread treats it as "ready".
+    Atomics.store(i32, I.magic, MAGIC);
+    return RobustMutex.at(buffer, byteOffset, options);
+  }
+
+  /** Attach to a mutex that initialize() wrote (in any thread or process). */
+  static at(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions = {}): RobustMutex {
+    const mutex = new RobustMutex(buffer, byteOffset, options);
+    const magic = Atomics.load(mutex.i32, mutex.base + I.magic);
+    if (magic !== MAGIC) throw new MutexLayoutError(`no robust mutex at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
+    const version = Atomics.load(mutex.i32, mutex.base + I.version);
+    if (version !== LAYOUT_VERSION) throw new MutexLayoutError(`mutex layout version ${version}, this library reads ${LAYOUT_VERSION}`);
+    (mutex.lockWord as { kind: number }).kind = Atomics.load(mutex.i32, mutex.base + I.waitKind);
+    return mutex;
+  }
+
+  /** Find the mutex called `name` in a region, creating it on first use (like a Windows named mutex). */
+  static open(region: NamedObjectHost, name: string, options: InitializeOptions & MutexOptions = {}): RobustMutex {
+    const { offset } = region.findOrCreate(`mutex:${name}`, MUTEX_BYTES, (byteOffset) => {
+      RobustMutex.initialize(region.buffer, byteOffset, options);
+    });
+    return RobustMutex.at(region.buffer, offset, options);
+  }
+
+  get policy(): RecoveryPolicy {
+    return Atomics.load(this.i32, this.base + I.policy) === 0 ? 'posix' : 'windows';
+  }
+
+  // ---- acquiring -------------------------------------------------------
+
+  /** Block until owned, abandoned-and-owned, timed out, or not recoverable. */
+  acquire(timeoutMs = Infinity): AcquireResult {
+    checkTimeout(timeoutMs);
+    const me = currentThreadIdentity();
+    if (Atomics.compareExchange(this.i64, this.word64, 0n, ownerWord(me)) === 0n) return this.took(me, false, undefined);
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    let registered = -1;
+    try {
+      // A short spin first: most critical sections end before a sleep would.
+      for (let spins = 0; spins < this.spin; spins++) {
+        const step = this.step(me, false, false);
+        if (step.result) return step.result;
+      }
+      let checkOwner = false;
+      for (;;) {
+        const step = this.step(me, true, checkOwner);
+        if (step.result) return step.result;
+        checkOwner = false;
+        if (step.retry) continue;
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) return NOT_OWNED_TIMEOUT;
+        if (registered < 0) registered = this.registerWaiter(me.tid);
+        // Only a slice that nobody cut short means the owner held on for a
+        // whole interval: that is when it is worth asking /proc about it.
+        checkOwner = waitSlice(this.lockWord, step.waitValue, Math.min(this.livenessIntervalMs, remaining)) === 'timed-out';
+      }
+    } finally {
+      if (registered >= 0) Atomics.compareExchange(this.i32, this.base + I.waiterSlots + registered, me.tid, 0);
+    }
+  }
+
+  /** One attempt, never blocks: 'busy' when a live owner holds it. A dead owner is taken over at once. */
+  tryAcquire(): AcquireResult {
+    const me = currentThreadIdentity();
+    for (;;) {
+      const step = this.step(me, false, true);
+      if (step.result) return step.result;
+      if (!step.retry) return NOT_OWNED_BUSY;
+    }
+  }
+
+  /**
+   * Acquire without blocking the event loop. Same outcomes as acquire();
+   * rejects with the signal's reason when `signal` aborts.
+   */
+  async acquireAsync(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<AcquireResult> {
+    const timeoutMs = options.timeoutMs ?? Infinity;
+    checkTimeout(timeoutMs);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const me = currentThreadIdentity();
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    // A pending Atomics.waitAsync does not keep Node alive; this handle does.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    let registered = -1;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    try {
+      let checkOwner = false;
+      for (;;) {
+        signal?.throwIfAborted();
+        const seq = Atomics.load(this.i32, this.base + I.releaseSeq);
+        const step = this.step(me, true, checkOwner);
+        if (step.result) return step.result;
+        checkOwner = false;
+        if (step.retry) continue;
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) return NOT_OWNED_TIMEOUT;
+        if (registered < 0) registered = this.registerWaiter(me.tid);
+        // Releasers in this process notify the sequence word; a release in
+        // another process cannot (V8 keeps waiters per process), so the slice
+        // bound also bounds cross-process hand-over latency.
+        const wait = Atomics.waitAsync(this.i32, this.base + I.releaseSeq, seq, Math.min(Math.max(this.livenessIntervalMs, 2), remaining));
+        const outcome = wait.async ? await Promise.race([wait.value, aborted]) : wait.value;
+        checkOwner = outcome === 'timed-out';
+      }
+    } finally {
+      clearInterval(keepAlive);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      if (registered >= 0) Atomics.compareExchange(this.i32, this.base + I.waiterSlots + registered, me.tid, 0);
+    }
+  }
+
+  /** acquire() that throws LockTimeoutError / NotRecoverableError instead of returning them. */
+  acquireOrThrow(timeoutMs = Infinity): Owned {
+    const result = this.acquire(timeoutMs);
+    if (result.owned) return result;
+    if (result.status === 'not-recoverable') throw new NotRecoverableError();
+    throw new LockTimeoutError(timeoutMs);
+  }
+
+  /**
+   * One look at the lock word: take it if free, recurse if ours, take it over
+   * if its owner is dead. Otherwise report the value to sleep on.
+   */
+  private step(me: OwnerIdentity, wantWait: boolean, checkOwner: boolean): { result?: AcquireResult; waitValue: number; retry?: boolean } {
+    const word = Atomics.load(this.i64, this.word64);
+    const low = lowOf(word);
+    const tid = low & TID_MASK;
+    if (tid === 0) {
+      // Free. A thread that has slept here keeps WAITERS set: others may still sleep.
+      const next = encodeOwner(me.tid, me.startTime, (low & WAITERS) !== 0);
+      if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) return { result: this.took(me, false, undefined), waitValue: 0 };
+      return { waitValue: 0, retry: true };
+    }
+    if (tid === NOT_RECOVERABLE_TID) return { result: NOT_OWNED_UNRECOVERABLE, waitValue: 0 };
+    const startTime = highOf(word);
+    if (tid === me.tid && startTime === me.startTime >>> 0) {
+      const depth = (this.i32[this.base + I.depth] ?? 0) + 1;
+      this.i32[this.base + I.depth] = depth;
+      return { result: { owned: true, status: 'acquired', abandoned: false, depth }, waitValue: 0 };
+    }
+    if (checkOwner) {
+      if (ownerLiveness({ tid, startTime }) !== 'alive') {
+        // Exactly one of several waiters that notice the death at once wins
+        // this compare-and-swap (hard case 6); the others see a live owner.
+        const next = encodeOwner(me.tid, me.startTime, (low & WAITERS) !== 0);
+        if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
+          const previousOwner: OwnerIdentity = { tid, pid: Atomics.load(this.i32, this.base + I.ownerPid), startTime };
+          return { result: this.took(me, true, previousOwner), waitValue: 0 };
+        }
+        return { waitValue: 0, retry: true };
+      }
+    }
+    if (wantWait && (low & WAITERS) === 0) {
+      const flagged = BigInt.asIntN(64, word | BigInt(WAITERS >>> 0));
+      if (Atomics.compareExchange(this.i64, this.word64, word, flagged) !== word) return { waitValue: 0, retry: true };
+      return { waitValue: lowOf(flagged) };
+    }
+    return { waitValue: low };
+  }
+
+  private took(me: OwnerIdentity, abandoned: boolean, previousOwner: OwnerIdentity | undefined): Owned {
+    this.onLockWordTaken?.();
+    const b = this.base;
+    const i32 = this.i32;
+    // Fields only the owner writes are plain stores: the compare-and-swap that
+    // made us owner, and the exchange that releases, are the fences that
+    // publish them (x86 locked instructions); Atomics.store would add a fence each.
+    i32[b + I.ownerPid] = me.pid;
+    i32[b + I.depth] = 1;
+    i32[b + I.acquisitions] = (i32[b + I.acquisitions] ?? 0) + 1;
+    if (abandoned) {
+      Atomics.add(i32, b + I.timesAbandoned, 1);
+      // Under both policies the state is suspect until the new owner says otherwise;
+      // only release() differs (posix: not recoverable; windows: passes on).
+      Atomics.compareExchange(i32, b + I.consistency, CONSISTENT, INCONSISTENT);
+      return previousOwner
+        ? { owned: true, status: 'abandoned', abandoned: true, depth: 1, previousOwner }
+        : { owned: true, status: 'abandoned', abandoned: true, depth: 1 };
+    }
+    return ACQUIRED_FIRST;
+  }
+
+  private registerWaiter(tid: number): number {
+    const first = this.base + I.waiterSlots;
+    for (let i = 0; i < WAITER_SLOTS; i++) {
+      const current = Atomics.load(this.i32, first + i);
+      if (current === 0 && Atomics.compareExchange(this.i32, first + i, 0, tid) === 0) return i;
+    }
+    return -1;
+  }
+
+  // ---- releasing -------------------------------------------------------
+
+  /** True when the calling thread owns the mutex. */
+  isHeldByCurrentThread(): boolean {
+    const me = currentThreadIdentity();
+    // Two 32-bit reads, no BigInt: while we own the word nobody else changes
+    // its identity (others may only add WAITERS), so a torn read cannot
+    // produce a false "mine".
+    const b = this.base;
+    return ((this.i32[b + I.lockLow] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.lockHigh] === (me.startTime | 0);
+  }
+
+  /** After an abandoned acquire: declare the protected state repaired (pthread_mutex_consistent). */
+  markConsistent(): void {
+    if (!this.isHeldByCurrentThread()) throw new NotOwnerError('markConsistent() needs the calling thread to own the mutex');
+    Atomics.compareExchange(this.i32, this.base + I.consistency, INCONSISTENT, CONSISTENT);
+  }
+
+  /** Release one level of ownership. Throws NotOwnerError (ERROR_NOT_OWNER) when the caller is not the owner. */
+  release(): void {
+    if (!this.isHeldByCurrentThread()) throw new NotOwnerError();
+    const b = this.base;
+    const i32 = this.i32;
+    const depth = i32[b + I.depth] ?? 0;
+    if (depth > 1) {
+      i32[b + I.depth] = depth - 1;
+      return;
+    }
+    i32[b + I.depth] = 0;
+    i32[b + I.ownerPid] = 0;
+    if (i32[b + I.consistency] === INCONSISTENT) {
+      if (this.policy === 'posix') {
+        Atomics.store(i32, b + I.consistency, NOT_RECOVERABLE);
+        Atomics.store(this.i64, this.word64, encodeOwner(NOT_RECOVERABLE_TID, 0));
+        this.wakeWaiters(0x7fff_ffff);
+        return;
+      }
+      Atomics.store(i32, b + I.consistency, CONSISTENT);
+    }
+    const old = Atomics.exchange(this.i64, this.word64, 0n);
+    if (old !== ownerWord(currentThreadIdentity())) this.wakeWaiters(1);
+  }
+
+  private wakeWaiters(count: number): void {
+    wake(this.lockWord, count);
+    Atomics.add(this.i32, this.base + I.releaseSeq, 1);
+    Atomics.notify(this.i32, this.base + I.releaseSeq, count);
+  }
+
+  // ---- looking ---------------------------------------------------------
+
+  /** A snapshot for tools and the lock lab. Reads /proc for the owner and waiters. */
+  inspect(): MutexSnapshot {
+    const b = this.base;
+    const word = Atomics.load(this.i64, this.word64);
+    const tid = lowOf(word) & TID_MASK;
+    const consistency = Atomics.load(this.i32, b + I.consistency);
+    let owner: OwnerIdentity | null = null;
+    let ownerAlive: boolean | null = null;
+    let state: MutexState;
+    if (tid === NOT_RECOVERABLE_TID || consistency === NOT_RECOVERABLE) {
+      state = 'not-recoverable';
+    } else if (tid === 0) {
+      state = 'free';
+    } else {
+      const startTime = highOf(word);
+      const pid = Atomics.load(this.i32, b + I.ownerPid) || processOfThread(tid);
+      owner = { tid, pid, startTime };
+      ownerAlive = ownerLiveness(owner) === 'alive';
+      state = !ownerAlive ? 'owner-dead' : consistency === INCONSISTENT ? 'owned-inconsistent' : 'owned';
+    }
+    let waiters = 0;
+    for (let i = 0; i < WAITER_SLOTS; i++) {
+      const slot = b + I.waiterSlots + i;
+      const waiter = Atomics.load(this.i32, slot);
+      if (waiter === 0) continue;
+      // A waiter killed while it slept never cleared its slot.
+      if (readThreadStat(waiter) === null) Atomics.compareExchange(this.i32, slot, waiter, 0);
+      else waiters++;
+    }
+    return {
+      state,
+      owner,
+      ownerAlive,
+      depth: owner ? Atomics.load(this.i32, b + I.depth) : 0,
+      waiters,
+      timesAbandoned: Atomics.load(this.i32, b + I.timesAbandoned),
+      policy: this.policy,
+    };
+  }
+
+  /** How many times the mutex has been acquired (not counting recursion). */
+  get acquisitions(): number {
+    return Atomics.load(this.i32, this.base + I.acquisitions);
+  }
+}
+
+// The lock-word values of the calling thread, computed once per thread
+// (module state is per thread): BigInt arithmetic on every acquire would
+// dominate the uncontended path.
+let cachedFor: OwnerIdentity | undefined;
+let cachedWord = 0n;
+
+function ownerWord(me: OwnerIdentity): bigint {
+  if (cachedFor !== me) {
+    cachedFor = me;
+    cachedWord = encodeOwner(me.tid, me.startTime);
+  }
+  return cachedWord;
+}
+
+
+function checkPlacement(buffer: SharedArrayBuffer, byteOffset: number): void {
+  if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('a robust mutex needs a SharedArrayBuffer');
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + MUTEX_BYTES > buffer.byteLength) {
+    throw new InvalidArgumentError(`mutex byteOffset must be a multiple of 8 with ${MUTEX_BYTES} bytes inside the buffer, got ${byteOffset}`);
+  }
+}
+
+function checkTimeout(timeoutMs: number): void {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new InvalidArgumentError(`timeoutMs must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
+  }
+}
