@@ -1,0 +1,18 @@
+// robust-shm: the one public entry.
+
+export { RobustShmError, RegionFormatError, InvalidArgumentError } from './errors.js';
+
+// Memory-mapped files and regions
+export { mapFile, MAX_MAPPING_SIZE, type MapFileOptions, type MappedFile, type MapMode } from './shm/map-file.js';
+export { openRegion, Region, RegionFullError, type OpenRegionOptions, type NamedObject } from './shm/region.js';
+export { HEADER_BYTES as REGION_HEADER_BYTES, MIN_REGION_SIZE } from './shm/region-layout.js';
+export { native, type NativeBinding, type FutexWaitResult, type Advice } from './shm/native/index.js';
+
+// The robust mutex
+export { RobustMutex, type MutexOptions, type InitializeOptions, type NamedObjectHost } from './locks/robust-mutex.js';
+export { NotOwnerError, NotRecoverableError, LockTimeoutError, MutexLayoutError } from './locks/errors.js';
+export { ownerIsAlive, ownerLiveness, currentThreadIdentity, readThreadStat, type Liveness, type ThreadStat } from './locks/owner.js';
+export type { AcquireResult, Owned, NotOwned, OwnerIdentity, RecoveryPolicy, MutexSnapshot, MutexState } from './locks/types.js';
+
+// Workers and processes
+export { startTsWorker, forkTs, workerBootUrl, bootWorkerData } from './workers/spawn.js';
