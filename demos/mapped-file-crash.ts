@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { intOption, startDemo } from './lib/cli.js';
 import {
   type CoherenceResult,
+  type CrashResult,
+  regionWriterDies,
   unlinkWhileMapped,
   viewInWorkerThread,
   viewsInTwoProcesses,
@@ -30,6 +32,9 @@ const demo = startDemo({
 });
 
 const size = intOption('size', demo.values.size, 1 << 20, 1, 256 << 20);
+// The region gets the pattern in a named object; the region header and directory take the rest.
+const regionSize = Math.max(size, 1 << 16);
+const objectBytes = Math.floor(regionSize / 2);
 const work = mkdtempSync(join(demo.values.dir ?? tmpdir(), 'mapped-file-crash-'));
 let bytesChecked = 0;
 let bytesLost = 0;
@@ -50,15 +55,21 @@ try {
   demo.say('1. Writer dies with dirty pages and no other view of the file:');
   demo.say('   (there is no munmap in the native layer: a JS reference to an unmapped SharedArrayBuffer would crash,');
   demo.say('    so the view is "closed" by the writer process ending; the kernel unmaps it for the dead process)');
-  for (const [i, ending] of (['SIGKILL', 'exit'] as const).entries()) {
-    const r = await writerDies(join(work, `crash-${ending}.bin`), size, 11 + i, ending);
+  const runs: Array<() => Promise<CrashResult & { object?: string; objectOffset?: number; objectFound?: boolean }>> = [
+    () => regionWriterDies(join(work, 'crash-region.bin'), regionSize, objectBytes, 10, 'SIGKILL'),
+    () => writerDies(join(work, 'crash-kill.bin'), size, 11, 'SIGKILL'),
+    () => writerDies(join(work, 'crash-exit.bin'), size, 12, 'exit'),
+  ];
+  for (const run of runs) {
+    const r = await run();
+    if (r.objectFound === false) viewsCoherent = false;
     bytesChecked += 2 * r.bytes;
     bytesLost += r.lostViaRead + r.lostViaNewMapping;
     demo.event('writer-died', { ...r },
-      `   ${r.ending}: read(2) finds ${r.bytes - r.lostViaRead}/${r.bytes} bytes, a new mapping finds ${r.bytes - r.lostViaNewMapping}/${r.bytes}` +
+      `   ${r.object ? `region object "${r.object}" at offset ${r.objectOffset}, ` : 'plain file, '}${r.ending}: read(2) finds ${r.bytes - r.lostViaRead}/${r.bytes} bytes, a new mapping finds ${r.bytes - r.lostViaNewMapping}/${r.bytes}` +
         (r.stillDirtyAfterDeath === null ? '' : r.stillDirtyAfterDeath
-          ? '; page 0 is still dirty in the page cache: dying wrote nothing back, the page simply stayed'
-          : '; page 0 is already clean (written back by the flusher)'));
+          ? '; its first page is still dirty in the page cache: dying wrote nothing back, the page simply stayed'
+          : '; its first page is already clean (written back by the flusher)'));
   }
   demo.say('2. Coherence of views (a write in one view is read in the other with no msync):');
   coherence('coherence', twoViewsInOneProcess(join(work, 'two-views.bin'), size, 21));

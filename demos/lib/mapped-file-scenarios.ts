@@ -6,6 +6,7 @@ import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readdirSy
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { mapFile } from '../../src/shm/map-file.js';
+import { openRegion } from '../../src/shm/region.js';
 import { native } from '../../src/shm/native/index.js';
 import { inspectPage } from '../../src/shm/page-inspector.js';
 import { startTsWorker } from '../../src/workers/spawn.js';
@@ -47,15 +48,7 @@ export async function writerDies(path: string, size: number, seed: number, endin
   let how: string;
   try {
     expect(await writer.request({ op: 'write', offset: 0, length: size, seed }), 'written');
-    if (ending === 'SIGKILL') {
-      const signal = await writer.kill();
-      if (signal !== 'SIGKILL') throw new Error(`writer ended by ${String(signal)}, not SIGKILL`);
-      how = 'SIGKILL';
-    } else {
-      const code = await writer.exit();
-      if (code !== 0) throw new Error(`writer exited with ${String(code)}`);
-      how = 'exit(0)';
-    }
+    how = await endWriter(writer, ending);
   } finally {
     if (writer.child.exitCode === null && writer.child.signalCode === null) await writer.kill();
   }
@@ -66,6 +59,61 @@ export async function writerDies(path: string, size: number, seed: number, endin
   // countMismatches read page 0 through the new view, so it is mapped: its page flags tell whether it is still dirty.
   const flags = inspectPage(fresh.buffer, 0).flags;
   return { ending: how, bytes: size, lostViaRead, lostViaNewMapping, stillDirtyAfterDeath: flags ? flags.dirty : null };
+}
+
+async function endWriter(writer: MappedWriter, ending: 'SIGKILL' | 'exit'): Promise<string> {
+  if (ending === 'SIGKILL') {
+    const signal = await writer.kill();
+    if (signal !== 'SIGKILL') throw new Error(`writer ended by ${String(signal)}, not SIGKILL`);
+    return 'SIGKILL';
+  }
+  const code = await writer.exit();
+  if (code !== 0) throw new Error(`writer exited with ${String(code)}`);
+  return 'exit(0)';
+}
+
+export interface RegionCrashResult extends CrashResult {
+  object: string;
+  objectOffset: number;
+  /** The object is found again, at the same offset, by a fresh openRegion. */
+  objectFound: boolean;
+}
+
+/**
+ * The same through the region format: the child creates a region at `path`,
+ * writes the pattern into a named object and dies. A fresh openRegion must find
+ * the object where the child put it, with every byte; read(2) must see them too.
+ */
+export async function regionWriterDies(path: string, size: number, objectBytes: number, seed: number, ending: 'SIGKILL' | 'exit'): Promise<RegionCrashResult> {
+  const object = 'crash-pattern';
+  const writer = await startMappedWriter(path, size, 'region');
+  let how: string;
+  let objectOffset: number;
+  try {
+    const reply = await writer.request({ op: 'write', offset: 0, length: objectBytes, seed, object });
+    if (reply.op !== 'written') throw new Error(`expected 'written' from the child, got ${JSON.stringify(reply)}`);
+    objectOffset = reply.offset;
+    how = await endWriter(writer, ending);
+  } finally {
+    if (writer.child.exitCode === null && writer.child.signalCode === null) await writer.kill();
+  }
+  const onDisk = new Uint8Array(readFileSync(path));
+  const lostViaRead = onDisk.length === size ? countMismatches(onDisk, objectOffset, objectBytes, seed) : objectBytes;
+  const region = await openRegion(path, { size });
+  const found = region.find(object);
+  const lostViaNewMapping = found === objectOffset ? countMismatches(new Uint8Array(region.buffer), objectOffset, objectBytes, seed) : objectBytes;
+  const flags = inspectPage(region.buffer, objectOffset).flags;
+  region.close();
+  return {
+    ending: how,
+    bytes: objectBytes,
+    lostViaRead,
+    lostViaNewMapping,
+    stillDirtyAfterDeath: flags ? flags.dirty : null,
+    object,
+    objectOffset,
+    objectFound: found === objectOffset,
+  };
 }
 
 export interface CoherenceResult {

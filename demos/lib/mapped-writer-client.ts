@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { forkTs } from '../../src/workers/spawn.js';
 
 export type WriterRequest =
-  | { op: 'write'; offset: number; length: number; seed: number }
+  /** With `object` (region mode) the pattern goes into that named object and `offset` is ignored. */
+  | { op: 'write'; offset: number; length: number; seed: number; object?: string }
   | { op: 'read'; offset: number; length: number; seed: number }
   | { op: 'touch'; offset: number; length: number }
   | { op: 'exit' };
@@ -34,9 +35,12 @@ function exited(child: ChildProcess): Promise<[number | null, NodeJS.Signals | n
   return once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
 }
 
-/** Start a child that maps `path` (size bytes) MAP_SHARED; resolves when its view is mapped. */
-export async function startMappedWriter(path: string, size: number): Promise<MappedWriter> {
-  const child = forkTs(mappedWriterUrl, [path, String(size)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/**
+ * Start a child that maps `path` (size bytes) MAP_SHARED, as a plain file or as
+ * a region it creates with openRegion; resolves when its view is mapped.
+ */
+export async function startMappedWriter(path: string, size: number, kind: 'file' | 'region' = 'file'): Promise<MappedWriter> {
+  const child = forkTs(mappedWriterUrl, [path, String(size), kind], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies: WriterReply[] = [];
   const waiting: Array<(reply: WriterReply) => void> = [];
   child.on('message', (m) => {
