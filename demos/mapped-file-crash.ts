@@ -33,7 +33,7 @@ const demo = startDemo({
 
 const size = intOption('size', demo.values.size, 1 << 20, 1, 256 << 20);
 // The region gets the pattern in a named object; the region header and directory take the rest.
-const regionSize = Math.max(size, 1 << 16);
+const regionSize = Math.ceil(Math.max(size, 1 << 16) / 4096) * 4096;
 const objectBytes = Math.floor(regionSize / 2);
 const work = mkdtempSync(join(demo.values.dir ?? tmpdir(), 'mapped-file-crash-'));
 let bytesChecked = 0;
