@@ -190,3 +190,18 @@ describe('bad input gets a clear error and changes nothing', () => {
     expect(lstatSync(path).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('mapping lifetime', () => {
+  const res = useResources();
+
+  it('is unmapped only when the last reference, in any thread, is collected', async () => {
+    const path = res.path('lifetime');
+    mapFile(path, { mode: 'createExclusive', size: 8192 });
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./fixtures/unmap-on-gc.ts', import.meta.url).pathname, path], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(JSON.parse(out)).toEqual({ afterMap: true, afterMainDropped: true, afterBothDropped: false });
+  });
+});
