@@ -261,8 +261,10 @@ export class RobustMutex {
     const low = lowOf(word);
     const tid = low & TID_MASK;
     if (tid === 0) {
-      // Free. A thread that has slept here keeps WAITERS set: others may still sleep.
-      const next = encodeOwner(me.tid, me.startTime, (low & WAITERS) !== 0);
+      // Free. A thread past its spin phase takes it with WAITERS set: the
+      // release that woke it woke only one sleeper, others may still sleep,
+      // and without the bit our own release would not wake them.
+      const next = encodeOwner(me.tid, me.startTime, wantWait);
       if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) return { result: this.took(me, false, undefined), waitValue: 0 };
       return { waitValue: 0, retry: true };
     }
@@ -277,7 +279,7 @@ export class RobustMutex {
       if (ownerLiveness({ tid, startTime }) !== 'alive') {
         // Exactly one of several waiters that notice the death at once wins
         // this compare-and-swap (hard case 6); the others see a live owner.
-        const next = encodeOwner(me.tid, me.startTime, (low & WAITERS) !== 0);
+        const next = encodeOwner(me.tid, me.startTime, wantWait || (low & WAITERS) !== 0);
         if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
           const previousOwner: OwnerIdentity = { tid, pid: Atomics.load(this.i32, this.base + I.ownerPid), startTime };
           return { result: this.took(me, true, previousOwner), waitValue: 0 };
