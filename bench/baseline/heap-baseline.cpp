@@ -22,6 +22,8 @@ namespace bip = boost::interprocess;
 #endif
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,18 +154,24 @@ struct TwoProcSync {
   int failed[2];
 };
 
-static std::string bench_boost_two_process(const std::string &name, const Options &o, const Pattern *pats) {
+// The children use the segment they inherit through fork(): MAP_SHARED, same
+// address, so Boost's in-segment mutex and offset pointers work as after open_only,
+// and the segment's name can be removed right after creation (nothing is left in
+// /dev/shm even if this run is killed).
+static std::string bench_boost_two_process(bip::managed_shared_memory &seg, const Options &o, const Pattern *pats) {
   auto *sync = static_cast<TwoProcSync *>(
       mmap(nullptr, sizeof(TwoProcSync), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   if (sync == MAP_FAILED) { perror("mmap"); exit(1); }
   new (sync) TwoProcSync{};
   pid_t kids[2];
+  pid_t parent = getpid();
   for (int k = 0; k < 2; k++) {
     kids[k] = fork();
     if (kids[k] < 0) { perror("fork"); exit(1); }
     if (kids[k] == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a killed run
+      if (getppid() != parent) _exit(1);
       try {
-        bip::managed_shared_memory seg(bip::open_only, name.c_str());
         Options mine = o;
         // The start barrier sits after fill + warmup so both processes time the same phase together.
         std::vector<void *> live(kLiveBlocks);
@@ -245,19 +253,17 @@ int main(int argc, char **argv) {
     std::string name = "robust-shm-bench-boost-" + std::to_string(getpid());
     bip::shared_memory_object::remove(name.c_str());
     try {
-      {
-        bip::managed_shared_memory seg(bip::create_only, name.c_str(), kSegmentBytes);
-        Result b = run_pattern(pats[0], o, [&seg](size_t n) { return seg.allocate(n); },
-                               [&seg](void *p) { seg.deallocate(p); });
-        boost_single = json_result(b);
-      }
-      boost_two = bench_boost_two_process(name, o, pats);
+      bip::managed_shared_memory seg(bip::create_only, name.c_str(), kSegmentBytes);
+      bip::shared_memory_object::remove(name.c_str());
+      Result b = run_pattern(pats[0], o, [&seg](size_t n) { return seg.allocate(n); },
+                             [&seg](void *p) { seg.deallocate(p); });
+      boost_single = json_result(b);
+      boost_two = bench_boost_two_process(seg, o, pats);
     } catch (const std::exception &e) {
       bip::shared_memory_object::remove(name.c_str());
       fprintf(stderr, "heap-baseline: boost: %s\n", e.what());
       return 1;
     }
-    bip::shared_memory_object::remove(name.c_str());
   }
 #endif
 

@@ -4,9 +4,12 @@
  * mapping of a file in /dev/shm — the same placement as RobustMutex in a region.
  *
  * Figures (all clock_gettime(CLOCK_MONOTONIC)):
+ * The file is unlinked right after mmap (children inherit the mapping through fork).
+ *
  *   uncontended        lock+unlock ns/op, one thread.
  *   contendedProcesses two forked processes, each N x (lock; counter++; unlock);
- *                      ns per op = wall time / (2N); the counter must be exactly 2N.
+ *                      ns per op = wall time / (2N); the counter must be exactly 2N;
+ *                      `handoffs` = how often the lock passed between the two.
  *   contendedThreads   the same with two threads of one process.
  *   deathProcess       a child takes the lock and parks; the parent's waiter thread
  *                      is blocked in pthread_mutex_lock (checked: FUTEX_WAITERS set in
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +47,8 @@
 struct shared {
   pthread_mutex_t mutex;
   uint64_t counter;         /* protected by mutex */
+  uint64_t handoffs;        /* protected by mutex: times the lock changed hands between contenders */
+  int last_owner;           /* protected by mutex: contender id of the last critical section */
   atomic_int ready;         /* holder has the lock / contender is ready */
   atomic_int go;            /* start signal for contended runs */
   atomic_int holder_release;/* thread-exit round: holder may now exit */
@@ -61,6 +67,13 @@ static void fail(const char *what) {
   fprintf(stderr, "pthread-robust: %s\n", what);
   if (shm_path[0]) unlink(shm_path);
   exit(1);
+}
+
+/* A forked child must not outlive this program (e.g. when the harness kills a hung
+ * run): the death-round holder would otherwise sit in pause() forever. */
+static void die_with_parent(pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1); /* parent already gone before prctl */
 }
 
 static inline uint64_t now_ns(void) {
@@ -118,14 +131,20 @@ static double bench_uncontended(long n) {
 }
 
 /* ---------- (b) contended ---------- */
+/* One critical section of contender `me`. Counting handoffs shows how the
+ * ns/op figure was earned: glibc mutexes are not fair, so a contender often
+ * re-takes the lock many times before the other one gets it. */
+static inline void critical_section(int me) {
+  lock_or_die();
+  shm->counter++;
+  if (shm->last_owner != me) { shm->handoffs++; shm->last_owner = me; }
+  pthread_mutex_unlock(&shm->mutex);
+}
+
 static void contend_loop(long n) {
   atomic_fetch_add(&shm->ready, 1);
   while (!atomic_load(&shm->go)) { /* spin: both sides start together */ }
-  for (long i = 0; i < n; i++) {
-    lock_or_die();
-    shm->counter++;
-    pthread_mutex_unlock(&shm->mutex);
-  }
+  for (long i = 0; i < n; i++) critical_section(2);
 }
 
 static void *contend_thread(void *arg) {
@@ -133,16 +152,18 @@ static void *contend_thread(void *arg) {
   return NULL;
 }
 
-static double bench_contended(long n, int use_processes, uint64_t *counter_out) {
+static double bench_contended(long n, int use_processes, uint64_t *counter_out, uint64_t *handoffs_out) {
   shm->counter = 0;
+  shm->handoffs = 0;
+  shm->last_owner = 0;
   atomic_store(&shm->ready, 0);
   atomic_store(&shm->go, 0);
-  pid_t child = -1;
+  pid_t child = -1, parent = getpid();
   pthread_t th;
   if (use_processes) {
     child = fork();
     if (child < 0) die("fork");
-    if (child == 0) { contend_loop(n); _exit(0); }
+    if (child == 0) { die_with_parent(parent); contend_loop(n); _exit(0); }
   } else {
     if (pthread_create(&th, NULL, contend_thread, (void *)(intptr_t)n)) fail("pthread_create");
   }
@@ -150,11 +171,7 @@ static double bench_contended(long n, int use_processes, uint64_t *counter_out) 
   while (atomic_load(&shm->ready) < 2) { }
   uint64_t t0 = now_ns();
   atomic_store(&shm->go, 1);
-  for (long i = 0; i < n; i++) {
-    lock_or_die();
-    shm->counter++;
-    pthread_mutex_unlock(&shm->mutex);
-  }
+  for (long i = 0; i < n; i++) critical_section(1);
   if (use_processes) {
     int status;
     if (waitpid(child, &status, 0) < 0) die("waitpid");
@@ -164,6 +181,7 @@ static double bench_contended(long n, int use_processes, uint64_t *counter_out) 
   }
   uint64_t elapsed = now_ns() - t0;
   *counter_out = shm->counter;
+  *handoffs_out = shm->handoffs;
   return (double)elapsed / (2.0 * n);
 }
 
@@ -218,9 +236,11 @@ static void wait_until_blocked(struct waiter *w) {
 
 static uint64_t death_round_process(void) {
   atomic_store(&shm->ready, 0);
+  pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) die("fork");
   if (child == 0) {
+    die_with_parent(parent);
     if (pthread_mutex_lock(&shm->mutex) == EOWNERDEAD) pthread_mutex_consistent(&shm->mutex);
     atomic_store(&shm->ready, 1);
     for (;;) pause();
@@ -324,12 +344,16 @@ int main(int argc, char **argv) {
   shm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (shm == MAP_FAILED) die("mmap");
   close(fd);
+  /* Children inherit the mapping through fork(), so the name is not needed any more:
+   * unlinking now leaves nothing behind in /dev/shm even if this run is killed. */
+  unlink(shm_path);
+  shm_path[0] = 0;
   init_mutex();
 
   double unc = bench_uncontended(uncontended);
-  uint64_t cp_counter, ct_counter;
-  double cp = bench_contended(contended, 1, &cp_counter);
-  double ct = bench_contended(contended, 0, &ct_counter);
+  uint64_t cp_counter, ct_counter, cp_handoffs, ct_handoffs;
+  double cp = bench_contended(contended, 1, &cp_counter, &cp_handoffs);
+  double ct = bench_contended(contended, 0, &ct_counter, &ct_handoffs);
 
   uint64_t *s_proc = calloc(rounds, sizeof(uint64_t));
   uint64_t *s_cancel = calloc(rounds, sizeof(uint64_t));
@@ -339,15 +363,15 @@ int main(int argc, char **argv) {
   for (long r = 0; r < rounds; r++) s_cancel[r] = death_round_thread_cancel();
   for (long r = 0; r < rounds; r++) s_exit[r] = death_round_thread_exit();
 
-  unlink(shm_path);
-
   printf("{\n");
   printf("  \"mutex\": \"glibc pthread_mutex_t PTHREAD_MUTEX_ROBUST+PTHREAD_PROCESS_SHARED in a MAP_SHARED file under %s\",\n", dir);
   printf("  \"uncontended\": {\"iterations\": %ld, \"nsPerOp\": %.2f},\n", uncontended, unc);
-  printf("  \"contendedProcesses\": {\"iterationsEach\": %ld, \"nsPerOp\": %.2f, \"counter\": %llu, \"expected\": %ld, \"exact\": %s},\n",
-         contended, cp, (unsigned long long)cp_counter, 2 * contended, cp_counter == (uint64_t)(2 * contended) ? "true" : "false");
-  printf("  \"contendedThreads\": {\"iterationsEach\": %ld, \"nsPerOp\": %.2f, \"counter\": %llu, \"expected\": %ld, \"exact\": %s},\n",
-         contended, ct, (unsigned long long)ct_counter, 2 * contended, ct_counter == (uint64_t)(2 * contended) ? "true" : "false");
+  printf("  \"contendedProcesses\": {\"iterationsEach\": %ld, \"nsPerOp\": %.2f, \"counter\": %llu, \"expected\": %ld, \"exact\": %s, \"handoffs\": %llu},\n",
+         contended, cp, (unsigned long long)cp_counter, 2 * contended, cp_counter == (uint64_t)(2 * contended) ? "true" : "false",
+         (unsigned long long)cp_handoffs);
+  printf("  \"contendedThreads\": {\"iterationsEach\": %ld, \"nsPerOp\": %.2f, \"counter\": %llu, \"expected\": %ld, \"exact\": %s, \"handoffs\": %llu},\n",
+         contended, ct, (unsigned long long)ct_counter, 2 * contended, ct_counter == (uint64_t)(2 * contended) ? "true" : "false",
+         (unsigned long long)ct_handoffs);
   print_death("deathProcess", s_proc, (int)rounds, 0);
   print_death("deathThreadCancel", s_cancel, (int)rounds, 0);
   print_death("deathThreadExit", s_exit, (int)rounds, 1);

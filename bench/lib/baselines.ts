@@ -67,6 +67,13 @@ export interface ContendedFigure {
   counter: number;
   expected: number;
   exact: boolean;
+  /**
+   * How often the lock passed between the two contenders. glibc mutexes let the
+   * releaser re-take the lock before a woken waiter runs, so this is often tiny
+   * (single digits for 2 x 200,000 ops): the ns/op is then mostly uncontended
+   * throughput. Compare handoffs, too, when reading a ratio against this figure.
+   */
+  handoffs: number;
 }
 
 export interface PthreadBaselineResult {
