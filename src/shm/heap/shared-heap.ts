@@ -34,7 +34,7 @@ import {
   InvalidHeapParameterError,
   PossibleDeadlockError,
 } from './heap-errors.js';
-import { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, replayJournal, setPhase, type JournalOpName } from './heap-journal.js';
+import { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, replayJournal, setPhase, type JournalOpName } from './heap-journal.js';
 import {
   BLOCK_HEADER,
   BUSY,
@@ -274,6 +274,10 @@ export class SharedHeap {
       try {
         const b = this.blockOf(offset);
         beginIntent(this.h, JournalOp.FREE, 0);
+        // A free rolls forward, so its intent names the block from the start:
+        // a death before the store below still ends with the block freed.
+        const word = this.blocks.sizeFlags(b);
+        recordChange(this.h, 'a', b, word, word & SIZE_MASK);
         this.commitPoint = 'free:committed';
         this.hook?.('free:intent');
         this.blocks.release(b, 'a');
