@@ -551,7 +551,7 @@ export class SharedHeap {
     }
     if (b % 16 !== 0) throw new InvalidHeapParameterError(`offset ${offset} is misaligned: block payloads are 16-byte aligned`);
     if (!this.blocks.isBlockStart(b)) {
-      throw new InvalidHeapParameterError(`offset ${offset} is not the start of a block (an interior offset, or never allocated)`);
+      throw new InvalidHeapParameterError(`offset ${offset} is not the start of a block (an interior offset, never allocated, or freed already)`);
     }
     if ((this.blocks.sizeFlags(b) & BUSY) === 0) {
       throw new InvalidHeapParameterError(`offset ${offset} is not allocated (freed already: a double free?)`);
