@@ -77,11 +77,11 @@ async function main(): Promise<void> {
   // 3. NO_SERIALIZE from several workers.
   demo.say(`3. HEAP_NO_SERIALIZE from ${workers} worker threads at once (rounds of ${iterations} alloc/free each):`);
   const corrupt = await runHammer(workers, iterations, maxRounds, false);
-  demo.event('no-serialize', corrupt,
+  demo.event('no-serialize', { ...corrupt },
     `   ${corrupt.valid ? `no corruption found in ${corrupt.rounds} rounds` : `after round ${corrupt.rounds}, validate() finds: ${corrupt.problems.slice(0, 3).join('; ')}`}` +
     (corrupt.hung ? ' (a worker was caught in a cycle of a corrupted list and had to be terminated)' : ''));
   const control = await runHammer(workers, iterations, 1, true);
-  demo.event('control-with-lock', control, `   control, the same workers WITH the lock: validate() ${control.valid ? 'passes' : `FAILS: ${control.problems[0]}`}`);
+  demo.event('control-with-lock', { ...control }, `   control, the same workers WITH the lock: validate() ${control.valid ? 'passes' : `FAILS: ${control.problems[0]}`}`);
   const noSerializeCorruptionFound = !corrupt.valid;
 
   demo.finish(doubleFreeDetected && sameBlockTwiceUnchecked && noSerializeCorruptionFound && control.valid, {
