@@ -194,8 +194,8 @@ async function exitingProcess(path: string, resultPath: string, workerCount: num
     const freed = heap.free(mine[0]!);
     const freeMs = performance.now() - started;
     const freeError = heap.lastError;
-    heap.lastError = null;
-    heap.alloc(64);
+    const allocated = heap.alloc(64);
+    const allocError = allocated === 0 ? heap.lastError : null;
     const result: ExitResult = {
       pid: process.pid,
       parkedTid: parked.tid,
@@ -206,7 +206,7 @@ async function exitingProcess(path: string, resultPath: string, workerCount: num
       freeErrno: freeError?.errno ?? 0,
       freeMessage: freeError?.message ?? null,
       freeMs,
-      allocAtExitError: heap.lastError?.code ?? null,
+      allocAtExitError: allocError?.code ?? null,
       blocksLeftAllocated: mine.length,
     };
     writeFileSync(resultPath, JSON.stringify(result));
