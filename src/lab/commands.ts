@@ -1,0 +1,47 @@
+// One place that turns a command (from a key or a script word) into a
+// controller call, so the keys and --script do exactly the same thing.
+import type { CommandResult, LabController } from './controller.js';
+import type { ScriptCommand } from './script.js';
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Run one command. 'quit' is not run here: the caller owns the ending. */
+export async function runCommand(lab: LabController, command: ScriptCommand): Promise<CommandResult> {
+  switch (command.op) {
+    case 'kill':
+      return lab.kill(command.n);
+    case 'park':
+      return lab.park(command.n);
+    case 'unpark':
+      return lab.unpark(command.n);
+    case 'stop':
+      return lab.stop(command.n);
+    case 'cont':
+      return lab.cont(command.n);
+    case 'select':
+      return { ok: true, message: `selected #${command.n}` };
+    case 'add':
+      return lab.add(command.kind);
+    case 'respawn':
+      return lab.respawn();
+    case 'chaos':
+      return lab.setChaos(command.on, command.rate);
+    case 'rate':
+      return lab.setChaos(lab.chaosOn, command.rate);
+    case 'chaos-for': {
+      const started = lab.setChaos(true, command.rate);
+      if (!started.ok) return started;
+      await sleep(command.ms);
+      const stopped = lab.setChaos(false);
+      await lab.settle();
+      return stopped;
+    }
+    case 'wait':
+      await sleep(command.ms);
+      return { ok: true, message: `waited ${command.ms} ms` };
+    case 'quit':
+      return { ok: true, message: 'quit' };
+  }
+}

@@ -1,0 +1,16 @@
+// Entry of a child-process participant (forked through tsx): maps the lab's
+// region file itself and runs the loop. Killed with SIGKILL; SIGSTOP/SIGCONT
+// only pause it. argv: <region path> <config JSON>.
+import { openRegion } from '../shm/region.js';
+import { openLabObjects } from './lab-objects.js';
+import { runParticipant, type ParticipantConfig } from './participant-loop.js';
+
+const [path, configJson] = process.argv.slice(2);
+if (!path || !configJson) {
+  process.stderr.write('usage: participant-process.ts <region path> <config JSON>\n');
+  process.exit(2);
+}
+const config = JSON.parse(configJson) as ParticipantConfig;
+const region = await openRegion(path);
+const end = await runParticipant(openLabObjects(region), config);
+process.exit(end === 'exit-requested' ? 0 : 3);

@@ -1,0 +1,97 @@
+// The --script language: the same actions as the keys, written as words,
+// separated by ';' or newlines. Parsed fully before anything runs, so a typo
+// is reported with its position instead of after half a run.
+//
+//   kill N | park N | unpark N | stop N | cont N | select N
+//   add pool|worker|process | respawn
+//   chaos <duration> [rate R] | chaos on [R] | chaos off | rate R
+//   wait <duration> | quit
+// Durations: 500ms, 2s, 1.5s. Participants are numbered from 1 as on screen.
+import { RobustShmError } from '../errors.js';
+import type { ParticipantKind } from './participant-loop.js';
+
+export type ScriptCommand =
+  | { op: 'kill' | 'park' | 'unpark' | 'stop' | 'cont' | 'select'; n: number }
+  | { op: 'add'; kind: ParticipantKind }
+  | { op: 'respawn' }
+  | { op: 'chaos-for'; ms: number; rate: number | undefined }
+  | { op: 'chaos'; on: boolean; rate: number | undefined }
+  | { op: 'rate'; rate: number }
+  | { op: 'wait'; ms: number }
+  | { op: 'quit' };
+
+export class ScriptError extends RobustShmError {
+  constructor(message: string) {
+    super('ERR_LAB_SCRIPT', message);
+  }
+}
+
+const NUMBERED = new Set(['kill', 'park', 'unpark', 'stop', 'cont', 'select']);
+const ALIASES: Record<string, string> = { continue: 'cont', release: 'unpark', k: 'kill', p: 'park', s: 'stop', q: 'quit', r: 'respawn', exit: 'quit', sleep: 'wait' };
+const KINDS: Record<string, ParticipantKind> = { pool: 'pool', thread: 'pool', task: 'pool', worker: 'worker', process: 'process', proc: 'process' };
+
+export function parseDuration(text: string | undefined, where: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text ?? '');
+  if (!m) throw new ScriptError(`${where}: expected a duration like 500ms or 2s, got '${text ?? ''}'`);
+  const value = Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
+  if (value > 3_600_000) throw new ScriptError(`${where}: duration too long (max 1h)`);
+  return value;
+}
+
+function parseRate(text: string | undefined, where: string): number {
+  const rate = Number(text);
+  if (!text || !(rate > 0 && rate <= 50)) throw new ScriptError(`${where}: expected a rate from 0.1 to 50 kills/s, got '${text ?? ''}'`);
+  return rate;
+}
+
+export function parseScript(script: string): ScriptCommand[] {
+  const out: ScriptCommand[] = [];
+  const statements = script.split(/[;\n]/).map((s) => s.trim()).filter((s) => s.length > 0 && !s.startsWith('#'));
+  statements.forEach((statement, index) => {
+    const where = `command ${index + 1} '${statement}'`;
+    const [rawWord, ...args] = statement.split(/\s+/);
+    const word = ALIASES[rawWord!.toLowerCase()] ?? rawWord!.toLowerCase();
+    const arity = (min: number, max: number) => {
+      if (args.length < min || args.length > max) throw new ScriptError(`${where}: '${word}' takes ${min === max ? min : `${min} to ${max}`} argument(s)`);
+    };
+    if (NUMBERED.has(word)) {
+      arity(1, 1);
+      const n = Number(args[0]);
+      if (!Number.isInteger(n) || n < 1) throw new ScriptError(`${where}: expected a participant number (1, 2, ...), got '${args[0]}'`);
+      out.push({ op: word as 'kill', n });
+    } else if (word === 'add') {
+      arity(1, 1);
+      const kind = KINDS[args[0]!.toLowerCase()];
+      if (!kind) throw new ScriptError(`${where}: add what? pool (thread), worker or process`);
+      out.push({ op: 'add', kind });
+    } else if (word === 'respawn' || word === 'quit') {
+      arity(0, 0);
+      out.push({ op: word });
+    } else if (word === 'wait') {
+      arity(1, 1);
+      out.push({ op: 'wait', ms: parseDuration(args[0], where) });
+    } else if (word === 'rate') {
+      arity(1, 1);
+      out.push({ op: 'rate', rate: parseRate(args[0], where) });
+    } else if (word === 'chaos') {
+      arity(1, 3);
+      const first = args[0]!.toLowerCase();
+      if (first === 'on' || first === 'off') {
+        if (first === 'off') arity(1, 1);
+        else arity(1, 2);
+        out.push({ op: 'chaos', on: first === 'on', rate: args[1] === undefined ? undefined : parseRate(args[1], where) });
+      } else {
+        const ms = parseDuration(first, where);
+        let rate: number | undefined;
+        if (args.length > 1) {
+          if (args[1] !== 'rate' || args.length !== 3) throw new ScriptError(`${where}: expected 'chaos <duration> rate <R>'`);
+          rate = parseRate(args[2], where);
+        }
+        out.push({ op: 'chaos-for', ms, rate });
+      }
+    } else {
+      throw new ScriptError(`${where}: unknown command '${rawWord}' (kill, park, unpark, stop, cont, add, respawn, chaos, rate, wait, select, quit)`);
+    }
+  });
+  return out;
+}
