@@ -20,7 +20,11 @@
 //                    COPIED; from then FORWARD (the old block is freed).
 // The journal words are written with plain stores and the size word with
 // Atomics.store (a full fence), so whoever reads the size word changed also
-// reads the slot that describes the change.
+// reads the slot that describes the change. Beginning and ending an intent
+// need no fence of their own: the next fence (the committing store, or the
+// heap lock's release) publishes them, and a recoverer only reads the journal
+// after taking the lock with a compare-and-swap. A thread that dies has no
+// stores left in flight: the kernel drained them when it stopped running.
 import { B, BUSY, H } from './heap-layout.js';
 
 export const JournalOp = {
@@ -63,7 +67,7 @@ export function beginIntent(h: Int32Array, op: JournalOpCode, arg: number): void
   h[J.bBlock] = 0;
   h[J.phase] = 0;
   h[J.arg] = arg;
-  Atomics.store(h, J.op, op);
+  h[J.op] = op;
 }
 
 /** Record the size-word change about to be made. Call right before the Atomics.store that makes it. */
@@ -84,7 +88,7 @@ export function setPhase(h: Int32Array, phase: number): void {
 }
 
 export function endIntent(h: Int32Array): void {
-  Atomics.store(h, J.op, JournalOp.NONE);
+  h[J.op] = JournalOp.NONE;
   h[J.sequence] = (h[J.sequence]! + 1) | 0;
 }
 

@@ -34,22 +34,17 @@ import {
   InvalidHeapParameterError,
   PossibleDeadlockError,
 } from './heap-errors.js';
-import { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, replayJournal, setPhase, type JournalOpName } from './heap-journal.js';
-import {
-  BLOCK_HEADER,
-  BUSY,
-  H,
-  HEADER_BYTES,
-  HEAP_LAYOUT_VERSION,
-  HEAP_MAGIC,
-  MAX_HEAP_SIZE,
-  MIN_BLOCK,
-  SIZE_MASK,
-  blockSizeFor,
-  geometryFor,
-  type HeapGeometry,
-} from './heap-layout.js';
+import * as journal from './heap-journal.js';
+import * as layout from './heap-layout.js';
+import type { JournalOpName } from './heap-journal.js';
+import type { HeapGeometry } from './heap-layout.js';
 import { validateBlock, validateHeap, type HeapValidation } from './heap-validate.js';
+
+// Module-local copies of imported constants and helpers: under tsx (CommonJS
+// output) each use of an imported binding is a getter call, which the
+// alloc/free path cannot afford (see heap-blocks.ts).
+const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, replayJournal, setPhase } = journal;
+const { BLOCK_HEADER, BUSY, H, HEADER_BYTES, HEAP_LAYOUT_VERSION, HEAP_MAGIC, MAX_HEAP_SIZE, MIN_BLOCK, SIZE_MASK, blockSizeFor, geometryFor } = layout;
 
 /** Per-call flags, with the Win32 values. */
 export const HeapFlags = {

@@ -1,0 +1,276 @@
+// Benchmark of the shared heap against Boost.Interprocess and glibc malloc.
+//
+// Workload (bench/lib/heap-pattern.ts, identical for every contender and
+// checked by checksum): 1,024 live blocks of 16..512 bytes, then free+allocate
+// pairs that replace a random block. Contenders, all in the same run:
+//   - SharedHeap, one thread, heap in a MAP_SHARED file under /dev/shm (the
+//     heap lock, a RobustMutex, taken for every alloc and every free);
+//   - SharedHeap, two processes on the same heap at once, each with its own
+//     live set and stream (participant seeds 0 and 1);
+//   - C++: Boost.Interprocess managed_shared_memory allocate/deallocate (one
+//     process, two processes) and glibc malloc/free (bench/baseline/heap-baseline.cpp,
+//     built with the machine's compiler; libboost-dev is installed if missing).
+// Summary: ratioVsBoostInterprocess = our ns/pair / Boost's ns/pair, one
+// process (lower is better; the issue's target is <= 0.5).
+//
+// Usage: npx tsx bench/heap.ts [--pairs N] [--warmup N] [--slices K] [--skip-boost] [--json]
+import { parseArgs } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { openRegion } from '../src/shm/region.js';
+import { SharedHeap } from '../src/shm/heap/shared-heap.js';
+import { forkTs } from '../src/workers/spawn.js';
+import { runHeapBaseline } from './lib/baselines.js';
+import { DEFAULT_SEED, LIVE_BLOCKS, participantSeed, precomputePattern, type PrecomputedPattern } from './lib/heap-pattern.js';
+import { formatNumber, formatTable, median, ratio } from './lib/stats.js';
+
+const HEAP_BYTES = 16 << 20; // Boost's segment in the baseline is 16 MiB too
+const REGION_BYTES = HEAP_BYTES + (1 << 20);
+const TARGET_RATIO = 0.5;
+
+interface Options {
+  pairs: number;
+  warmup: number;
+  slices: number;
+  skipBoost: boolean;
+  json: boolean;
+}
+
+interface ParticipantReport {
+  k: number;
+  nsPerPair: number;
+  /** process.hrtime.bigint() (CLOCK_MONOTONIC, comparable across processes) when the timed loop ended. */
+  endNs: string;
+}
+
+const HELP = `Usage: npx tsx bench/heap.ts [options]
+
+Free+allocate pairs (1,024 live blocks, 16..512 bytes, random replacement) on
+the shared heap (one thread; two processes at once) and, in the same run, on
+Boost.Interprocess managed_shared_memory and glibc malloc (C++ baseline).
+
+Options:
+  --pairs <n>       timed pairs per contender (default 1000000; a multiple of --slices)
+  --warmup <n>      untimed pairs after the fill (default 100000)
+  --slices <k>      the timed pairs are cut into k slices for a median (default 10)
+  --skip-boost      time glibc malloc only on the C++ side (no libboost-dev install)
+  --json            print only the summary as one JSON line
+  -h, --help        this help
+`;
+
+const role = process.argv[2] === '--participant' ? process.argv.slice(3) : null;
+if (role) await participant(role);
+else await main();
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        pairs: { type: 'string', default: '1000000' },
+        warmup: { type: 'string', default: '100000' },
+        slices: { type: 'string', default: '10' },
+        'skip-boost': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    process.stderr.write(`bench/heap: ${(error as Error).message}\nTry --help.\n`);
+    process.exit(2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const options: Options = {
+    pairs: intArg('pairs', parsed.values.pairs, 10, 100_000_000),
+    warmup: intArg('warmup', parsed.values.warmup, 0, 100_000_000),
+    slices: intArg('slices', parsed.values.slices, 1, 1000),
+    skipBoost: parsed.values['skip-boost'] ?? false,
+    json: parsed.values.json ?? false,
+  };
+  if (options.pairs % options.slices !== 0) {
+    process.stderr.write(`bench/heap: --pairs (${options.pairs}) must be a multiple of --slices (${options.slices})\n`);
+    process.exit(2);
+  }
+  const log = (line: string) => process.stderr.write(`[heap] ${line}\n`);
+
+  const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bench-heap-'));
+  try {
+    log(`SharedHeap, one thread: ${options.pairs} timed pairs after ${options.warmup} warm-up pairs`);
+    const single = await timeSingle(join(work, 'single.bin'), options);
+    log(`SharedHeap, one thread: ${single.nsPerPair.toFixed(1)} ns/pair (median slice ${single.medianSlice.toFixed(1)}); heap valid afterwards: ${single.valid}`);
+    log('SharedHeap, two processes on one heap');
+    const two = await timeTwoProcesses(join(work, 'two.bin'), options);
+    log(`SharedHeap, two processes: ${two.nsPerPairWall.toFixed(1)} ns/pair wall, per process ${two.perProcess.map((n) => n.toFixed(1)).join(' / ')}; valid: ${two.valid}`);
+
+    const baseline = await runHeapBaseline({ pairs: options.pairs, warmup: options.warmup, slices: options.slices, skipBoost: options.skipBoost });
+    const boost = baseline.available ? baseline.result.boostSingle : null;
+    const boostTwo = baseline.available ? baseline.result.boostTwoProcess : null;
+    const malloc = baseline.available ? baseline.result.mallocSingle : null;
+    const ratioVsBoostInterprocess = ratio(single.nsPerPair, boost?.nsPerPair);
+    const summary = {
+      summary: 'heap',
+      ok: single.valid && two.valid,
+      nsPerPair: round(single.nsPerPair),
+      nsPerPairMedianSlice: round(single.medianSlice),
+      nsPerPairTwoProcessWall: round(two.nsPerPairWall),
+      nsPerPairTwoProcessEach: two.perProcess.map(round),
+      boostNsPerPair: boost ? round(boost.nsPerPair) : null,
+      boostNsPerPairTwoProcessWall: boostTwo ? round(boostTwo.nsPerPairWall) : null,
+      mallocNsPerPair: malloc ? round(malloc.nsPerPair) : null,
+      ratioVsBoostInterprocess,
+      ratioVsBoostInterprocessTwoProcess: ratio(two.nsPerPairWall, boostTwo?.nsPerPairWall),
+      ratioVsMalloc: ratio(single.nsPerPair, malloc?.nsPerPair),
+      target: TARGET_RATIO,
+      meetsTarget: ratioVsBoostInterprocess === null ? null : ratioVsBoostInterprocess <= TARGET_RATIO,
+      boostVersion: baseline.available ? baseline.result.boostVersion : null,
+      baselineUnavailable: baseline.available ? (baseline.result.boostUnavailableReason ?? null) : baseline.reason,
+      pairs: options.pairs,
+      warmup: options.warmup,
+      liveBlocks: LIVE_BLOCKS,
+    };
+    if (!options.json) {
+      process.stdout.write(
+        formatTable(
+          ['contender', 'ns/pair (1 process)', 'ns/pair (2 processes, wall)', 'ratio ours/contender (1 process)'],
+          [
+            ['SharedHeap (RobustMutex, mapped file)', formatNumber(summary.nsPerPair), formatNumber(summary.nsPerPairTwoProcessWall), '1'],
+            ['Boost.Interprocess managed_shared_memory', formatNumber(summary.boostNsPerPair), formatNumber(summary.boostNsPerPairTwoProcessWall), formatNumber(ratioVsBoostInterprocess)],
+            ['glibc malloc (private, one thread)', formatNumber(summary.mallocNsPerPair), null, formatNumber(summary.ratioVsMalloc)],
+          ],
+        ) + '\n',
+      );
+      process.stdout.write(`target ratioVsBoostInterprocess <= ${TARGET_RATIO}: ${summary.meetsTarget === null ? 'not measured' : summary.meetsTarget ? 'met' : 'NOT met'}\n`);
+    }
+    process.stdout.write(JSON.stringify(summary) + '\n');
+    process.exitCode = summary.ok ? 0 : 1;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Fill, untimed warm-up, then `slices` timed slices; the same loop the C++ side runs. */
+function replay(heap: SharedHeap, p: PrecomputedPattern, options: Options, onTimed?: () => void): { nsPerPair: number; sliceNs: number[] } {
+  const live = new Float64Array(LIVE_BLOCKS);
+  for (let i = 0; i < LIVE_BLOCKS; i++) live[i] = heap.alloc(p.fill[i]!, 4 /* GENERATE_EXCEPTIONS */);
+  const { slots, sizes } = p;
+  let i = 0;
+  for (; i < options.warmup; i++) {
+    const s = slots[i]!;
+    heap.free(live[s]!);
+    live[s] = heap.alloc(sizes[i]!);
+  }
+  onTimed?.();
+  const perSlice = options.pairs / options.slices;
+  const sliceNs: number[] = [];
+  let total = 0;
+  for (let k = 0; k < options.slices; k++) {
+    const end = i + perSlice;
+    const t0 = process.hrtime.bigint();
+    for (; i < end; i++) {
+      const s = slots[i]!;
+      heap.free(live[s]!);
+      live[s] = heap.alloc(sizes[i]!);
+    }
+    const dt = Number(process.hrtime.bigint() - t0);
+    total += dt;
+    sliceNs.push(dt / perSlice);
+  }
+  // A failed alloc would have returned 0 and poisoned the run: check once, outside the timing.
+  for (let s = 0; s < LIVE_BLOCKS; s++) if (live[s] === 0) throw new Error(`heap bench: an allocation failed (${heap.lastError?.code})`);
+  for (let s = 0; s < LIVE_BLOCKS; s++) heap.free(live[s]!, 4);
+  return { nsPerPair: total / options.pairs, sliceNs };
+}
+
+async function timeSingle(path: string, options: Options): Promise<{ nsPerPair: number; medianSlice: number; valid: boolean }> {
+  const region = await openRegion(path, { size: REGION_BYTES, create: true });
+  try {
+    const heap = SharedHeap.open(region, 'heap', HEAP_BYTES);
+    const p = precomputePattern(participantSeed(DEFAULT_SEED, 0), options.warmup + options.pairs);
+    const r = replay(heap, p, options);
+    return { nsPerPair: r.nsPerPair, medianSlice: median(r.sliceNs), valid: heap.validate().valid };
+  } finally {
+    region.close();
+  }
+}
+
+// ---- two processes ----------------------------------------------------------------------
+// Sync words (a named object in the region): [0] ready count, [1] go.
+
+async function timeTwoProcesses(path: string, options: Options): Promise<{ nsPerPairWall: number; perProcess: number[]; valid: boolean }> {
+  const region = await openRegion(path, { size: REGION_BYTES, create: true });
+  const children: ChildProcess[] = [];
+  try {
+    const heap = SharedHeap.open(region, 'heap', HEAP_BYTES);
+    const { offset: syncOffset } = region.findOrCreate('bench-sync', 64);
+    const sync = new Int32Array(region.buffer, syncOffset, 16);
+    const reports: Promise<ParticipantReport>[] = [];
+    for (const k of [0, 1]) {
+      const child = forkTs(new URL(import.meta.url), ['--participant', path, String(k), JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      children.push(child);
+      reports.push(new Promise((resolve, reject) => {
+        child.once('message', (m) => resolve(m as ParticipantReport));
+        child.once('exit', (code, signal) => reject(new Error(`participant ${k} ended (${signal ?? code}) before reporting`)));
+      }));
+    }
+    // Both have filled and warmed up (each spins on `go` afterwards, as the C++ children do).
+    while (Atomics.load(sync, 0) < 2) {
+      if (children.some((c) => c.exitCode !== null || c.signalCode !== null)) throw new Error('a participant died before it was ready');
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const go = process.hrtime.bigint();
+    Atomics.store(sync, 1, 1);
+    const results = await Promise.all(reports);
+    const end = results.map((r) => BigInt(r.endNs)).reduce((a, b) => (a > b ? a : b));
+    return {
+      nsPerPairWall: Number(end - go) / (2 * options.pairs),
+      perProcess: results.sort((a, b) => a.k - b.k).map((r) => r.nsPerPair),
+      valid: heap.validate().valid,
+    };
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    region.close();
+  }
+}
+
+async function participant(args: string[]): Promise<void> {
+  const [path, kText, optionsText] = args;
+  const k = Number(kText);
+  const options = JSON.parse(optionsText!) as Options;
+  const region = await openRegion(path!);
+  const heap = SharedHeap.open(region, 'heap', HEAP_BYTES);
+  const sync = new Int32Array(region.buffer, region.find('bench-sync')!, 16);
+  const p = precomputePattern(participantSeed(DEFAULT_SEED, k), options.warmup + options.pairs);
+  let endNs = 0n;
+  const whole = { ...options, slices: 1 };
+  const r = replay(heap, p, whole, () => {
+    Atomics.add(sync, 0, 1);
+    while (Atomics.load(sync, 1) === 0) {
+      // spin: the parent sets `go` as soon as both are here
+    }
+  });
+  endNs = process.hrtime.bigint();
+  process.send!({ k, nsPerPair: r.nsPerPair, endNs: String(endNs) } satisfies ParticipantReport, () => {
+    region.close();
+    process.exit(0);
+  });
+}
+
+function intArg(name: string, raw: string | undefined, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`bench/heap: --${name} must be an integer from ${min} to ${max}, got '${raw}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
