@@ -13,7 +13,7 @@ export async function runCommand(lab: LabController, command: ScriptCommand): Pr
     case 'kill':
       return lab.kill(command.n);
     case 'park':
-      return lab.park(command.n);
+      return lab.park(command.n, command.where);
     case 'unpark':
       return lab.unpark(command.n);
     case 'stop':
@@ -37,6 +37,18 @@ export async function runCommand(lab: LabController, command: ScriptCommand): Pr
       const stopped = lab.setChaos(false);
       await lab.settle();
       return stopped;
+    }
+    case 'chaos-kills': {
+      const started = lab.setChaos(true, command.rate);
+      if (!started.ok) return started;
+      const target = lab.chaosKillCount + command.kills;
+      // A safety net, not a schedule: four times the nominal duration plus a minute.
+      const deadline = performance.now() + (command.kills / lab.chaosKillRate) * 4000 + 60_000;
+      while (lab.chaosKillCount < target && performance.now() < deadline) await sleep(50);
+      lab.setChaos(false);
+      await lab.settle();
+      const done = lab.chaosKillCount - (target - command.kills);
+      return { ok: done >= command.kills, message: `${done} chaos kills` };
     }
     case 'wait':
       await sleep(command.ms);

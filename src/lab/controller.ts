@@ -116,6 +116,8 @@ export interface LabCounters {
   logLost: number;
 }
 
+export type ParkPlace = 'ledger' | 'heap';
+
 export interface CommandResult {
   ok: boolean;
   message: string;
@@ -210,6 +212,14 @@ export class LabController {
     return this.participants.filter(Boolean).length;
   }
 
+  get chaosKillCount(): number {
+    return this.chaosKills;
+  }
+
+  get chaosKillRate(): number {
+    return this.chaosRate;
+  }
+
   get chaosOn(): boolean {
     return this.chaosTimer !== undefined;
   }
@@ -221,42 +231,64 @@ export class LabController {
     if (typeof p === 'string') return this.refuse(p, n);
     if (!p.alive || p.dying) return this.refuse(`#${n} is already dead (r respawns the dead)`, n);
     const row = this.row(p);
-    const wasParked = this.isParked(p, row);
+    const parkedAt = this.parkedWhere(p, row);
     const heldMutex = this.ownerSlot() === p.slot;
     p.dying = true;
-    await p.handle!.kill(row.tid);
-    p.stopped = false;
+    // The kill is issued synchronously inside kill() (before its first
+    // await), so the event below precedes whatever the death causes.
+    const gone = p.handle!.kill(row.tid);
     this.counters.kills++;
-    const where = wasParked ? 'while parked inside its critical section' : heldMutex ? 'while holding the ledger mutex' : row.state === 'critical' ? 'inside its critical section' : `while ${row.state}`;
-    this.emit('killed', `${reason} #${n} (${KIND_LABEL[p.kind]}) with ${KILL_HOW[p.kind]} ${where}`, p, { how: KILL_HOW[p.kind], wasParked, heldMutex });
+    const where =
+      parkedAt === 'heap'
+        ? 'while parked inside a heap operation (heap lock held too)'
+        : parkedAt === 'ledger'
+          ? 'while parked inside its critical section'
+          : heldMutex
+            ? 'while holding the ledger mutex'
+            : row.state === 'critical'
+              ? 'inside its critical section'
+              : `while ${row.state}`;
+    this.emit('killed', `${reason} #${n} (${KIND_LABEL[p.kind]}) with ${KILL_HOW[p.kind]} ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex });
+    await gone;
+    p.stopped = false;
     return { ok: true, message: `killed #${n}` };
   }
 
-  async park(n: number): Promise<CommandResult> {
+  /**
+   * Park participant n: 'ledger' (default) between its debit and credit,
+   * holding the ledger mutex; 'heap' inside a heap operation, holding the
+   * heap's lock as well (its death then poisons the heap).
+   */
+  async park(n: number, where: ParkPlace = 'ledger'): Promise<CommandResult> {
     const p = this.lookup(n);
     if (typeof p === 'string') return this.refuse(p, n);
     if (!p.alive || p.dying) return this.refuse(`#${n} is dead: nothing to park`, n);
     if (p.stopped) return this.refuse(`#${n} is stopped (SIGSTOP): continue it first`, n);
     const row = this.row(p);
-    if (this.isParked(p, row)) return this.refuse(`#${n} is already parked`, n);
-    const lot = this.objects.lot;
+    if (this.parkedWhere(p, row)) return this.refuse(`#${n} is already parked`, n);
+    const lot = where === 'heap' ? this.objects.heapLot : this.objects.lot;
     lot.request(p.slot);
     this.changed = true;
     try {
       const parked = await lot.waitUntilParkedAsync(p.slot, { timeoutMs: 10_000 });
-      this.emit('parked', `parked #${n} (tid ${parked.tid}) inside its critical section, mid-transfer, holding the mutex`, p, { tid: parked.tid });
-      return { ok: true, message: `#${n} parked` };
+      const text =
+        where === 'heap'
+          ? `parked #${n} (tid ${parked.tid}) inside a heap operation: it holds the heap lock and the ledger mutex`
+          : `parked #${n} (tid ${parked.tid}) inside its critical section, mid-transfer, holding the mutex`;
+      this.emit('parked', text, p, { tid: parked.tid, where });
+      return { ok: true, message: `#${n} parked${where === 'heap' ? ' in the heap' : ''}: k kills it there, u lets it go` };
     } catch {
       lot.cancel(p.slot);
-      return this.refuse(`#${n} did not reach its critical section in 10 s`, n);
+      return this.refuse(`#${n} did not reach the park point in 10 s`, n);
     }
   }
 
   unpark(n: number): CommandResult {
     const p = this.lookup(n);
     if (typeof p === 'string') return this.refuse(p, n);
-    if (!p.alive || !this.isParked(p, this.row(p))) return this.refuse(`#${n} is not parked`, n);
+    if (!p.alive || !this.parkedWhere(p, this.row(p))) return this.refuse(`#${n} is not parked`, n);
     this.objects.lot.release(p.slot);
+    this.objects.heapLot.release(p.slot);
     this.emit('unparked', `released #${n}: it finishes its transfer`, p);
     return { ok: true, message: `#${n} released` };
   }
@@ -347,15 +379,15 @@ export class LabController {
     const candidates = this.participants.filter((p): p is Participant => p !== undefined && p.alive && !p.dying && !p.stopped && this.row(p).state !== 'starting');
     if (candidates.length === 0) return;
     // Half the time the current owner of the ledger mutex, when it is one of
-    // ours: that is the kill that orphans the lock. A third of the rest are
-    // parked first, so they die mid-transfer for certain.
+    // ours: that is the kill that orphans the lock. Some of the rest are
+    // parked first, so they die mid-transfer (or inside the heap) for certain.
     const owner = this.ownerSlot();
     const ownerP = owner === null ? undefined : candidates.find((p) => p.slot === owner);
     const roll = Math.random();
     const victim = ownerP && roll < 0.5 ? ownerP : candidates[Math.floor(Math.random() * candidates.length)]!;
     this.chaosInFlight++;
     try {
-      if (victim !== ownerP && roll > 0.66) await this.park(victim.number);
+      if (victim !== ownerP && roll > 0.6) await this.park(victim.number, roll > 0.9 ? 'heap' : 'ledger');
       const result = await this.kill(victim.number, 'chaos killed');
       if (result.ok) {
         this.chaosKills++;
@@ -522,6 +554,7 @@ export class LabController {
       p.stopped = false;
       this.objects.board.requestExit(p.slot);
       this.objects.lot.release(p.slot);
+      this.objects.heapLot.release(p.slot);
     }
     const graceful = Promise.all(live.map((p) => p.handle!.exited));
     let timer: NodeJS.Timeout | undefined;
@@ -612,8 +645,15 @@ export class LabController {
   }
 
   private isParked(p: Participant, row: BoardRow): boolean {
-    const parked = this.objects.lot.parked(p.slot);
-    return parked !== null && parked.tid === row.tid && row.tid !== 0;
+    return this.parkedWhere(p, row) !== null;
+  }
+
+  /** Where participant p is parked right now (a dead parker's stale PARKED does not count: the tid must be its own). */
+  private parkedWhere(p: Participant, row: BoardRow): ParkPlace | null {
+    if (row.tid === 0) return null;
+    if (this.objects.lot.parked(p.slot)?.tid === row.tid) return 'ledger';
+    if (this.objects.heapLot.parked(p.slot)?.tid === row.tid) return 'heap';
+    return null;
   }
 
   /** The slot of the participant that owns the ledger mutex, or null. */

@@ -16,6 +16,7 @@ export const KEY_HELP: readonly string[] = [
   '1-9 / up,down  select a participant',
   'k  kill it now (process: SIGKILL, worker: terminate(), pool: abort)',
   'p  park it inside its critical section (mid-transfer, mutex held)',
+  'P  park it inside a heap operation (heap lock held: death poisons it)',
   'u  unpark: let a parked participant finish its transfer',
   's  stop / continue a process (SIGSTOP / SIGCONT): stopped is alive',
   't  add a pool thread   w  add a worker thread   n  add a process',
@@ -36,7 +37,9 @@ export function keyAction(key: string, selected: number): KeyAction {
     case 'k':
       return { kind: 'command', command: { op: 'kill', n: selected } };
     case 'p':
-      return { kind: 'command', command: { op: 'park', n: selected } };
+      return { kind: 'command', command: { op: 'park', n: selected, where: 'ledger' } };
+    case 'P':
+      return { kind: 'command', command: { op: 'park', n: selected, where: 'heap' } };
     case 'u':
       return { kind: 'command', command: { op: 'unpark', n: selected } };
     case 's':

@@ -2,7 +2,7 @@
 // in the controller, in worker threads and in child processes.
 import { RobustMutex } from '../locks/robust-mutex.js';
 import { ParkingLot } from '../workers/park.js';
-import { SharedHeap } from '../shm/heap/shared-heap.js';
+import { SharedHeap, type HeapHookPoint } from '../shm/heap/shared-heap.js';
 import { ParticipantBoard, MAX_PARTICIPANTS } from './board.js';
 import { LabLog } from './lab-log.js';
 import { Ledger } from './ledger.js';
@@ -19,7 +19,10 @@ export interface LabObjects {
   ledger: Ledger;
   board: ParticipantBoard;
   log: LabLog;
+  /** Parks a participant inside the critical section, between debit and credit. */
   lot: ParkingLot;
+  /** Parks a participant inside a heap operation (heap lock held too), so its death poisons the heap. */
+  heapLot: ParkingLot;
   heap: SharedHeap;
 }
 
@@ -28,7 +31,14 @@ export interface LabHost {
   findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
 }
 
-export function openLabObjects(region: LabHost): LabObjects {
+/**
+ * The heap points where a participant asked to park "in the heap" stops:
+ * right after the allocation's structural store (the block is taken, the
+ * heap's lists are not yet updated) and before a free changes anything.
+ */
+export const HEAP_PARK_POINTS: ReadonlySet<HeapHookPoint> = new Set<HeapHookPoint>(['alloc:committed', 'free:intent']);
+
+export function openLabObjects(region: LabHost, onInsideHeapLock?: (point: HeapHookPoint) => void): LabObjects {
   return {
     buffer: region.buffer,
     mutex: RobustMutex.open(region, 'lab-ledger', { policy: 'posix' }),
@@ -36,6 +46,7 @@ export function openLabObjects(region: LabHost): LabObjects {
     board: ParticipantBoard.open(region, 'lab'),
     log: LabLog.open(region, 'lab'),
     lot: ParkingLot.open(region, 'lab', MAX_PARTICIPANTS),
-    heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES),
+    heapLot: ParkingLot.open(region, 'lab-heap', MAX_PARTICIPANTS),
+    heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES, onInsideHeapLock ? { onInsideLock: onInsideHeapLock } : {}),
   };
 }

@@ -3,7 +3,7 @@
 // in the shared heap -> release, for ever; on "abandoned", repair the ledger
 // from its journal, check the invariant, mark the mutex consistent, and log it.
 import { currentThreadIdentity } from '../locks/owner.js';
-import type { LabObjects } from './lab-objects.js';
+import { HEAP_PARK_POINTS, openLabObjects, type LabHost } from './lab-objects.js';
 import { HeapRecords } from './records.js';
 
 export type ParticipantKind = 'pool' | 'worker' | 'process';
@@ -31,9 +31,14 @@ function randomStream(seed: number): () => number {
   };
 }
 
-export async function runParticipant(objects: LabObjects, config: ParticipantConfig): Promise<ParticipantEnd> {
-  const { mutex, ledger, board, log, lot, heap } = objects;
+export async function runParticipant(region: LabHost, config: ParticipantConfig): Promise<ParticipantEnd> {
   const { slot, generation } = config;
+  // The heap calls this inside its own lock: a participant asked to park
+  // "in the heap" stops there, holding both the ledger and the heap lock.
+  const objects = openLabObjects(region, (point) => {
+    if (HEAP_PARK_POINTS.has(point)) objects.heapLot.parkIfRequested(slot);
+  });
+  const { mutex, ledger, board, log, lot, heap } = objects;
   const me = currentThreadIdentity();
   board.hello(slot, me.tid, me.pid);
   const random = randomStream(config.seed);

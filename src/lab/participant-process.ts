@@ -2,7 +2,6 @@
 // region file itself and runs the loop. Killed with SIGKILL; SIGSTOP/SIGCONT
 // only pause it. argv: <region path> <config JSON>.
 import { openRegion } from '../shm/region.js';
-import { openLabObjects } from './lab-objects.js';
 import { runParticipant, type ParticipantConfig } from './participant-loop.js';
 
 const [path, configJson] = process.argv.slice(2);
@@ -12,5 +11,5 @@ if (!path || !configJson) {
 }
 const config = JSON.parse(configJson) as ParticipantConfig;
 const region = await openRegion(path);
-const end = await runParticipant(openLabObjects(region), config);
+const end = await runParticipant(region, config);
 process.exit(end === 'exit-requested' ? 0 : 3);

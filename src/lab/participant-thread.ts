@@ -6,7 +6,6 @@
 //   data runs the loop at once; killed by worker.terminate().
 import { workerData } from 'node:worker_threads';
 import { Region } from '../shm/region.js';
-import { openLabObjects } from './lab-objects.js';
 import { runParticipant, type ParticipantConfig, type ParticipantEnd } from './participant-loop.js';
 
 interface ThreadData {
@@ -17,7 +16,7 @@ interface ThreadData {
 const data = (workerData as { data: ThreadData }).data;
 
 export default async function participantTask(config: ParticipantConfig): Promise<ParticipantEnd> {
-  return runParticipant(openLabObjects(Region.attach(data.buffer)), config);
+  return runParticipant(Region.attach(data.buffer), config);
 }
 
 if (data.autostart) {

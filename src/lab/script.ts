@@ -2,19 +2,21 @@
 // separated by ';' or newlines. Parsed fully before anything runs, so a typo
 // is reported with its position instead of after half a run.
 //
-//   kill N | park N | unpark N | stop N | cont N | select N
+//   kill N | park N [heap] | unpark N | stop N | cont N | select N
 //   add pool|worker|process | respawn
-//   chaos <duration> [rate R] | chaos on [R] | chaos off | rate R
+//   chaos <duration> [rate R] | chaos <N> kills [rate R] | chaos on [R] | chaos off | rate R
 //   wait <duration> | quit
 // Durations: 500ms, 2s, 1.5s. Participants are numbered from 1 as on screen.
 import { RobustShmError } from '../errors.js';
 import type { ParticipantKind } from './participant-loop.js';
 
 export type ScriptCommand =
-  | { op: 'kill' | 'park' | 'unpark' | 'stop' | 'cont' | 'select'; n: number }
+  | { op: 'kill' | 'unpark' | 'stop' | 'cont' | 'select'; n: number }
+  | { op: 'park'; n: number; where: 'ledger' | 'heap' }
   | { op: 'add'; kind: ParticipantKind }
   | { op: 'respawn' }
   | { op: 'chaos-for'; ms: number; rate: number | undefined }
+  | { op: 'chaos-kills'; kills: number; rate: number | undefined }
   | { op: 'chaos'; on: boolean; rate: number | undefined }
   | { op: 'rate'; rate: number }
   | { op: 'wait'; ms: number }
@@ -26,7 +28,7 @@ export class ScriptError extends RobustShmError {
   }
 }
 
-const NUMBERED = new Set(['kill', 'park', 'unpark', 'stop', 'cont', 'select']);
+const NUMBERED = new Set(['kill', 'unpark', 'stop', 'cont', 'select']);
 const ALIASES: Record<string, string> = { continue: 'cont', release: 'unpark', k: 'kill', p: 'park', s: 'stop', q: 'quit', r: 'respawn', exit: 'quit', sleep: 'wait' };
 const KINDS: Record<string, ParticipantKind> = { pool: 'pool', thread: 'pool', task: 'pool', worker: 'worker', process: 'process', proc: 'process' };
 
@@ -54,11 +56,19 @@ export function parseScript(script: string): ScriptCommand[] {
     const arity = (min: number, max: number) => {
       if (args.length < min || args.length > max) throw new ScriptError(`${where}: '${word}' takes ${min === max ? min : `${min} to ${max}`} argument(s)`);
     };
+    const number = (text: string | undefined) => {
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 1) throw new ScriptError(`${where}: expected a participant number (1, 2, ...), got '${text}'`);
+      return n;
+    };
     if (NUMBERED.has(word)) {
       arity(1, 1);
-      const n = Number(args[0]);
-      if (!Number.isInteger(n) || n < 1) throw new ScriptError(`${where}: expected a participant number (1, 2, ...), got '${args[0]}'`);
-      out.push({ op: word as 'kill', n });
+      out.push({ op: word as 'kill', n: number(args[0]) });
+    } else if (word === 'park') {
+      arity(1, 2);
+      const place = (args[1] ?? 'ledger').toLowerCase();
+      if (place !== 'ledger' && place !== 'heap') throw new ScriptError(`${where}: park N [heap]: where is 'ledger' (default) or 'heap', got '${args[1]}'`);
+      out.push({ op: 'park', n: number(args[0]), where: place });
     } else if (word === 'add') {
       arity(1, 1);
       const kind = KINDS[args[0]!.toLowerCase()];
@@ -74,9 +84,14 @@ export function parseScript(script: string): ScriptCommand[] {
       arity(1, 1);
       out.push({ op: 'rate', rate: parseRate(args[0], where) });
     } else if (word === 'chaos') {
-      arity(1, 3);
+      arity(1, 4);
       const first = args[0]!.toLowerCase();
-      if (first === 'on' || first === 'off') {
+      if (args[1]?.toLowerCase() === 'kills') {
+        const kills = Number(first);
+        if (!Number.isInteger(kills) || kills < 1 || kills > 100_000) throw new ScriptError(`${where}: expected 'chaos <N> kills [rate R]' with N from 1 to 100000`);
+        if (args.length !== 2 && !(args.length === 4 && args[2] === 'rate')) throw new ScriptError(`${where}: expected 'chaos <N> kills [rate R]'`);
+        out.push({ op: 'chaos-kills', kills, rate: args.length === 4 ? parseRate(args[3], where) : undefined });
+      } else if (first === 'on' || first === 'off') {
         if (first === 'off') arity(1, 1);
         else arity(1, 2);
         out.push({ op: 'chaos', on: first === 'on', rate: args[1] === undefined ? undefined : parseRate(args[1], where) });

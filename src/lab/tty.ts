@@ -108,7 +108,7 @@ export async function runInteractive(lab: LabController, options: { color: boole
           break;
         case 'command': {
           const command = action.command;
-          if (command.op === 'park') ui.message = `parking #${command.n}: waiting for it to enter its critical section...`;
+          if (command.op === 'park') ui.message = `parking #${command.n}: waiting for it to reach ${command.where === 'heap' ? 'a heap operation' : 'its critical section'}...`;
           // The s key toggles: stop a running process, continue a stopped one.
           const running = command.op === 'stop' ? Promise.resolve(lab.toggleStop(command.n)) : runCommand(lab, command);
           void running.then(
