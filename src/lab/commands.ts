@@ -53,6 +53,10 @@ export async function runCommand(lab: LabController, command: ScriptCommand): Pr
     case 'wait':
       await sleep(command.ms);
       return { ok: true, message: `waited ${command.ms} ms` };
+    case 'ready': {
+      const ready = await lab.waitUntilRunning();
+      return { ok: ready, message: ready ? 'every participant is making progress' : 'some participants made no progress in 30 s' };
+    }
     case 'quit':
       return { ok: true, message: 'quit' };
   }

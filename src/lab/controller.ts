@@ -302,7 +302,7 @@ export class LabController {
     p.handle!.signal('SIGSTOP');
     p.stopped = true;
     const holds = this.ownerSlot() === p.slot;
-    this.emit('stopped', `SIGSTOP #${n} (pid ${p.handle!.pid})${holds ? ': it holds the mutex; stopped is alive, so nobody may take it' : ''}`, p, { heldMutex: holds });
+    this.emit('stopped', `SIGSTOP #${n} (pid ${p.handle!.pid})${holds ? ': it holds the mutex; stopped is alive, so nobody may take it' : ''}`, p, { heldMutex: holds, pid: p.handle!.pid });
     return { ok: true, message: `#${n} stopped` };
   }
 
@@ -560,13 +560,17 @@ export class LabController {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([graceful, new Promise((r) => (timer = setTimeout(r, 1500)))]);
     clearTimeout(timer);
-    await Promise.all(live.filter((p) => p.alive).map((p) => p.handle!.kill(this.row(p).tid)));
+    const views = this.participants
+      .filter((p): p is Participant => p !== undefined)
+      .map((p) => ({ number: p.number, kind: p.kind, generation: p.generation, ops: this.row(p).generation === p.generation ? this.row(p).ops : 0, pid: p.handle?.pid ?? 0 }));
+    const stubborn = live.filter((p) => p.alive);
+    await Promise.all(stubborn.map((p) => p.handle!.kill(this.row(p).tid)));
     await this.launcher.close();
     this.readLog();
     this.finalCheck();
     this.region.close();
     removeRegionFiles(this.options.regionPath);
-    this.emit('quit', `quit: ${live.length} participants reaped, region removed`);
+    this.emit('quit', `quit: ${live.length} participants reaped (${stubborn.length} killed), region removed`, undefined, { participants: views, killedAtQuit: stubborn.length });
     return { ...this.counters };
   }
 
@@ -625,7 +629,7 @@ export class LabController {
       if (info.how === 'crashed' && !this.closed) this.emit('died', `#${p.number} died on its own: ${info.detail}`, p, { detail: info.detail });
     });
     if (why === 'respawned') this.counters.respawns++;
-    this.emit(why, `${why} #${p.number}: ${KIND_LABEL[kind]}${kind === 'process' ? ` pid ${handle.pid}` : ''}`, p, { kindOf: kind });
+    this.emit(why, `${why} #${p.number}: ${KIND_LABEL[kind]}${kind === 'process' ? ` pid ${handle.pid}` : ''}`, p, { kindOf: kind, pid: handle.pid });
     return p;
   }
 

@@ -10,6 +10,10 @@ if (!path || !configJson) {
   process.exit(2);
 }
 const config = JSON.parse(configJson) as ParticipantConfig;
+// The lab went away without reaping us (it crashed or was killed): leave too.
+// (A participant parked or stopped at that moment cannot run this; the lab's
+// own quit never leaves one behind.)
+process.on('disconnect', () => process.exit(0));
 const region = await openRegion(path);
 const end = await runParticipant(region, config);
 process.exit(end === 'exit-requested' ? 0 : 3);

@@ -5,7 +5,7 @@
 //   kill N | park N [heap] | unpark N | stop N | cont N | select N
 //   add pool|worker|process | respawn
 //   chaos <duration> [rate R] | chaos <N> kills [rate R] | chaos on [R] | chaos off | rate R
-//   wait <duration> | quit
+//   wait <duration> | ready (until every live participant has made progress) | quit
 // Durations: 500ms, 2s, 1.5s. Participants are numbered from 1 as on screen.
 import { RobustShmError } from '../errors.js';
 import type { ParticipantKind } from './participant-loop.js';
@@ -20,6 +20,7 @@ export type ScriptCommand =
   | { op: 'chaos'; on: boolean; rate: number | undefined }
   | { op: 'rate'; rate: number }
   | { op: 'wait'; ms: number }
+  | { op: 'ready' }
   | { op: 'quit' };
 
 export class ScriptError extends RobustShmError {
@@ -74,7 +75,7 @@ export function parseScript(script: string): ScriptCommand[] {
       const kind = KINDS[args[0]!.toLowerCase()];
       if (!kind) throw new ScriptError(`${where}: add what? pool (thread), worker or process`);
       out.push({ op: 'add', kind });
-    } else if (word === 'respawn' || word === 'quit') {
+    } else if (word === 'respawn' || word === 'quit' || word === 'ready') {
       arity(0, 0);
       out.push({ op: word });
     } else if (word === 'wait') {
@@ -105,7 +106,7 @@ export function parseScript(script: string): ScriptCommand[] {
         out.push({ op: 'chaos-for', ms, rate });
       }
     } else {
-      throw new ScriptError(`${where}: unknown command '${rawWord}' (kill, park, unpark, stop, cont, add, respawn, chaos, rate, wait, select, quit)`);
+      throw new ScriptError(`${where}: unknown command '${rawWord}' (kill, park, unpark, stop, cont, add, respawn, chaos, rate, wait, ready, select, quit)`);
     }
   });
   return out;
