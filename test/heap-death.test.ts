@@ -203,4 +203,33 @@ describe('SharedHeap: owner killed inside the heap lock', () => {
     expect(heap.validate().problems).toEqual([]);
     expectIntact(heap, live);
   });
+
+  it('blocks a dead thread freed into its thread cache are reclaimed by recover(), a live thread\'s are not', { timeout: 30_000 }, async () => {
+    const sab = new SharedArrayBuffer(HEAP_BYTES + 4096);
+    ParkingLot.initialize(sab, 0, 1);
+    const heap = SharedHeap.initialize(sab, 1024, HEAP_BYTES);
+    const live = populate(heap, 5);
+    const data: HeapParticipantData = { buffer: sab, heapOffset: heap.byteOffset, lotOffset: 0, slot: 0, parkAt: 'free:intent', threadCache: 16 };
+    const worker = resources.worker(participantUrl, data);
+    await nextFrom(worker, (m) => m === 'ready');
+    const handedOver = live.filter((b) => b.size <= 512).slice(0, 10);
+    expect(handedOver.length).toBe(10);
+    for (const [i, block] of handedOver.entries()) {
+      request(worker, { id: 100 + i, cmd: 'free', offset: block.offset });
+      expect(await nextFrom<HeapReply>(worker, (m) => m.id === 100 + i)).toMatchObject({ result: true });
+      live.splice(live.indexOf(block), 1);
+    }
+    const cached = () => heap.walk().filter((e) => e.state === 'cached').map((e) => e.offset).sort((a, b) => a - b);
+    expect(cached()).toEqual(handedOver.map((b) => b.offset).sort((a, b) => a - b));
+    // Its owner is alive: its cache is its own.
+    expect(heap.recover().reclaimedFromDeadCaches).toBe(0);
+    expect(cached().length).toBe(10);
+    await worker.terminate();
+    const report = heap.recover();
+    expect(report.reclaimedFromDeadCaches).toBe(10);
+    expect(report.wasPoisoned).toBe(false); // nobody died holding the lock
+    expect(cached()).toEqual([]);
+    expect(heap.validate().problems).toEqual([]);
+    expectIntact(heap, live);
+  });
 });

@@ -33,9 +33,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('interior' as const), pick: fc.nat(), delta: fc.integer({ min: 1, max: 600 }) }) },
 );
 
-function run(cmds: Cmd[]): void {
+function run(cmds: Cmd[], threadCache = 0): void {
   const sab = new SharedArrayBuffer(32 * 1024);
-  const heap = SharedHeap.initialize(sab, 128, 24 * 1024);
+  SharedHeap.initialize(sab, 128, 24 * 1024);
+  const heap = SharedHeap.at(sab, 128, { threadCache });
   const bytes = new Uint8Array(sab);
   const live: Live[] = [];
   const freed: number[] = [];
@@ -112,13 +113,24 @@ function run(cmds: Cmd[]): void {
     }
     const stats = heap.stats();
     expect(stats.used + stats.free).toBe(stats.capacity);
-    expect(stats.busyBlocks).toBe(live.length);
+    // Blocks in the thread cache are still busy for the heap (nobody else may take them).
+    expect(stats.busyBlocks).toBe(live.length + heap.cachedBlocks);
+    expect(heap.walk().filter((e) => e.state === 'cached').length).toBe(heap.cachedBlocks);
   }
+  // Flushing the cache returns every cached block to the heap.
+  expect(heap.flushCache()).toBe(true);
+  expect(heap.cachedBlocks).toBe(0);
+  expect(heap.stats().busyBlocks).toBe(live.length);
+  expect(heap.validate().problems).toEqual([]);
 }
 
 describe('SharedHeap against a model', () => {
   it('keeps every invariant through random alloc/free/realloc sequences', { timeout: 60_000 }, () => {
     fc.assert(fc.property(fc.array(cmdArb, { maxLength: 80 }), (cmds) => run(cmds)), { numRuns: 300 });
+  });
+
+  it('keeps every invariant with a thread cache of 3 blocks per class (frees cached, half flushed when full)', { timeout: 60_000 }, () => {
+    fc.assert(fc.property(fc.array(cmdArb, { maxLength: 80 }), (cmds) => run(cmds, 3)), { numRuns: 300 });
   });
 
   it('fills the heap until ERROR_NOT_ENOUGH_MEMORY, then consolidates fragments into a large block', { timeout: 10_000 }, () => {

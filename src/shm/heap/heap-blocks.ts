@@ -27,7 +27,7 @@ import type { HeapGeometry } from './heap-layout.js';
 // TypeScript as CommonJS, where every use of an imported binding is a getter
 // call on the exporting module; on the alloc/free path that was measured at a
 // third of the time per pair. Local consts cost nothing.
-const { B, BUSY, CLASS_COUNT, GRANULE, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, classOf, guardFor } = layout;
+const { B, BUSY, CLASS_COUNT, GRANULE, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, badFlags, classOf, guardFor } = layout;
 const { recordChange } = journal;
 
 export class HeapBlocks {
@@ -356,7 +356,7 @@ export class HeapBlocks {
     for (let b = this.first; b < end; ) {
       const v = Atomics.load(h, b >> 2);
       const size = v & SIZE_MASK;
-      if ((v & 14) !== 0 || size < MIN_BLOCK || size > end - b) {
+      if (badFlags(v) || size < MIN_BLOCK || size > end - b) {
         throw new HeapCorruptionError(`block chain broken at heap offset ${b}: size word 0x${(v >>> 0).toString(16)}`);
       }
       const busy = (v & BUSY) !== 0;

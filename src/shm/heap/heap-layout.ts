@@ -27,6 +27,7 @@
 //  +12 guard         GUARD ^ block offset: an overrun of the previous block, or
 //                    a header copied elsewhere, does not validate
 //  free blocks only: +16 next, +20 prev in their free list (0 = none)
+//  cached blocks (BUSY|CACHED): +16 owner tid, +20 owner thread start time
 //
 // What is authoritative and what is derived: the chain of size words (walking
 // from the first block by sizes must land exactly on the end) IS the heap. The
@@ -76,6 +77,17 @@ export const B = {
 } as const;
 
 export const BUSY = 1;
+/**
+ * BUSY | CACHED: freed by its owner into that thread's private cache (see
+ * SharedHeapOptions.threadCache). Still busy for the chain, the lists and the
+ * counters; the owner's tid and start time are in payload words 0 and 1, so
+ * recover() can reclaim the caches of dead threads.
+ */
+export const CACHED = 2;
+/** A size word whose flag bits are none of: free, busy, busy+cached. */
+export function badFlags(word: number): boolean {
+  return (word & 12) !== 0 || (word & 3) === CACHED;
+}
 export const SIZE_MASK = ~15;
 export const BLOCK_HEADER = 16;
 export const MIN_BLOCK = 32;

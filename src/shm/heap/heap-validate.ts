@@ -1,7 +1,7 @@
 // HeapValidate: check every invariant of the heap (or of one block) and name
 // what is wrong, instead of a bare true/false. Read-only: it never repairs.
 import { J, JOURNAL_OP_NAMES } from './heap-journal.js';
-import { B, BLOCK_HEADER, BUSY, CLASS_COUNT, GRANULE, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, classOf, guardFor, type HeapGeometry } from './heap-layout.js';
+import { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, GRANULE, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, badFlags, classOf, guardFor, type HeapGeometry } from './heap-layout.js';
 
 export interface HeapValidation {
   valid: boolean;
@@ -10,6 +10,8 @@ export interface HeapValidation {
   blocks: number;
   busyBlocks: number;
   freeBlocks: number;
+  /** Busy blocks sitting freed in some thread's cache (counted in busyBlocks too). */
+  cachedBlocks?: number;
 }
 
 const MAX_PROBLEMS = 20;
@@ -33,6 +35,7 @@ export function validateHeap(h: Int32Array, geometry: HeapGeometry, options: { a
   const free = new Map<number, number>();
   let blocks = 0;
   let busyBlocks = 0;
+  let cachedBlocks = 0;
   let used = 0;
   let freeBytes = 0;
   let previousSize = 0;
@@ -41,7 +44,7 @@ export function validateHeap(h: Int32Array, geometry: HeapGeometry, options: { a
     const w = b >> 2;
     const v = h[w]!;
     const size = v & SIZE_MASK;
-    if ((v & 14) !== 0 || size < MIN_BLOCK || size > end - b) {
+    if (badFlags(v) || size < MIN_BLOCK || size > end - b) {
       problem(`block at ${b}: size word 0x${(v >>> 0).toString(16)} is not a block size (chain broken)`);
       chainOk = false;
       break;
@@ -53,6 +56,7 @@ export function validateHeap(h: Int32Array, geometry: HeapGeometry, options: { a
     if ((v & BUSY) !== 0) {
       busyBlocks++;
       used += size;
+      if ((v & CACHED) !== 0) cachedBlocks++;
       const requested = h[w + B.requested]!;
       if (requested < 1 || requested > size - BLOCK_HEADER) problem(`busy block at ${b}: requested size ${requested} does not fit its ${size - BLOCK_HEADER}-byte payload`);
     } else {
@@ -120,7 +124,7 @@ export function validateHeap(h: Int32Array, geometry: HeapGeometry, options: { a
     if (h[H.busyBlocks] !== busyBlocks) problem(`busy block counter ${h[H.busyBlocks]} but the chain has ${busyBlocks}`);
     if (h[H.freeBlocks] !== free.size) problem(`free block counter ${h[H.freeBlocks]} but the chain has ${free.size}`);
   }
-  return { valid: problems.length === 0, problems, blocks, busyBlocks, freeBlocks: free.size };
+  return { valid: problems.length === 0, problems, blocks, busyBlocks, freeBlocks: free.size, cachedBlocks };
 }
 
 /** Validate one busy block (heap-relative block offset, already range- and alignment-checked). */
@@ -133,7 +137,8 @@ export function validateBlock(h: Int32Array, geometry: HeapGeometry, b: number):
   const size = v & SIZE_MASK;
   if ((h[bitmap + (g >> 5)]! & (1 << (g & 31))) === 0) problems.push(`${b} is not the start of a block (interior or never allocated)`);
   else if ((v & BUSY) === 0) problems.push(`block at ${b} is free, not allocated`);
-  else if ((v & 14) !== 0 || size < MIN_BLOCK || size > geometry.end - b) problems.push(`block at ${b}: size word 0x${(v >>> 0).toString(16)} is not a block size`);
+  else if ((v & CACHED) !== 0 && !badFlags(v)) problems.push(`block at ${b} was freed (it sits in a thread cache), not allocated`);
+  else if (badFlags(v) || size < MIN_BLOCK || size > geometry.end - b) problems.push(`block at ${b}: size word 0x${(v >>> 0).toString(16)} is not a block size`);
   else {
     if (h[w + B.guard] !== guardFor(b)) problems.push(`block at ${b}: guard word overwritten`);
     const requested = h[w + B.requested]!;

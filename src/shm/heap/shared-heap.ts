@@ -25,6 +25,7 @@
 // fails the same way, before even taking the lock, until recover() replays the
 // journal (heap-journal.ts), rebuilds the derived structures and validates.
 import { RobustMutex, type MutexOptions, type NamedObjectHost } from '../../locks/robust-mutex.js';
+import { currentThreadIdentity, ownerLiveness } from '../../locks/owner.js';
 import { HeapBlocks } from './heap-blocks.js';
 import {
   HeapCorruptionError,
@@ -44,7 +45,7 @@ import { validateBlock, validateHeap, type HeapValidation } from './heap-validat
 // output) each use of an imported binding is a getter call, which the
 // alloc/free path cannot afford (see heap-blocks.ts).
 const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, replayJournal, setPhase } = journal;
-const { BLOCK_HEADER, BUSY, H, HEADER_BYTES, HEAP_LAYOUT_VERSION, HEAP_MAGIC, MAX_HEAP_SIZE, MIN_BLOCK, SIZE_MASK, blockSizeFor, geometryFor } = layout;
+const { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, H, HEADER_BYTES, HEAP_LAYOUT_VERSION, HEAP_MAGIC, MAX_HEAP_SIZE, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, badFlags, blockSizeFor, classOf, geometryFor } = layout;
 
 /** Per-call flags, with the Win32 values. */
 export const HeapFlags = {
@@ -82,6 +83,18 @@ export interface SharedHeapOptions {
   generateExceptions?: boolean;
   /** Never take the lock on this handle, as if each call passed NO_SERIALIZE. */
   noSerialize?: boolean;
+  /**
+   * Blocks per size class (payloads up to 512 bytes) that this handle keeps
+   * for its own thread when they are freed, and hands out again without the
+   * heap lock (like glibc's tcache or the Windows Low Fragmentation Heap).
+   * When a class's cache is full, half of it is freed under one lock hold.
+   * Default 0: off. The price, and why it is off by default: a call served
+   * from the cache never meets the heap lock, so it cannot notice a dead lock
+   * owner (no ERROR_POSSIBLE_DEADLOCK from it: the seed-000 story needs the
+   * cache off), and cached blocks stay busy for every other thread until
+   * flushCache() (or recover(), once their thread is dead).
+   */
+  threadCache?: number;
   /** Options of the heap's RobustMutex handle (liveness interval, spin). */
   mutex?: MutexOptions;
   /**
@@ -100,7 +113,8 @@ export interface HeapEntry {
   size: number;
   /** Payload bytes the block can hold. */
   capacity: number;
-  state: 'busy' | 'free';
+  /** 'cached': freed into a thread's cache (see SharedHeapOptions.threadCache). */
+  state: 'busy' | 'free' | 'cached';
 }
 
 export interface HeapStats {
@@ -126,6 +140,8 @@ export interface RecoveryReport {
   /** The operation in flight when its owner died. */
   interruptedOp: JournalOpName;
   rolled: 'back' | 'forward' | 'none';
+  /** Blocks freed into the caches of threads that are dead now, returned to the heap. */
+  reclaimedFromDeadCaches: number;
   validation: HeapValidation;
 }
 
@@ -156,6 +172,10 @@ export class SharedHeap {
   private readonly hook: ((point: HeapHookPoint) => void) | undefined;
   private commitPoint: HeapHookPoint = 'alloc:committed';
   private readonly maxRequest: number;
+  /** Per size class, the heap-relative blocks this handle's thread freed and keeps (null: no cache). */
+  private readonly cache: number[][] | null;
+  private readonly cacheLimit: number;
+  private cacheCount = 0;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, geometry: HeapGeometry, options: SharedHeapOptions) {
     this.buffer = buffer;
@@ -175,6 +195,12 @@ export class SharedHeap {
       this.blocks.onCommit = () => hook(this.commitPoint);
     }
     this.maxRequest = geometry.end - geometry.first - BLOCK_HEADER;
+    const limit = options.threadCache ?? 0;
+    if (!Number.isInteger(limit) || limit < 0 || limit > 1 << 16) {
+      throw new InvalidHeapParameterError(`threadCache must be an integer from 0 to 65536, got ${String(limit)}`);
+    }
+    this.cacheLimit = limit;
+    this.cache = limit > 0 ? Array.from({ length: CLASS_COUNT }, () => []) : null;
   }
 
   // ---- creating and attaching ------------------------------------------------
@@ -233,6 +259,11 @@ export class SharedHeap {
 
   /** Allocate `size` bytes; the payload's byte offset in the buffer, or 0 on failure (see lastError). */
   alloc(size: number, flags = 0): number {
+    const cache = this.cache;
+    if (cache !== null && size > 0 && size <= 512 && Number.isInteger(size) && Atomics.load(this.h, H.poisoned) === 0) {
+      const list = cache[classOf(blockSizeFor(size))]!;
+      if (list.length > 0) return this.allocFromCache(list, size, flags);
+    }
     try {
       this.checkRequest(size);
       const blockSize = blockSizeFor(size);
@@ -244,6 +275,11 @@ export class SharedHeap {
         this.hook?.('alloc:intent');
         let b = this.blocks.allocate(blockSize, size, 'a');
         if (b === 0) {
+          // Out of luck: give back this thread's cached blocks, join free neighbours, try once more.
+          if (this.cache !== null && this.cacheCount > 0) {
+            for (const list of this.cache) this.freeCachedLocked(list, list.length);
+            beginIntent(h, JournalOp.ALLOC, size);
+          }
           this.blocks.rebuild(true);
           b = this.blocks.allocate(blockSize, size, 'a');
         }
@@ -264,6 +300,29 @@ export class SharedHeap {
 
   /** Free a block; false on failure (see lastError). */
   free(offset: number, flags = 0): boolean {
+    if (this.cache !== null) {
+      try {
+        if (Atomics.load(this.h, H.poisoned) !== 0) throw new PossibleDeadlockError();
+        // Unlocked checks are sound here: only this block's owner may change its
+        // size word or its bitmap bit while it is busy (others only read them).
+        const b = this.blockOf(offset);
+        const word = this.blocks.sizeFlags(b);
+        if ((word & SIZE_MASK) <= SMALL_MAX_BLOCK) {
+          const list = this.cache[classOf(word & SIZE_MASK)]!;
+          if (list.length >= this.cacheLimit) this.flushCached(list, list.length - (this.cacheLimit >> 1), flags);
+          const me = currentThreadIdentity();
+          const w = b >> 2;
+          this.h[w + B.next] = me.tid;
+          this.h[w + B.prev] = me.startTime;
+          Atomics.store(this.h, w, word | CACHED);
+          list.push(b);
+          this.cacheCount++;
+          return true;
+        }
+      } catch (error) {
+        return this.failed(error, flags, false);
+      }
+    }
     try {
       const locked = this.enter(flags);
       try {
@@ -407,14 +466,14 @@ export class SharedHeap {
         for (let b = first; b < end; ) {
           const v = this.h[b >> 2]!;
           const size = v & SIZE_MASK;
-          if ((v & 14) !== 0 || size < MIN_BLOCK || size > end - b) throw new HeapCorruptionError(`block chain broken at heap offset ${b}`);
+          if (badFlags(v) || size < MIN_BLOCK || size > end - b) throw new HeapCorruptionError(`block chain broken at heap offset ${b}`);
           const busy = (v & BUSY) !== 0;
           const capacity = size - BLOCK_HEADER;
           entries.push({
             offset: this.byteOffset + b + BLOCK_HEADER,
-            size: busy ? this.blocks.requested(b) : capacity,
+            size: busy && (v & CACHED) === 0 ? this.blocks.requested(b) : capacity,
             capacity,
-            state: busy ? 'busy' : 'free',
+            state: !busy ? 'free' : (v & CACHED) !== 0 ? 'cached' : 'busy',
           });
           b += size;
         }
@@ -444,7 +503,9 @@ export class SharedHeap {
       const h = this.h;
       const wasPoisoned = Atomics.load(h, H.poisoned) !== 0;
       const replay = replayJournal(h, (b) => this.blocks.inBlockArea(b));
+      let reclaimed = 0;
       try {
+        reclaimed = this.reclaimDeadCaches();
         this.blocks.rebuild(true);
       } catch (error) {
         Atomics.store(h, H.poisoned, 1);
@@ -457,7 +518,7 @@ export class SharedHeap {
       }
       Atomics.add(h, H.recoveries, 1);
       Atomics.store(h, H.poisoned, 0);
-      return { wasPoisoned, lockWasAbandoned: lock.abandoned, interruptedOp: replay.op, rolled: replay.rolled, validation };
+      return { wasPoisoned, lockWasAbandoned: lock.abandoned, interruptedOp: replay.op, rolled: replay.rolled, reclaimedFromDeadCaches: reclaimed, validation };
     } finally {
       // The heap's own POISONED flag carries any inconsistency; the mutex must
       // stay usable (posix policy: releasing it inconsistent would end it).
@@ -495,6 +556,93 @@ export class SharedHeap {
   /** The largest request alloc() could ever satisfy in this heap. */
   get maxAllocation(): number {
     return this.maxRequest;
+  }
+
+  // ---- the thread cache -----------------------------------------------------------
+
+  /** Blocks this handle holds in its thread cache (busy for everyone else). */
+  get cachedBlocks(): number {
+    return this.cacheCount;
+  }
+
+  /** Return every block of this handle's thread cache to the heap (one lock hold). False on failure (see lastError). */
+  flushCache(flags = 0): boolean {
+    if (this.cache === null || this.cacheCount === 0) return true;
+    try {
+      const locked = this.enter(flags);
+      try {
+        for (const list of this.cache) this.freeCachedLocked(list, list.length);
+      } finally {
+        if (locked) this.mutex.release();
+      }
+      return true;
+    } catch (error) {
+      return this.failed(error, flags, false);
+    }
+  }
+
+  private allocFromCache(list: number[], size: number, flags: number): number {
+    const b = list.pop()!;
+    this.cacheCount--;
+    const w = b >> 2;
+    this.h[w + B.requested] = size;
+    Atomics.store(this.h, w, this.h[w]! & ~CACHED);
+    if ((flags & HeapFlags.ZERO_MEMORY) !== 0) this.u8.fill(0, b + BLOCK_HEADER, b + BLOCK_HEADER + size);
+    return this.byteOffset + b + BLOCK_HEADER;
+  }
+
+  /** Free the oldest `count` blocks of one cache list under one lock hold. */
+  private flushCached(list: number[], count: number, flags: number): void {
+    const locked = this.enter(flags);
+    try {
+      this.freeCachedLocked(list, count);
+    } finally {
+      if (locked) this.mutex.release();
+    }
+  }
+
+  private freeCachedLocked(list: number[], count: number): void {
+    const h = this.h;
+    const oldest = list.splice(0, count);
+    for (const b of oldest) {
+      beginIntent(h, JournalOp.FREE, 0);
+      const word = this.blocks.sizeFlags(b);
+      recordChange(h, 'a', b, word, word & SIZE_MASK);
+      this.commitPoint = 'free:committed';
+      this.blocks.release(b, 'a');
+      endIntent(h);
+      this.cacheCount--;
+    }
+  }
+
+  /** recover(): cached blocks whose thread is dead go back to the heap (their size word loses BUSY|CACHED). */
+  private reclaimDeadCaches(): number {
+    const h = this.h;
+    const { first, end } = this.geometry;
+    const verdicts = new Map<string, boolean>();
+    let reclaimed = 0;
+    for (let b = first; b < end; ) {
+      const w = b >> 2;
+      const v = Atomics.load(h, w);
+      const size = v & SIZE_MASK;
+      if (badFlags(v) || size < MIN_BLOCK || size > end - b) break; // rebuild() reports the broken chain
+      if ((v & (BUSY | CACHED)) === (BUSY | CACHED)) {
+        const tid = h[w + B.next]!;
+        const startTime = h[w + B.prev]!;
+        const key = `${tid}:${startTime}`;
+        let alive = verdicts.get(key);
+        if (alive === undefined) {
+          alive = tid > 0 && ownerLiveness({ tid, startTime }) === 'alive';
+          verdicts.set(key, alive);
+        }
+        if (!alive) {
+          Atomics.store(h, w, size);
+          reclaimed++;
+        }
+      }
+      b += size;
+    }
+    return reclaimed;
   }
 
   // ---- internals ------------------------------------------------------------------
@@ -548,7 +696,7 @@ export class SharedHeap {
     if (!this.blocks.isBlockStart(b)) {
       throw new InvalidHeapParameterError(`offset ${offset} is not the start of a block (an interior offset, never allocated, or freed already)`);
     }
-    if ((this.blocks.sizeFlags(b) & BUSY) === 0) {
+    if ((this.blocks.sizeFlags(b) & (BUSY | CACHED)) !== BUSY) {
       throw new InvalidHeapParameterError(`offset ${offset} is not allocated (freed already: a double free?)`);
     }
     return b;
