@@ -16,3 +16,24 @@ export type { AcquireResult, Owned, NotOwned, OwnerIdentity, RecoveryPolicy, Mut
 
 // Workers and processes
 export { startTsWorker, forkTs, workerBootUrl, bootWorkerData } from './workers/spawn.js';
+
+// The shared heap (Win32 HeapAlloc/HeapFree/HeapReAlloc/HeapSize/HeapValidate/HeapWalk)
+export {
+  SharedHeap,
+  HeapFlags,
+  type SharedHeapOptions,
+  type HeapHookPoint,
+  type HeapEntry,
+  type HeapStats,
+  type RecoveryReport as HeapRecoveryReport,
+  type TypedArrayConstructor,
+} from './shm/heap/shared-heap.js';
+export {
+  HeapError,
+  PossibleDeadlockError,
+  InvalidHeapParameterError,
+  HeapNotEnoughMemoryError,
+  HeapCorruptionError,
+  HeapFormatError,
+} from './shm/heap/heap-errors.js';
+export type { HeapValidation } from './shm/heap/heap-validate.js';
