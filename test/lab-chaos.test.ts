@@ -1,0 +1,41 @@
+// Chaos: at least 200 real kills (SIGKILL, worker.terminate(), piscina
+// AbortSignal) of lab participants, many of them inside the critical
+// section or inside a heap operation. After every repair the ledger's
+// invariant must hold, no participant may hang, and nothing may be left
+// running afterwards.
+import { describe, expect, it } from 'vitest';
+import { pidExists, processPids, useLabRunner } from './fixtures/lab-run.js';
+
+const lab = useLabRunner();
+
+describe('lock lab chaos', () => {
+  it('200+ kills mixing pool threads, worker threads and processes: every repair keeps the invariant, no hangs, all reaped', async () => {
+    const run = await lab.run(['--json', '--script', 'ready; chaos 200 kills rate 8; ready; quit']);
+    expect(run.code, run.stderr).toBe(0);
+    const e = run.events;
+    const kills = e.filter((x) => x.event === 'killed');
+    expect(kills.length).toBeGreaterThanOrEqual(200);
+    expect(run.summary?.['kills']).toBe(kills.length);
+    // all three kinds of death, in real numbers
+    const byHow = new Map<string, number>();
+    for (const k of kills) byHow.set(k['how'] as string, (byHow.get(k['how'] as string) ?? 0) + 1);
+    expect(byHow.get('SIGKILL') ?? 0).toBeGreaterThanOrEqual(20);
+    expect(byHow.get('AbortSignal') ?? 0).toBeGreaterThanOrEqual(20);
+    expect(byHow.get('worker.terminate()') ?? 0).toBeGreaterThanOrEqual(5);
+    // many deaths really orphaned the mutex, and each abandonment was repaired
+    const abandoned = e.filter((x) => x.event === 'abandoned');
+    const repaired = e.filter((x) => x.event === 'repaired');
+    expect(abandoned.length).toBeGreaterThanOrEqual(20);
+    expect(repaired.length).toBeGreaterThanOrEqual(abandoned.length - 1); // a repairer may itself be killed between the two entries
+    for (const r of repaired) expect(r, JSON.stringify(r)).toMatchObject({ invariantHeld: true, sum: 80_000 });
+    expect(e.filter((x) => x.event === 'final-check')[0]).toMatchObject({ holds: true });
+    // nobody hung, nobody died on its own
+    expect(e.filter((x) => x.event === 'hang')).toEqual([]);
+    expect(e.filter((x) => x.event === 'died')).toEqual([]);
+    expect(run.summary).toMatchObject({ ok: true, invariantHeld: true, hangs: 0 });
+    // every process the lab ever started is gone
+    const pids = processPids(e);
+    expect(pids.length).toBeGreaterThan(20);
+    for (const pid of pids) expect(pidExists(pid), `pid ${pid}`).toBe(false);
+  }, 150_000);
+});
