@@ -12,7 +12,9 @@
 //  28  recursion depth        32 owner pid (informational, written after the lock word)
 //  36  times abandoned        40 release sequence (Atomics.waitAsync word for async waiters)
 //  44  acquisitions           48..111 sixteen waiter slots (TIDs of blocked waiters, for inspect())
-//  112..127 reserved
+// 112  robust-list entry: `next` pointer of the owner's kernel robust list (see robust-list.ts)
+// 120  owner TID (informational: the kernel clears the TID from the lock word when the owner dies)
+// 124  reserved
 
 export const MUTEX_BYTES = 128;
 export const MAGIC = 0x58544d52; // 'RMTX'
@@ -20,6 +22,9 @@ export const LAYOUT_VERSION = 1;
 
 export const TID_MASK = 0x3fff_ffff;
 export const WAITERS = 0x8000_0000 | 0;
+/** Set by the kernel (FUTEX_OWNER_DIED) when the owner exits with the word on its robust list. */
+export const OWNER_DIED = 0x4000_0000;
+export const ROBUST_ENTRY_OFFSET = 112;
 /** A TID no kernel hands out (pid_max <= 2^22): marks a not-recoverable mutex. */
 export const NOT_RECOVERABLE_TID = TID_MASK;
 
@@ -38,6 +43,7 @@ export const I = {
   releaseSeq: 10,
   acquisitions: 11,
   waiterSlots: 12,
+  ownerTid: 30,
 } as const;
 export const WAITER_SLOTS = 16;
 

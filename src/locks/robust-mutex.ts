@@ -13,6 +13,7 @@ import {
   MUTEX_BYTES,
   NOT_RECOVERABLE,
   NOT_RECOVERABLE_TID,
+  OWNER_DIED,
   TID_MASK,
   WAIT_ATOMICS,
   WAIT_FUTEX,
@@ -23,6 +24,7 @@ import {
   lowOf,
 } from './mutex-layout.js';
 import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat } from './owner.js';
+import { robustEntry, threadRobustList, type RobustEntry, type ThreadRobustList } from './robust-list.js';
 import type { AcquireResult, MutexSnapshot, MutexState, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { waitSlice, wake, type WaitWord } from './waiting.js';
 
@@ -100,20 +102,26 @@ export class RobustMutex {
   private readonly livenessIntervalMs: number;
   private readonly spin: number;
   private readonly onLockWordTaken: (() => void) | undefined;
+  /** This thread's kernel robust list and this mutex's entry in it (null without the addon). */
+  private readonly robustList: ThreadRobustList | null;
+  private readonly entry: RobustEntry | null;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions) {
     checkPlacement(buffer, byteOffset);
     this.buffer = buffer;
     this.byteOffset = byteOffset;
-    this.i32 = new Int32Array(buffer);
-    this.i64 = new BigInt64Array(buffer);
+    // Views end at a whole element: a buffer's length need not be a multiple of 8.
+    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    this.i64 = new BigInt64Array(buffer, 0, buffer.byteLength >> 3);
     this.base = byteOffset / 4;
     this.word64 = byteOffset / 8;
-    this.livenessIntervalMs = options.livenessIntervalMs ?? 1;
+    this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     this.spin = options.spin ?? 100;
     this.onLockWordTaken = options.onLockWordTaken;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
     this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lockLow, kind: WAIT_FUTEX };
+    this.robustList = threadRobustList();
+    this.entry = this.robustList ? robustEntry(buffer, this.i64, byteOffset) : null;
   }
 
   /** Write a fresh, unowned mutex at byteOffset (8-byte aligned, RobustMutex.BYTES long). */
@@ -161,6 +169,7 @@ export class RobustMutex {
   acquire(timeoutMs = Infinity): AcquireResult {
     checkTimeout(timeoutMs);
     const me = currentThreadIdentity();
+    this.announce();
     if (Atomics.compareExchange(this.i64, this.word64, 0n, ownerWord(me)) === 0n) return this.took(me, false, undefined);
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     let registered = -1;
@@ -191,6 +200,7 @@ export class RobustMutex {
   /** One attempt, never blocks: 'busy' when a live owner holds it. A dead owner is taken over at once. */
   tryAcquire(): AcquireResult {
     const me = currentThreadIdentity();
+    this.announce();
     for (;;) {
       const step = this.step(me, false, true);
       if (step.result) return step.result;
@@ -208,6 +218,7 @@ export class RobustMutex {
     const { signal } = options;
     signal?.throwIfAborted();
     const me = currentThreadIdentity();
+    this.announce();
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     // A pending Atomics.waitAsync does not keep Node alive; this handle does.
     const keepAlive = setInterval(() => {}, 1 << 30);
@@ -260,6 +271,14 @@ export class RobustMutex {
     const word = Atomics.load(this.i64, this.word64);
     const low = lowOf(word);
     const tid = low & TID_MASK;
+    if (tid === 0 && (low & OWNER_DIED) !== 0) {
+      // The kernel walked the dead owner's robust list: it cleared the TID and set OWNER_DIED.
+      const next = encodeOwner(me.tid, me.startTime, wantWait || (low & WAITERS) !== 0);
+      if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
+        return { result: this.took(me, true, this.recordedOwner(highOf(word))), waitValue: 0 };
+      }
+      return { waitValue: 0, retry: true };
+    }
     if (tid === 0) {
       // Free. A thread past its spin phase takes it with WAITERS set: the
       // release that woke it woke only one sleeper, others may still sleep,
@@ -281,8 +300,7 @@ export class RobustMutex {
         // this compare-and-swap (hard case 6); the others see a live owner.
         const next = encodeOwner(me.tid, me.startTime, wantWait || (low & WAITERS) !== 0);
         if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
-          const previousOwner: OwnerIdentity = { tid, pid: Atomics.load(this.i32, this.base + I.ownerPid), startTime };
-          return { result: this.took(me, true, previousOwner), waitValue: 0 };
+          return { result: this.took(me, true, { ...this.recordedOwner(startTime), tid }), waitValue: 0 };
         }
         return { waitValue: 0, retry: true };
       }
@@ -295,10 +313,25 @@ export class RobustMutex {
     return { waitValue: low };
   }
 
+  /** Before any compare-and-swap that may make us owner: a death from here on is the kernel's to report. */
+  private announce(): void {
+    if (this.entry) this.robustList!.pending(this.entry);
+  }
+
+  /** The owner as the metadata words remember it (it may have died before writing them). */
+  private recordedOwner(startTime: number): OwnerIdentity {
+    return { tid: this.i32[this.base + I.ownerTid] ?? 0, pid: this.i32[this.base + I.ownerPid] ?? 0, startTime };
+  }
+
   private took(me: OwnerIdentity, abandoned: boolean, previousOwner: OwnerIdentity | undefined): Owned {
     this.onLockWordTaken?.();
+    if (this.entry) {
+      this.robustList!.link(this.entry);
+      this.robustList!.clearPending();
+    }
     const b = this.base;
     const i32 = this.i32;
+    i32[b + I.ownerTid] = me.tid;
     // Fields only the owner writes are plain stores: the compare-and-swap that
     // made us owner, and the exchange that releases, are the fences that
     // publish them (x86 locked instructions); Atomics.store would add a fence each.
@@ -356,6 +389,22 @@ export class RobustMutex {
     }
     i32[b + I.depth] = 0;
     i32[b + I.ownerPid] = 0;
+    i32[b + I.ownerTid] = 0;
+    const list = this.entry ? this.robustList : null;
+    if (list) {
+      list.pending(this.entry!);
+      list.unlink(this.entry!);
+    }
+    try {
+      this.releaseWord();
+    } finally {
+      list?.clearPending();
+    }
+  }
+
+  private releaseWord(): void {
+    const b = this.base;
+    const i32 = this.i32;
     if (i32[b + I.consistency] === INCONSISTENT) {
       if (this.policy === 'posix') {
         Atomics.store(i32, b + I.consistency, NOT_RECOVERABLE);
@@ -388,6 +437,10 @@ export class RobustMutex {
     let state: MutexState;
     if (tid === NOT_RECOVERABLE_TID || consistency === NOT_RECOVERABLE) {
       state = 'not-recoverable';
+    } else if (tid === 0 && (lowOf(word) & OWNER_DIED) !== 0) {
+      owner = this.recordedOwner(highOf(word));
+      ownerAlive = false;
+      state = 'owner-dead';
     } else if (tid === 0) {
       state = 'free';
     } else {

@@ -30,6 +30,12 @@ export interface NativeBinding {
   pollReadable(fds: number[], timeoutMs: number): number[];
   closeFd(fd: number): void;
   pageSize(): number;
+  /**
+   * Register (once per thread) a kernel robust-futex list head for the calling
+   * thread and return a view of it: { next, futex_offset, list_op_pending } as
+   * three 64-bit words, and its address.
+   */
+  robustListHead(futexOffset: number): { head: ArrayBuffer; address: number };
 }
 
 function load(): NativeBinding {
