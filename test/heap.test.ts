@@ -93,4 +93,24 @@ describe('SharedHeap API', () => {
     expect(heap.alloc(10)).toBeGreaterThan(0);
     expect(heap.lastError?.code).toBe('ERROR_INVALID_PARAMETER');
   });
+
+  it('an exception that cuts an operation short inside the lock poisons the heap like a death; recover() undoes it', { timeout: 5_000 }, () => {
+    const sab = new SharedArrayBuffer(64 * 1024);
+    SharedHeap.initialize(sab, 0, 64 * 1024);
+    let armed = true;
+    const heap = SharedHeap.at(sab, 0, {
+      onInsideLock: (point) => {
+        if (armed && point === 'alloc:committed') throw new Error('hook failure');
+      },
+    });
+    expect(() => heap.alloc(40)).toThrow('hook failure'); // non-heap errors always propagate
+    armed = false;
+    expect(heap.alloc(40)).toBe(0);
+    expect(heap.lastError?.code).toBe('ERROR_POSSIBLE_DEADLOCK');
+    expect(heap.stats()).toMatchObject({ poisoned: true, timesPoisoned: 1 });
+    expect(heap.recover()).toMatchObject({ interruptedOp: 'alloc', rolled: 'back', wasPoisoned: true, lockWasAbandoned: false });
+    expect(heap.validate().problems).toEqual([]);
+    expect(heap.stats().busyBlocks).toBe(0);
+    expect(heap.alloc(40)).toBeGreaterThan(0);
+  });
 });

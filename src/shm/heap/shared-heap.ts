@@ -176,6 +176,8 @@ export class SharedHeap {
   private readonly cache: number[][] | null;
   private readonly cacheLimit: number;
   private cacheCount = 0;
+  /** An intent of this handle is begun and not yet ended (see leave()). */
+  private intentOpen = false;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, geometry: HeapGeometry, options: SharedHeapOptions) {
     this.buffer = buffer;
@@ -270,7 +272,7 @@ export class SharedHeap {
       const locked = this.enter(flags);
       try {
         const h = this.h;
-        beginIntent(h, JournalOp.ALLOC, size);
+        this.begin(JournalOp.ALLOC, size);
         this.commitPoint = 'alloc:committed';
         this.hook?.('alloc:intent');
         let b = this.blocks.allocate(blockSize, size, 'a');
@@ -278,20 +280,20 @@ export class SharedHeap {
           // Out of luck: give back this thread's cached blocks, join free neighbours, try once more.
           if (this.cache !== null && this.cacheCount > 0) {
             for (const list of this.cache) this.freeCachedLocked(list, list.length);
-            beginIntent(h, JournalOp.ALLOC, size);
+            this.begin(JournalOp.ALLOC, size);
           }
           this.blocks.rebuild(true);
           b = this.blocks.allocate(blockSize, size, 'a');
         }
         if (b === 0) {
-          endIntent(h);
+          this.end();
           throw new HeapNotEnoughMemoryError(`no free block holds ${size} bytes (${this.h[H.freeBytes]} bytes free in ${this.h[H.freeBlocks]} blocks)`);
         }
         if ((flags & HeapFlags.ZERO_MEMORY) !== 0) this.u8.fill(0, b + BLOCK_HEADER, b + BLOCK_HEADER + size);
-        endIntent(h);
+        this.end();
         return this.byteOffset + b + BLOCK_HEADER;
       } finally {
-        if (locked) this.mutex.release();
+        this.leave(locked);
       }
     } catch (error) {
       return this.failed(error, flags, 0);
@@ -327,7 +329,7 @@ export class SharedHeap {
       const locked = this.enter(flags);
       try {
         const b = this.blockOf(offset);
-        beginIntent(this.h, JournalOp.FREE, 0);
+        this.begin(JournalOp.FREE, 0);
         // A free rolls forward, so its intent names the block from the start:
         // a death before the store below still ends with the block freed.
         const word = this.blocks.sizeFlags(b);
@@ -335,10 +337,10 @@ export class SharedHeap {
         this.commitPoint = 'free:committed';
         this.hook?.('free:intent');
         this.blocks.release(b, 'a');
-        endIntent(this.h);
+        this.end();
         return true;
       } finally {
-        if (locked) this.mutex.release();
+        this.leave(locked);
       }
     } catch (error) {
       return this.failed(error, flags, false);
@@ -360,20 +362,20 @@ export class SharedHeap {
         const b = this.blockOf(offset);
         const oldRequested = this.blocks.requested(b);
         const zero = (flags & HeapFlags.ZERO_MEMORY) !== 0;
-        beginIntent(h, JournalOp.REALLOC_IN_PLACE, size);
+        this.begin(JournalOp.REALLOC_IN_PLACE, size);
         h[J.oldRequested] = oldRequested;
         this.commitPoint = 'realloc:committed';
         this.hook?.('realloc:intent');
         if (this.blocks.resizeInPlace(b, blockSize, size)) {
           if (zero && size > oldRequested) this.u8.fill(0, b + BLOCK_HEADER + oldRequested, b + BLOCK_HEADER + size);
-          endIntent(h);
+          this.end();
           return offset;
         }
         if ((flags & HeapFlags.REALLOC_IN_PLACE_ONLY) !== 0) {
-          endIntent(h);
+          this.end();
           throw new HeapNotEnoughMemoryError(`the block at ${offset} cannot grow to ${size} bytes in place`);
         }
-        beginIntent(h, JournalOp.REALLOC_MOVE, size);
+        this.begin(JournalOp.REALLOC_MOVE, size);
         this.commitPoint = 'realloc:allocated';
         let y = this.blocks.allocate(blockSize, size, 'a');
         if (y === 0) {
@@ -381,7 +383,7 @@ export class SharedHeap {
           y = this.blocks.allocate(blockSize, size, 'a');
         }
         if (y === 0) {
-          endIntent(h);
+          this.end();
           throw new HeapNotEnoughMemoryError(`no free block holds ${size} bytes for the move`);
         }
         const kept = Math.min(oldRequested, size);
@@ -390,10 +392,10 @@ export class SharedHeap {
         setPhase(h, PHASE_COPIED);
         this.commitPoint = 'realloc:committed';
         this.blocks.release(b, 'b');
-        endIntent(h);
+        this.end();
         return this.byteOffset + y + BLOCK_HEADER;
       } finally {
-        if (locked) this.mutex.release();
+        this.leave(locked);
       }
     } catch (error) {
       return this.failed(error, flags, 0);
@@ -407,7 +409,7 @@ export class SharedHeap {
       try {
         return this.blocks.requested(this.blockOf(offset));
       } finally {
-        if (locked) this.mutex.release();
+        this.leave(locked);
       }
     } catch (error) {
       return this.failed(error, flags, -1);
@@ -448,7 +450,7 @@ export class SharedHeap {
         }
         return validateBlock(this.h, this.geometry, b);
       } finally {
-        if (locked) this.mutex.release();
+        this.leave(locked);
       }
     } catch (error) {
       const failure = this.failed(error, flags, null);
@@ -479,7 +481,7 @@ export class SharedHeap {
         }
         return entries;
       } finally {
-        if (locked) this.mutex.release();
+        this.leave(locked);
       }
     } catch (error) {
       return this.failed(error, flags, []);
@@ -573,7 +575,7 @@ export class SharedHeap {
       try {
         for (const list of this.cache) this.freeCachedLocked(list, list.length);
       } finally {
-        if (locked) this.mutex.release();
+        this.leave(locked);
       }
       return true;
     } catch (error) {
@@ -597,7 +599,7 @@ export class SharedHeap {
     try {
       this.freeCachedLocked(list, count);
     } finally {
-      if (locked) this.mutex.release();
+      this.leave(locked);
     }
   }
 
@@ -605,12 +607,12 @@ export class SharedHeap {
     const h = this.h;
     const oldest = list.splice(0, count);
     for (const b of oldest) {
-      beginIntent(h, JournalOp.FREE, 0);
+      this.begin(JournalOp.FREE, 0);
       const word = this.blocks.sizeFlags(b);
       recordChange(h, 'a', b, word, word & SIZE_MASK);
       this.commitPoint = 'free:committed';
       this.blocks.release(b, 'a');
-      endIntent(h);
+      this.end();
       this.cacheCount--;
     }
   }
@@ -646,6 +648,31 @@ export class SharedHeap {
   }
 
   // ---- internals ------------------------------------------------------------------
+
+  private begin(op: (typeof JournalOp)[keyof typeof JournalOp], arg: number): void {
+    beginIntent(this.h, op, arg);
+    this.intentOpen = true;
+  }
+
+  private end(): void {
+    endIntent(this.h);
+    this.intentOpen = false;
+  }
+
+  /**
+   * Leave the critical section. An operation that is leaving with its intent
+   * still open was cut short by an exception (a corrupt chain met during a
+   * consolidation, a throwing test hook): its half-done change must not be
+   * built on, so the heap is poisoned exactly as if its thread had died there.
+   */
+  private leave(locked: boolean): void {
+    if (this.intentOpen) {
+      this.intentOpen = false;
+      Atomics.store(this.h, H.poisoned, 1);
+      Atomics.add(this.h, H.timesPoisoned, 1);
+    }
+    if (locked) this.mutex.release();
+  }
 
   /** Take the heap lock (unless NO_SERIALIZE); true when it was taken. Throws PossibleDeadlockError. */
   private enter(flags: number): boolean {
