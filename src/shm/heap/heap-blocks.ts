@@ -98,9 +98,13 @@ export class HeapBlocks {
 
   private carveFromGeneral(size: number, requested: number, slot: JournalSlot): number {
     const h = this.h;
+    // A list longer than the free-block count has a cycle (an unchecked double
+    // free, an overrun): fail inside the lock rather than spin in it for ever.
+    let budget = h[H.freeBlocks]! + 1;
     for (let b = h[H.generalHead]!; b !== 0; b = h[(b >> 2) + B.next]!) {
       const f = h[b >> 2]!;
       if (f >= size) return this.carve(b, f, size, requested, slot, true);
+      if (--budget < 0) throw new HeapCorruptionError('the general free list does not end (a cycle)');
     }
     return 0;
   }
