@@ -1,0 +1,209 @@
+// A fleet of TypeScript child processes: fork, ready handshake over IPC,
+// commands, signals (SIGKILL / SIGSTOP / SIGCONT), reaping, and killAll()
+// that leaves nothing running.
+//
+// Children speak a small protocol: after start-up each sends one message
+// `{ type: 'ready', ... }` (anything else it wants the parent to know, e.g. its
+// tid); later messages are answers the caller matches itself (request()).
+//
+// Reaping is explicit: a killed child stays a zombie until Node's 'exit'
+// event for it has fired, which is exactly what the zombie hard case needs
+// (kill, look, reap later). killAll() and a process 'exit' hook make sure no
+// child outlives its parent.
+import type { ChildProcess, ForkOptions } from 'node:child_process';
+import { RobustShmError } from '../errors.js';
+import { forkTs } from './spawn.js';
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A child died or timed out before its ready handshake. */
+export class FleetStartError extends RobustShmError {
+  constructor(message: string) {
+    super('ERR_FLEET_START', message);
+  }
+}
+
+export interface FleetMember<Ready = Record<string, unknown>> {
+  readonly index: number;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** The child's ready message. */
+  readonly ready: Ready;
+  /** Resolves once the child is reaped (its 'exit' event fired). */
+  readonly exit: Promise<ExitStatus>;
+}
+
+export interface FleetOptions {
+  /** Extra argv for child i (e.g. a JSON description of the region). */
+  args?: (index: number) => string[];
+  /** Safety net for the handshake (default 30 s: tsx start-up on a loaded machine). */
+  readyTimeoutMs?: number;
+  fork?: ForkOptions;
+}
+
+// Every child any fleet started and that is not yet reaped: the 'exit' hook
+// SIGKILLs them if the parent ends without killAll() (a failed test, Ctrl-C).
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of live) {
+      try {
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  });
+}
+
+/** Fork one TypeScript child and wait for its `{ type: 'ready' }` message. */
+export async function forkReady<Ready = Record<string, unknown>>(
+  entry: URL,
+  args: string[] = [],
+  options: { readyTimeoutMs?: number; fork?: ForkOptions; index?: number } = {},
+): Promise<FleetMember<Ready>> {
+  installExitHook();
+  const child = forkTs(entry, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.fork });
+  live.add(child);
+  const exit = new Promise<ExitStatus>((resolve) => {
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  const timeoutMs = options.readyTimeoutMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const ready = await Promise.race([
+      new Promise<Ready>((resolve) => {
+        const onMessage = (message: unknown) => {
+          if ((message as { type?: unknown } | null)?.type !== 'ready') return;
+          child.off('message', onMessage);
+          resolve(message as Ready);
+        };
+        child.on('message', onMessage);
+      }),
+      exit.then((status) => {
+        throw new FleetStartError(`child ${child.pid} exited (code ${status.code}, signal ${status.signal}) before it was ready`);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new FleetStartError(`child ${child.pid} was not ready within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { index: options.index ?? 0, child, pid: child.pid!, ready, exit };
+  } catch (error) {
+    await killAndReap(child, exit);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function killAndReap(child: ChildProcess, exit: Promise<ExitStatus>): Promise<ExitStatus> {
+  if (child.exitCode === null && child.signalCode === null) {
+    // A stopped child cannot die until continued.
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+  }
+  return exit;
+}
+
+export class Fleet<Ready = Record<string, unknown>> {
+  readonly members: FleetMember<Ready>[];
+
+  private constructor(members: FleetMember<Ready>[]) {
+    this.members = members;
+  }
+
+  /** Fork `count` children of `entry` (concurrently) and wait until all are ready. */
+  static async start<Ready = Record<string, unknown>>(entry: URL, count: number, options: FleetOptions = {}): Promise<Fleet<Ready>> {
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, (_, index) => {
+        const o: { readyTimeoutMs?: number; fork?: ForkOptions; index: number } = { index };
+        if (options.readyTimeoutMs !== undefined) o.readyTimeoutMs = options.readyTimeoutMs;
+        if (options.fork !== undefined) o.fork = options.fork;
+        return forkReady<Ready>(entry, options.args?.(index) ?? [], o);
+      }),
+    );
+    const members = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(members.map((m) => killAndReap(m.child, m.exit)));
+      throw failed.reason;
+    }
+    return new Fleet(members);
+  }
+
+  get size(): number {
+    return this.members.length;
+  }
+
+  member(index: number): FleetMember<Ready> {
+    const m = this.members[index];
+    if (!m) throw new RangeError(`no fleet member ${index} (fleet of ${this.members.length})`);
+    return m;
+  }
+
+  send(index: number, message: unknown): void {
+    this.member(index).child.send(message as never);
+  }
+
+  /** Send a message and resolve with the child's next message that `match`es; rejects if the child exits first. */
+  request<T = Record<string, unknown>>(index: number, message: unknown, match: (reply: T) => boolean = () => true): Promise<T> {
+    const { child } = this.member(index);
+    const answer = new Promise<T>((resolve, reject) => {
+      const onMessage = (reply: unknown) => {
+        if (!match(reply as T)) return;
+        cleanup();
+        resolve(reply as T);
+      };
+      const onExit = (code: number | null, signal: string | null) => {
+        cleanup();
+        reject(new RobustShmError('ERR_FLEET_CHILD_EXITED', `child ${child.pid} exited (code ${code}, signal ${signal}) before answering`));
+      };
+      const cleanup = () => {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+    child.send(message as never);
+    return answer;
+  }
+
+  /** Send a signal (default SIGKILL). Does not wait: reap() does. */
+  kill(index: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.member(index).child.kill(signal);
+  }
+
+  stop(index: number): void {
+    this.kill(index, 'SIGSTOP');
+  }
+
+  cont(index: number): void {
+    this.kill(index, 'SIGCONT');
+  }
+
+  isRunning(index: number): boolean {
+    const { child } = this.member(index);
+    return child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Wait until child `index` has exited and been reaped. */
+  reap(index: number): Promise<ExitStatus> {
+    return this.member(index).exit;
+  }
+
+  /** SIGCONT + SIGKILL every child still running and wait until every one is reaped. */
+  async killAll(): Promise<ExitStatus[]> {
+    return Promise.all(this.members.map((m) => killAndReap(m.child, m.exit)));
+  }
+}
