@@ -161,6 +161,7 @@ describe('SharedHeap: owner killed inside the heap lock', () => {
     ['alloc:intent', 'alloc'],
     ['alloc:committed', 'alloc'],
     ['realloc:allocated', 'realloc'],
+    ['realloc:copied', 'realloc'],
     ['realloc:committed', 'realloc'],
   ])('worker thread terminated parked at %s: ERROR_POSSIBLE_DEADLOCK, then recover', { timeout: 30_000 }, async (parkAt, op) => {
     const sab = new SharedArrayBuffer(HEAP_BYTES + 4096);
@@ -184,7 +185,7 @@ describe('SharedHeap: owner killed inside the heap lock', () => {
     const report = heap.recover();
     expect(report.validation.valid).toBe(true);
     expect(report.interruptedOp).toBe(op === 'alloc' ? 'alloc' : 'realloc-move');
-    if (parkAt === 'realloc:committed') {
+    if (parkAt === 'realloc:committed' || parkAt === 'realloc:copied') {
       // The copy was complete: the move rolls forward, the block lives at its new offset.
       expect(report.rolled).toBe('forward');
       const busy = heap.walk().filter((e) => e.state === 'busy');

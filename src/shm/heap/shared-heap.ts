@@ -68,6 +68,7 @@ export type HeapHookPoint =
   | 'free:committed'
   | 'realloc:intent'
   | 'realloc:allocated'
+  | 'realloc:copied'
   | 'realloc:committed';
 
 export interface SharedHeapOptions {
@@ -389,7 +390,13 @@ export class SharedHeap {
         const kept = Math.min(oldRequested, size);
         this.u8.copyWithin(y + BLOCK_HEADER, b + BLOCK_HEADER, b + BLOCK_HEADER + kept);
         if (zero && size > kept) this.u8.fill(0, y + BLOCK_HEADER + kept, y + BLOCK_HEADER + size);
+        // From COPIED on the move rolls forward, so the old block must be named
+        // in slot b before the phase says so: a death right after setPhase()
+        // still ends with the old block freed, not leaked.
+        const oldWord = this.blocks.sizeFlags(b);
+        recordChange(h, 'b', b, oldWord, oldWord & SIZE_MASK);
         setPhase(h, PHASE_COPIED);
+        this.hook?.('realloc:copied');
         this.commitPoint = 'realloc:committed';
         this.blocks.release(b, 'b');
         this.end();
