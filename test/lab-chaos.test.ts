@@ -4,7 +4,7 @@
 // invariant must hold, no participant may hang, and nothing may be left
 // running afterwards.
 import { describe, expect, it } from 'vitest';
-import { pidExists, processPids, useLabRunner } from './fixtures/lab-run.js';
+import { pidRunning, processPids, useLabRunner } from './fixtures/lab-run.js';
 
 const lab = useLabRunner();
 
@@ -36,6 +36,6 @@ describe('lock lab chaos', () => {
     // every process the lab ever started is gone
     const pids = processPids(e);
     expect(pids.length).toBeGreaterThan(20);
-    for (const pid of pids) expect(pidExists(pid), `pid ${pid}`).toBe(false);
+    for (const pid of pids) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
   }, 150_000);
 });

@@ -3,7 +3,7 @@
 // #7 a plain worker thread.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { pidExists, processPids, useLabRunner, type LabEventLine } from './fixtures/lab-run.js';
+import { pidRunning, processPids, useLabRunner, type LabEventLine } from './fixtures/lab-run.js';
 
 const lab = useLabRunner();
 
@@ -20,7 +20,7 @@ function expectCleanEnd(run: Awaited<ReturnType<typeof lab.run>>): void {
   const final = only(run.events, 'final-check')[0];
   expect(final?.['holds']).toBe(true);
   // quit reaped every process it started, and removed the region and its lock
-  for (const pid of processPids(run.events)) expect(pidExists(pid), `pid ${pid}`).toBe(false);
+  for (const pid of processPids(run.events)) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
   expect(existsSync(run.region)).toBe(false);
   expect(existsSync(`${run.region}.lock`)).toBe(false);
 }

@@ -238,17 +238,18 @@ export class LabController {
     // await), so the event below precedes whatever the death causes.
     const gone = p.handle!.kill(row.tid);
     this.counters.kills++;
+    // Event texts stay under 75 characters: they are screen lines too.
     const where =
       parkedAt === 'heap'
-        ? 'while parked inside a heap operation (heap lock held too)'
+        ? 'parked in a heap op'
         : parkedAt === 'ledger'
-          ? 'while parked inside its critical section'
+          ? 'parked mid-transfer'
           : heldMutex
-            ? 'while holding the ledger mutex'
+            ? 'holding the mutex'
             : row.state === 'critical'
-              ? 'inside its critical section'
-              : `while ${row.state}`;
-    this.emit('killed', `${reason} #${n} (${KIND_LABEL[p.kind]}) with ${KILL_HOW[p.kind]} ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex });
+              ? 'in its critical section'
+              : row.state;
+    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex });
     await gone;
     p.stopped = false;
     return { ok: true, message: `killed #${n}` };
@@ -273,8 +274,8 @@ export class LabController {
       const parked = await lot.waitUntilParkedAsync(p.slot, { timeoutMs: 10_000 });
       const text =
         where === 'heap'
-          ? `parked #${n} (tid ${parked.tid}) inside a heap operation: it holds the heap lock and the ledger mutex`
-          : `parked #${n} (tid ${parked.tid}) inside its critical section, mid-transfer, holding the mutex`;
+          ? `parked #${n} (tid ${parked.tid}) in a heap op: holds heap lock + mutex`
+          : `parked #${n} (tid ${parked.tid}) mid-transfer, holding the mutex`;
       this.emit('parked', text, p, { tid: parked.tid, where });
       return { ok: true, message: `#${n} parked${where === 'heap' ? ' in the heap' : ''}: k kills it there, u lets it go` };
     } catch {
@@ -302,7 +303,7 @@ export class LabController {
     p.handle!.signal('SIGSTOP');
     p.stopped = true;
     const holds = this.ownerSlot() === p.slot;
-    this.emit('stopped', `SIGSTOP #${n} (pid ${p.handle!.pid})${holds ? ': it holds the mutex; stopped is alive, so nobody may take it' : ''}`, p, { heldMutex: holds, pid: p.handle!.pid });
+    this.emit('stopped', `SIGSTOP #${n} (pid ${p.handle!.pid})${holds ? ': holds the mutex; stopped is alive, not dead' : ''}`, p, { heldMutex: holds, pid: p.handle!.pid });
     return { ok: true, message: `#${n} stopped` };
   }
 
@@ -415,11 +416,11 @@ export class LabController {
 
   private logEvent(e: LogEntry): void {
     const p = this.participants[e.slot];
-    const who = `#${e.slot + 1}${p && p.kind === 'process' ? ` (pid ${e.pid})` : ` (tid ${e.tid})`}`;
+    const who = `#${e.slot + 1}`;
     switch (e.kind) {
       case 'abandoned':
         this.counters.abandonedObserved++;
-        this.emit('abandoned', `${who} acquired the mutex ABANDONED by dead tid ${e.prevTid}${e.prevPid ? ` (pid ${e.prevPid})` : ''}`, p, { tid: e.tid, prevTid: e.prevTid, prevPid: e.prevPid });
+        this.emit('abandoned', `${who} (tid ${e.tid}) got the mutex ABANDONED by dead tid ${e.prevTid}`, p, { tid: e.tid, prevTid: e.prevTid, prevPid: e.prevPid });
         break;
       case 'repaired':
         this.counters.repairs++;
@@ -427,14 +428,14 @@ export class LabController {
         if (!e.invariantHeld) this.counters.invariantHeld = false;
         this.emit(
           'repaired',
-          `${who} repaired the ledger: ${e.rolled === 'none' ? 'nothing in flight' : `tx ${e.txId} rolled ${e.rolled}`}; sum ${e.sum} ${e.invariantHeld ? 'invariant holds' : 'INVARIANT BROKEN'}`,
+          `${who} repaired the ledger: ${e.rolled === 'none' ? 'nothing in flight' : `tx ${e.txId} rolled ${e.rolled}`}; sum ${e.sum}, ${e.invariantHeld ? 'invariant holds' : 'INVARIANT BROKEN'}`,
           p,
           { rolled: e.rolled, txId: e.txId, sum: e.sum, invariantHeld: e.invariantHeld },
         );
         break;
       case 'heapRecovered':
         this.counters.heapRecoveries++;
-        this.emit('heap-recovered', `${who} got ERROR_POSSIBLE_DEADLOCK from the heap and ran recover(): rolled ${e.rolled}`, p, { rolled: e.rolled });
+        this.emit('heap-recovered', `${who} heap: ERROR_POSSIBLE_DEADLOCK, ran recover(): rolled ${e.rolled}`, p, { rolled: e.rolled });
         break;
       case 'heapFailed':
         this.emit('heap-failed', `${who}: heap recover() failed; records switched off`, p);

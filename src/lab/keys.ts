@@ -30,8 +30,10 @@ export function keyAction(key: string, selected: number): KeyAction {
   if (/^[1-9]$/.test(key)) return { kind: 'select', n: Number(key) };
   switch (key) {
     case '\x1b[A':
+    case '\x1bOA':
       return { kind: 'move', delta: -1 };
     case '\x1b[B':
+    case '\x1bOB':
     case '\t':
       return { kind: 'move', delta: 1 };
     case 'k':
@@ -68,4 +70,27 @@ export function keyAction(key: string, selected: number): KeyAction {
     default:
       return { kind: 'unknown', key };
   }
+}
+
+/**
+ * Split one chunk of raw terminal input into keys: a fast typist, a paste or
+ * tmux send-keys can deliver several keys in one read ("2p"), and arrow keys
+ * arrive as escape sequences (ESC [ A).
+ */
+export function splitKeys(chunk: string): string[] {
+  const keys: string[] = [];
+  for (let i = 0; i < chunk.length; ) {
+    if (chunk[i] === '\x1b' && (chunk[i + 1] === '[' || chunk[i + 1] === 'O')) {
+      let j = i + 2;
+      while (j < chunk.length && !/[A-Za-z~]/.test(chunk[j]!)) j++;
+      keys.push(chunk.slice(i, j + 1));
+      i = j + 1;
+    } else {
+      const cp = chunk.codePointAt(i)!;
+      const key = String.fromCodePoint(cp);
+      keys.push(key);
+      i += key.length;
+    }
+  }
+  return keys;
 }

@@ -58,7 +58,7 @@ export function renderScreen(s: LabSnapshot, events: readonly LabEvent[], ui: Sc
   const mutexLine = fit(`mutex   owner ${owner}  depth ${m.depth}  waiters ${m.waiters}  abandoned ${m.timesAbandoned}x  ${m.state}`, width);
   lines.push(m.state === 'owner-dead' || m.state === 'not-recoverable' ? paint(mutexLine, ANSI.red) : mutexLine);
 
-  const inv = { holds: 'holds', repaired: 'REPAIRED, holds', 'mid-transfer': 'mid-transfer', broken: 'BROKEN' }[s.invariant];
+  const inv = { holds: 'holds', repaired: 'REPAIRED, holds', 'mid-transfer': 'holds (tx in flight)', broken: 'BROKEN' }[s.invariant];
   const ledgerLine = fit(`ledger  sum ${s.sum}/${s.total}  invariant ${inv}  tx ${s.txCount}  repairs ${s.counters.repairs}`, width);
   lines.push(s.invariant === 'broken' ? paint(ledgerLine, ANSI.red) : s.invariant === 'repaired' ? paint(ledgerLine, ANSI.green) : ledgerLine);
 
@@ -69,7 +69,7 @@ export function renderScreen(s: LabSnapshot, events: readonly LabEvent[], ui: Sc
   );
   lines.push(h.poisoned ? paint(heapLine, ANSI.red) : heapLine);
 
-  lines.push(fit(' #  kind      tid      pid      state             ops  ', width));
+  lines.push(fit('  # kind      tid      pid      state             ops', width));
   // Participant rows, a window around the selection when they do not all fit.
   const maxRows = Math.max(3, Math.min(s.participants.length, height - 12));
   const selIndex = Math.max(0, s.participants.findIndex((p) => p.number === ui.selected));

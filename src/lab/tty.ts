@@ -7,7 +7,7 @@
 // are rewritten, so a quiet lab writes nothing at all.
 import type { LabController } from './controller.js';
 import { runCommand } from './commands.js';
-import { keyAction } from './keys.js';
+import { keyAction, splitKeys } from './keys.js';
 import { renderScreen, type ScreenState } from './screen.js';
 
 const REDRAW_MS = 100;
@@ -72,8 +72,10 @@ export async function runInteractive(lab: LabController, options: { color: boole
 
   const finished = new Promise<void>((resolve) => {
     resolveFinished = resolve;
-    const onKey = (chunk: Buffer) => {
-      const key = chunk.toString('utf8');
+    const onData = (chunk: Buffer) => {
+      for (const key of splitKeys(chunk.toString('utf8'))) onKey(key);
+    };
+    const onKey = (key: string) => {
       if (quitting) return;
       if (ui.help) {
         ui.help = false;
@@ -100,7 +102,7 @@ export async function runInteractive(lab: LabController, options: { color: boole
           ui.message = lab.changeChaosRate(action.factor).message;
           break;
         case 'quit':
-          input.off('data', onKey);
+          input.off('data', onData);
           void quit();
           break;
         case 'unknown':
@@ -129,7 +131,7 @@ export async function runInteractive(lab: LabController, options: { color: boole
     };
     if (input.isTTY) input.setRawMode(true);
     input.resume();
-    input.on('data', onKey);
+    input.on('data', onData);
   });
 
   const onSignal = () => void quit();
