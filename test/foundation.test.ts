@@ -103,6 +103,8 @@ describe('regions', () => {
     const b = await openRegion(path, { size: 16384 });
     expect(b.findOrCreate('bank', 512)).toEqual({ offset: first.offset, created: false });
     expect(b.list().map((o) => o.name)).toEqual(['bank']);
+    const odd = await openRegion(res.path('odd-size'), { size: 16387, create: true });
+    expect(odd.findOrCreate('tail', 64).offset).toBeGreaterThan(0);
     const plain = Region.create(8192);
     const attached = Region.attach(plain.buffer);
     expect(attached.findOrCreate('x', 64).offset).toBe(plain.findOrCreate('x', 64).offset);
