@@ -114,11 +114,11 @@ async function tour(): Promise<void> {
     let row: TourRow;
     if (left < 5000) row = { demo: name, status: 'timed out', seconds: 0, figures: {}, note: 'skipped: the tour ran out of its 2-minute budget' };
     else {
-      say(`running demos/${name}.ts --json ...`);
+      if (existsSync(`${demosDir}/${name}.ts`)) say(`running demos/${name}.ts --json ...`);
       row = await runDemo(demosDir, name, Math.min(45_000, left));
     }
     rows.push(row);
-    demo.event('tour-row', { ...row }, `  ${row.status}${row.note ? ` (${row.note})` : ''}`);
+    demo.event('tour-row', { ...row }, row.status === 'not available' ? `demos/${name}.ts: not available` : `  ${row.status}${row.note ? ` (${row.note})` : ''}`);
   }
   say('');
   say(tourTable(rows));

@@ -1,0 +1,284 @@
+// The lab's pieces on their own, in one thread: the ledger's journal and
+// repair (a transfer interrupted at every step), the script language, the
+// keys, the tour's table, and the screen's 80x24 shape.
+import { describe, expect, it } from 'vitest';
+import { Ledger, PHASE_CREDITED, PHASE_DEBITING, PHASE_IDLE, type RecordStore, type Transfer } from '../src/lab/ledger.js';
+import { parseScript, ScriptError } from '../src/lab/script.js';
+import { keyAction, splitKeys } from '../src/lab/keys.js';
+import { renderScreen } from '../src/lab/screen.js';
+import { figuresText, tourDemos, tourTable } from '../src/lab/tour.js';
+import type { LabEvent, LabSnapshot, ParticipantView } from '../src/lab/controller.js';
+
+/** Thrown from a hook to stand in for a death at that point (the stores before it are done, the ones after are not). */
+class Died extends Error {}
+
+/** A record store that remembers what is live, and can "die" at a chosen call. */
+class FakeRecords implements RecordStore {
+  live = new Set<number>();
+  next = 64;
+  dieOn: 'write' | 'discard' | undefined;
+  doubleFrees = 0;
+  write(_txId: number, _t: Transfer): number {
+    const offset = this.next;
+    this.next += 32;
+    this.live.add(offset);
+    if (this.dieOn === 'write') throw new Died();
+    return offset;
+  }
+  discard(offset: number): boolean {
+    if (!this.live.delete(offset)) {
+      this.doubleFrees++;
+      return false;
+    }
+    if (this.dieOn === 'discard') throw new Died();
+    return true;
+  }
+}
+
+function freshLedger(): Ledger {
+  return Ledger.initialize(new SharedArrayBuffer(4096), 0, 4, 1000);
+}
+
+describe('ledger', () => {
+  it('a transfer moves money, counts it, records it, and keeps the total', () => {
+    const ledger = freshLedger();
+    const records = new FakeRecords();
+    ledger.transfer({ from: 0, to: 3, amount: 250, participant: 0 }, { records });
+    expect([0, 1, 2, 3].map((a) => ledger.balance(a))).toEqual([750, 1000, 1000, 1250]);
+    expect(ledger.stats()).toMatchObject({ txCount: 1, phase: PHASE_IDLE });
+    expect(ledger.liveRecords()).toHaveLength(1);
+    expect(ledger.checkInvariant()).toEqual({ holds: true, sum: 4000, total: 4000, negative: false });
+  });
+
+  it('refuses overdrafts and nonsense without changing anything', () => {
+    const ledger = freshLedger();
+    expect(() => ledger.transfer({ from: 0, to: 1, amount: 1001, participant: 0 })).toThrow(/less than/);
+    expect(() => ledger.transfer({ from: 1, to: 1, amount: 5, participant: 0 })).toThrow(/two accounts/);
+    expect(() => ledger.transfer({ from: 0, to: 9, amount: 5, participant: 0 })).toThrow(/account must be/);
+    expect(ledger.checkInvariant().holds).toBe(true);
+    expect(ledger.stats().txCount).toBe(0);
+  });
+
+  it('death between debit and credit: the invariant is broken, repair rolls back, twice is harmless', () => {
+    const ledger = freshLedger();
+    expect(() =>
+      ledger.transfer({ from: 1, to: 2, amount: 300, participant: 0 }, {
+        midTransfer: () => {
+          throw new Died();
+        },
+      }),
+    ).toThrow(Died);
+    expect(ledger.phase).toBe(PHASE_DEBITING);
+    expect(ledger.checkInvariant()).toMatchObject({ holds: false, sum: 3700 });
+    const report = ledger.repair();
+    expect(report).toMatchObject({ rolled: 'back', invariant: { holds: true, sum: 4000 } });
+    expect([ledger.balance(1), ledger.balance(2)]).toEqual([1000, 1000]);
+    expect(ledger.repair().rolled).toBe('none');
+    expect(ledger.stats()).toMatchObject({ txCount: 0, repairs: 1, rolledBack: 1 });
+    // the ledger works on afterwards
+    ledger.transfer({ from: 1, to: 2, amount: 300, participant: 0 });
+    expect(ledger.checkInvariant().holds).toBe(true);
+  });
+
+  it('death inside the record bookkeeping: balances are final, repair rolls forward and finishes the ring without a double free', () => {
+    for (const dieOn of ['write', 'discard'] as const) {
+      const ledger = freshLedger();
+      const records = new FakeRecords();
+      // fill the ring slot this transfer will reuse, so the old record must be freed
+      for (let i = 0; i < 32; i++) ledger.transfer({ from: 0, to: 1, amount: 1, participant: 0 }, { records });
+      const liveBefore = records.live.size;
+      records.dieOn = dieOn;
+      expect(() => ledger.transfer({ from: 2, to: 3, amount: 100, participant: 0 }, { records })).toThrow(Died);
+      records.dieOn = undefined;
+      expect(ledger.phase).toBe(PHASE_CREDITED);
+      expect(ledger.checkInvariant().holds).toBe(true);
+      const report = ledger.repair(records);
+      expect(report.rolled).toBe('forward');
+      expect(report.invariant.holds).toBe(true);
+      expect([ledger.balance(2), ledger.balance(3)]).toEqual([900, 1100]);
+      expect(ledger.stats()).toMatchObject({ txCount: 33, rolledForward: 1, phase: PHASE_IDLE });
+      if (dieOn === 'discard') {
+        // died right after freeing the old record: repair's free is refused by the store, the new one is in the ring
+        expect(records.doubleFrees).toBe(1);
+        expect(ledger.liveRecords().every((o) => records.live.has(o))).toBe(true);
+        expect(records.live.size).toBe(liveBefore);
+      } else {
+        // died inside the allocation: that block is the heap's business (its own recovery), the ring is untouched
+        expect(ledger.liveRecords()).toHaveLength(32);
+      }
+    }
+  });
+
+  it('Ledger.open finds the same ledger again by name', () => {
+    const buffer = new SharedArrayBuffer(8192);
+    const objects = new Map<string, number>();
+    const host = {
+      buffer,
+      findOrCreate(name: string, _bytes: number, init?: (o: number) => void) {
+        const known = objects.get(name);
+        if (known !== undefined) return { offset: known, created: false };
+        objects.set(name, 64);
+        init?.(64);
+        return { offset: 64, created: true };
+      },
+    };
+    const a = Ledger.open(host, 'x', 8, 10);
+    a.transfer({ from: 0, to: 1, amount: 5, participant: 0 });
+    const b = Ledger.open(host, 'x', 8, 10);
+    expect(b.balance(1)).toBe(15);
+    expect(b.total).toBe(80);
+  });
+});
+
+describe('script language', () => {
+  it('parses every command, with aliases, comments and both separators', () => {
+    expect(parseScript('park 2; kill 2\nstop 4; cont 4; chaos 5s; quit')).toEqual([
+      { op: 'park', n: 2, where: 'ledger' },
+      { op: 'kill', n: 2 },
+      { op: 'stop', n: 4 },
+      { op: 'cont', n: 4 },
+      { op: 'chaos-for', ms: 5000, rate: undefined },
+      { op: 'quit' },
+    ]);
+    expect(parseScript('# a comment\npark 3 heap; release 3; continue 4; add thread; add worker; add process; respawn; ready')).toEqual([
+      { op: 'park', n: 3, where: 'heap' },
+      { op: 'unpark', n: 3 },
+      { op: 'cont', n: 4 },
+      { op: 'add', kind: 'pool' },
+      { op: 'add', kind: 'worker' },
+      { op: 'add', kind: 'process' },
+      { op: 'respawn' },
+      { op: 'ready' },
+    ]);
+    expect(parseScript('chaos 1.5s rate 4; chaos 200 kills rate 8; chaos 3 kills; chaos on 2; chaos off; rate 0.5; wait 250ms; select 1')).toEqual([
+      { op: 'chaos-for', ms: 1500, rate: 4 },
+      { op: 'chaos-kills', kills: 200, rate: 8 },
+      { op: 'chaos-kills', kills: 3, rate: undefined },
+      { op: 'chaos', on: true, rate: 2 },
+      { op: 'chaos', on: false, rate: undefined },
+      { op: 'rate', rate: 0.5 },
+      { op: 'wait', ms: 250 },
+      { op: 'select', n: 1 },
+    ]);
+  });
+
+  it.each([
+    ['kill', /takes 1 argument/],
+    ['kill zero', /participant number/],
+    ['kill 0', /participant number/],
+    ['park 2 roof', /'ledger' \(default\) or 'heap'/],
+    ['add robot', /add what/],
+    ['wait soon', /duration/],
+    ['chaos 5s rate 99', /rate from 0.1 to 50/],
+    ['chaos 0 kills', /N from 1/],
+    ['quit now', /takes 0 argument/],
+    ['dance', /unknown command 'dance'/],
+  ])('rejects %j', (script, message) => {
+    expect(() => parseScript(`wait 1s; ${script}`)).toThrow(ScriptError);
+    expect(() => parseScript(`wait 1s; ${script}`)).toThrow(message);
+    expect(() => parseScript(`wait 1s; ${script}`)).toThrow(/command 2/);
+  });
+});
+
+describe('keys', () => {
+  it('every action key maps to the script command of the same action, for the selection', () => {
+    expect(keyAction('k', 3)).toEqual({ kind: 'command', command: { op: 'kill', n: 3 } });
+    expect(keyAction('p', 2)).toEqual({ kind: 'command', command: { op: 'park', n: 2, where: 'ledger' } });
+    expect(keyAction('P', 2)).toEqual({ kind: 'command', command: { op: 'park', n: 2, where: 'heap' } });
+    expect(keyAction('u', 2)).toEqual({ kind: 'command', command: { op: 'unpark', n: 2 } });
+    expect(keyAction('s', 4)).toEqual({ kind: 'command', command: { op: 'stop', n: 4 } });
+    expect(keyAction('t', 1)).toEqual({ kind: 'command', command: { op: 'add', kind: 'pool' } });
+    expect(keyAction('w', 1)).toEqual({ kind: 'command', command: { op: 'add', kind: 'worker' } });
+    expect(keyAction('n', 1)).toEqual({ kind: 'command', command: { op: 'add', kind: 'process' } });
+    expect(keyAction('r', 1)).toEqual({ kind: 'command', command: { op: 'respawn' } });
+    expect(keyAction('c', 1)).toEqual({ kind: 'chaos-toggle' });
+    expect(keyAction('+', 1)).toEqual({ kind: 'chaos-rate', factor: 2 });
+    expect(keyAction('-', 1)).toEqual({ kind: 'chaos-rate', factor: 0.5 });
+    expect(keyAction('7', 1)).toEqual({ kind: 'select', n: 7 });
+    expect(keyAction('\x1b[B', 1)).toEqual({ kind: 'move', delta: 1 });
+    expect(keyAction('?', 1)).toEqual({ kind: 'help' });
+    expect(keyAction('q', 1)).toEqual({ kind: 'quit' });
+    expect(keyAction('\x03', 1)).toEqual({ kind: 'quit' });
+    expect(keyAction('z', 1)).toEqual({ kind: 'unknown', key: 'z' });
+  });
+
+  it('splits a chunk holding several keys and escape sequences', () => {
+    expect(splitKeys('2p')).toEqual(['2', 'p']);
+    expect(splitKeys('\x1b[A\x1b[Bk')).toEqual(['\x1b[A', '\x1b[B', 'k']);
+    expect(splitKeys('\x1bOAq')).toEqual(['\x1bOA', 'q']);
+  });
+});
+
+function snapshot(participants: number): LabSnapshot {
+  const views: ParticipantView[] = [];
+  for (let i = 1; i <= participants; i++) {
+    views.push({
+      number: i,
+      kind: i % 3 === 0 ? 'process' : i % 3 === 1 ? 'pool' : 'worker',
+      generation: 1,
+      tid: 100_000 + i,
+      pid: 99_999,
+      status: (['waiting', 'critical', 'parked', 'stopped', 'dead', 'running', 'starting'] as const)[i % 7]!,
+      ops: i * 12_345,
+      hung: false,
+      ownsMutex: i === 2,
+    });
+  }
+  return {
+    uptimeMs: 754_000,
+    regionPath: '/dev/shm/x',
+    participants: views,
+    mutex: { state: 'owner-dead', owner: { tid: 100_002, pid: 99_999, startTime: 1 }, ownerAlive: false, depth: 1, waiters: 5, timesAbandoned: 123, policy: 'posix' },
+    ownerNumber: 2,
+    invariant: 'broken',
+    sum: 79_950,
+    total: 80_000,
+    txCount: 1_234_567,
+    ledgerRepairs: 120,
+    heap: { capacity: 60_000, used: 2048, free: 58_000, busyBlocks: 32, freeBlocks: 2, poisoned: true, timesPoisoned: 3, recoveries: 2 },
+    liveRecords: 32,
+    chaos: { on: true, rate: 4, kills: 321 },
+    counters: { kills: 321, abandonedObserved: 120, repairs: 120, heapRecoveries: 2, respawns: 321, hangs: 0, invariantHeld: true, logLost: 0 },
+  };
+}
+
+describe('screen', () => {
+  const events: LabEvent[] = Array.from({ length: 40 }, (_, i) => ({ t: i * 1000, kind: 'killed', text: `event number ${i} ${'x'.repeat(i * 3)}` }));
+
+  it.each([1, 7, 16])('fits 80x24 exactly with %i participants, every fact in words (no colour)', (n) => {
+    const lines = renderScreen(snapshot(n), events, { selected: Math.min(3, n), message: '', help: false }, { width: 80, height: 24, color: false });
+    expect(lines).toHaveLength(24);
+    for (const line of lines) expect(line).toHaveLength(80);
+    const text = lines.join('\n');
+    expect(text).not.toMatch(/\x1b/);
+    expect(text).toMatch(/owner #2 tid 100002 \(DEAD\)/);
+    expect(text).toMatch(/invariant BROKEN/);
+    expect(text).toMatch(/POISONED/);
+    expect(text).toMatch(/CHAOS 4\/s/);
+    expect(lines.at(-2)).toMatch(/event number 39/); // the newest event is on screen
+    if (n >= 3) expect(text).toMatch(/^>\s*3 /m);
+  });
+
+  it('shows the help in place of the events, and colour only adds escape codes', () => {
+    const plain = renderScreen(snapshot(7), events, { selected: 1, message: 'hello', help: true }, { width: 80, height: 24, color: false });
+    expect(plain.join('\n')).toMatch(/k {2}kill it now/);
+    expect(plain.at(-1)).toMatch(/^> hello/);
+    const coloured = renderScreen(snapshot(7), events, { selected: 1, message: 'hello', help: true }, { width: 80, height: 24, color: true });
+    expect(coloured.map((l) => l.replace(/\x1b\[\d+m/g, ''))).toEqual(plain);
+  });
+});
+
+describe('tour', () => {
+  it('lists the promised demos even when they are missing, and renders a table', () => {
+    const demos = tourDemos('/nonexistent-dir');
+    expect(demos).toContain('shared-counter');
+    expect(demos).toContain('heap-at-exit');
+    const table = tourTable([
+      { demo: 'heap-misuse', status: 'ok', seconds: 1.23, figures: { doubleFree: 'no', blocks: 12, ratio: 0.5 }, note: '' },
+      { demo: 'pool-abort', status: 'not available', seconds: 0, figures: {}, note: 'not written yet' },
+    ]);
+    expect(table).toMatch(/heap-misuse\s+ok\s+1\.2s\s+doubleFree=no blocks=12 ratio=0\.50/);
+    expect(table).toMatch(/pool-abort\s+not available\s+-\s+not written yet/);
+    expect(figuresText({ a: 'x'.repeat(100) }, 20)).toHaveLength(20);
+  });
+});
