@@ -6,6 +6,20 @@ export { RobustShmError, RegionFormatError, InvalidArgumentError } from './error
 export { mapFile, MAX_MAPPING_SIZE, type MapFileOptions, type MappedFile, type MapMode } from './shm/map-file.js';
 export { openRegion, Region, RegionFullError, type OpenRegionOptions, type NamedObject } from './shm/region.js';
 export { HEADER_BYTES as REGION_HEADER_BYTES, MIN_REGION_SIZE } from './shm/region-layout.js';
+export {
+  inspectPage,
+  pagemapEntry,
+  pageFlags,
+  smapsFor,
+  isResident,
+  fileBytes,
+  clearSoftDirty,
+  softDirtySupported,
+  type PageReport,
+  type PagemapEntry,
+  type PageFlags,
+  type SmapsTotals,
+} from './shm/page-inspector.js';
 export { native, type NativeBinding, type FutexWaitResult, type Advice } from './shm/native/index.js';
 
 // The robust mutex
