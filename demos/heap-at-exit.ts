@@ -88,6 +88,10 @@ async function main(): Promise<void> {
     },
   });
   const role = demo.values.role;
+  if (role !== undefined && (demo.values.path === undefined || demo.values.result === undefined)) {
+    process.stderr.write('heap-at-exit: --role needs --path and --result (the demo passes them to the processes it starts)\n');
+    process.exit(2);
+  }
   if (role === 'exiting') return exitingProcess(demo.values.path!, demo.values.result!, intOption('workers', demo.values.workers, 3, 1, 16));
   if (role === 'recover') return recoverProcess(demo.values.path!, demo.values.result!);
   if (role !== undefined) {
