@@ -167,6 +167,12 @@ export class RobustMutex {
 
   /** Block until owned, abandoned-and-owned, timed out, or not recoverable. */
   acquire(timeoutMs = Infinity): AcquireResult {
+    const result = this.acquireBlocking(timeoutMs);
+    if (!result.owned) this.withdraw();
+    return result;
+  }
+
+  private acquireBlocking(timeoutMs: number): AcquireResult {
     checkTimeout(timeoutMs);
     const me = currentThreadIdentity();
     this.announce();
@@ -200,11 +206,16 @@ export class RobustMutex {
   /** One attempt, never blocks: 'busy' when a live owner holds it. A dead owner is taken over at once. */
   tryAcquire(): AcquireResult {
     const me = currentThreadIdentity();
-    this.announce();
     for (;;) {
       const step = this.step(me, false, true);
-      if (step.result) return step.result;
-      if (!step.retry) return NOT_OWNED_BUSY;
+      if (step.result) {
+        if (!step.result.owned) this.withdraw();
+        return step.result;
+      }
+      if (!step.retry) {
+        this.withdraw();
+        return NOT_OWNED_BUSY;
+      }
     }
   }
 
@@ -213,12 +224,22 @@ export class RobustMutex {
    * rejects with the signal's reason when `signal` aborts.
    */
   async acquireAsync(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<AcquireResult> {
+    try {
+      const result = await this.acquireWaiting(options);
+      if (!result.owned) this.withdraw();
+      return result;
+    } catch (error) {
+      this.withdraw();
+      throw error;
+    }
+  }
+
+  private async acquireWaiting(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<AcquireResult> {
     const timeoutMs = options.timeoutMs ?? Infinity;
     checkTimeout(timeoutMs);
     const { signal } = options;
     signal?.throwIfAborted();
     const me = currentThreadIdentity();
-    this.announce();
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     // A pending Atomics.waitAsync does not keep Node alive; this handle does.
     const keepAlive = setInterval(() => {}, 1 << 30);
@@ -274,6 +295,7 @@ export class RobustMutex {
     if (tid === 0 && (low & OWNER_DIED) !== 0) {
       // The kernel walked the dead owner's robust list: it cleared the TID and set OWNER_DIED.
       const next = encodeOwner(me.tid, me.startTime, wantWait || (low & WAITERS) !== 0);
+      this.announce();
       if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
         return { result: this.took(me, true, this.recordedOwner(highOf(word))), waitValue: 0 };
       }
@@ -284,6 +306,7 @@ export class RobustMutex {
       // release that woke it woke only one sleeper, others may still sleep,
       // and without the bit our own release would not wake them.
       const next = encodeOwner(me.tid, me.startTime, wantWait);
+      this.announce();
       if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) return { result: this.took(me, false, undefined), waitValue: 0 };
       return { waitValue: 0, retry: true };
     }
@@ -299,6 +322,7 @@ export class RobustMutex {
         // Exactly one of several waiters that notice the death at once wins
         // this compare-and-swap (hard case 6); the others see a live owner.
         const next = encodeOwner(me.tid, me.startTime, wantWait || (low & WAITERS) !== 0);
+        this.announce();
         if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
           return { result: this.took(me, true, { ...this.recordedOwner(startTime), tid }), waitValue: 0 };
         }
@@ -316,6 +340,15 @@ export class RobustMutex {
   /** Before any compare-and-swap that may make us owner: a death from here on is the kernel's to report. */
   private announce(): void {
     if (this.entry) this.robustList!.pending(this.entry);
+  }
+
+  /**
+   * After an acquire that did not make us owner: a stale list_op_pending could
+   * outlive this mapping, and at our exit the kernel would look at whatever
+   * is mapped at that address by then.
+   */
+  private withdraw(): void {
+    if (this.entry) this.robustList!.clearPending();
   }
 
   /** The owner as the metadata words remember it (it may have died before writing them). */
