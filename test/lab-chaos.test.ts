@@ -10,7 +10,7 @@ const lab = useLabRunner();
 
 describe('lock lab chaos', () => {
   it('200+ kills mixing pool threads, worker threads and processes: every repair keeps the invariant, no hangs, all reaped', async () => {
-    const run = await lab.run(['--json', '--script', 'ready; chaos 200 kills rate 8; ready; quit']);
+    const run = await lab.run(['--json', '--script', 'ready; chaos 200 kills rate 10; ready; quit']);
     expect(run.code, run.stderr).toBe(0);
     const e = run.events;
     const kills = e.filter((x) => x.event === 'killed');

@@ -10,7 +10,6 @@
 // Worker object; a plain Worker shows the terminate() path directly. Both
 // end the OS thread for real (its /proc/self/task/<tid> disappears), so the
 // robust mutex sees a genuinely dead owner either way.
-import type { ChildProcess } from 'node:child_process';
 import type { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
