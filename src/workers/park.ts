@@ -17,11 +17,13 @@
 //   is per process); inside one process Atomics.wait is the only sleep that
 //   worker.terminate() interrupts at once. Every state change therefore wakes
 //   BOTH queues, and each sleeper uses whichever it can.
-// - A parked participant sleeps in bounded native slices (sliceMs, default
-//   10 ms) so worker.terminate() — which cannot interrupt a native call — ends
-//   it within one slice; SIGKILL ends a process at any time anyway.
+// - A parked worker thread sleeps in Atomics.wait slices, which
+//   worker.terminate() interrupts at once (it cannot interrupt a native call);
+//   a parked main thread sleeps in bounded futex slices (sliceMs, default
+//   10 ms), which a release from another process wakes; SIGKILL ends it anyway.
 // - The async waiter polls with Atomics.waitAsync slices: a wake from another
 //   process never reaches it, so the slice bounds that latency.
+import { isMainThread } from 'node:worker_threads';
 import { InvalidArgumentError, RobustShmError } from '../errors.js';
 import { native } from '../shm/native/index.js';
 import { currentThreadIdentity } from '../locks/owner.js';
@@ -233,7 +235,15 @@ export class ParkingLot {
     Atomics.add(this.i32, s + S_TIMES, 1);
     if (Atomics.compareExchange(this.i32, s + S_STATE, REQUESTED, PARKED) !== REQUESTED) return false; // cancelled meanwhile
     this.wakeAll(s);
-    while (Atomics.load(this.i32, s + S_STATE) === PARKED) this.sleep(s, PARKED, sliceMs);
+    // A worker thread sleeps in Atomics.wait, which worker.terminate() (or a
+    // piscina abort) interrupts at once; a native futex slice would hold the
+    // termination until the slice ends. A main thread can only die by signal or
+    // exit, so it sleeps on the futex, which a release from any process wakes.
+    const interruptible = !isMainThread || !this.futex;
+    while (Atomics.load(this.i32, s + S_STATE) === PARKED) {
+      if (interruptible) Atomics.wait(this.i32, s + S_STATE, PARKED, sliceMs);
+      else this.sleep(s, PARKED, sliceMs);
+    }
     Atomics.compareExchange(this.i32, s + S_STATE, RELEASED, IDLE);
     return true;
   }

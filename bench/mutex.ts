@@ -1,0 +1,266 @@
+// Benchmark of the robust mutex against a glibc PTHREAD_MUTEX_ROBUST +
+// PTHREAD_PROCESS_SHARED mutex (built and timed by bench/lib/baselines.ts) and
+// proper-lockfile: uncontended acquire+release, two processes and two threads
+// contended, and death detection (kill / terminate() -> the blocked waiter's
+// "abandoned" return, median of >= 30 rounds). Speed is measured here, never
+// asserted in tests.
+import { parseArgs } from 'node:util';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { openRegion } from '../src/shm/region.js';
+import { RobustMutex } from '../src/locks/robust-mutex.js';
+import { ParkingLot } from '../src/workers/park.js';
+import { forkReady, type FleetMember } from '../src/workers/fleet.js';
+import { startTsWorker } from '../src/workers/spawn.js';
+import { native } from '../src/shm/native/index.js';
+import { runPthreadBaseline } from './lib/baselines.js';
+import { runLockfileBaseline } from './lib/lockfile-baseline.js';
+import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
+import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
+
+const HELP = `Usage: npx tsx bench/mutex.ts [options]
+
+Times the robust mutex: uncontended acquire+release, 2 processes and 2 threads
+contended (lock / increment / unlock), and owner-death detection (SIGKILL of a
+process, worker.terminate() of a thread, both parked inside the critical
+section, to a blocked waiter's "abandoned" return). Builds and times the same
+figures for a glibc robust process-shared pthread mutex, and proper-lockfile.
+
+Options:
+  --uncontended <n>   acquire+release pairs (default 2000000)
+  --contended <n>     lock/unlock per contender (default 200000)
+  --rounds <n>        death-detection rounds of each kind (default 30, min 1)
+  --no-baselines      skip the C and proper-lockfile baselines
+  --json              one JSON summary line on stdout (progress goes to stderr)
+  -h, --help          this help
+
+Targets (issue 3): uncontendedRatioVsPthread <= 2, contendedProcessRatioVsPthread <= 2,
+deathDetectionMsMedianProcess <= 1, deathDetectionMsMedianThread <= 5.`;
+
+function fail(message: string): never {
+  process.stderr.write(`bench/mutex: ${message}\nTry --help.\n`);
+  process.exit(2);
+}
+let args;
+try {
+  args = parseArgs({
+    options: {
+      uncontended: { type: 'string' },
+      contended: { type: 'string' },
+      rounds: { type: 'string' },
+      'no-baselines': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values;
+} catch (error) {
+  fail((error as Error).message);
+}
+if (args.help) {
+  process.stdout.write(HELP + '\n');
+  process.exit(0);
+}
+function int(name: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got '${raw}'`);
+  return n;
+}
+const UNCONTENDED = int('uncontended', args.uncontended, 2_000_000, 1000);
+const CONTENDED = int('contended', args.contended, 200_000, 1000);
+const ROUNDS = int('rounds', args.rounds, 30, 1);
+const json = Boolean(args.json);
+const progress = (message: string) => process.stderr.write(`[mutex] ${message}\n`);
+
+const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.url);
+const path = join('/dev/shm', `robust-shm-bench-mutex-${process.pid}`);
+const region = await openRegion(path, { size: 64 * 1024, create: true });
+const { offset: wordsOffset } = region.findOrCreate('words', 16);
+const words = new Int32Array(region.buffer, wordsOffset, 4);
+const lot = ParkingLot.open(region, 'park', 2);
+
+const children = new Set<FleetMember>();
+const workers = new Set<Worker>();
+async function cleanup(): Promise<void> {
+  await Promise.all([...workers].map((w) => w.terminate()));
+  await Promise.all(
+    [...children].map((m) => {
+      if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
+      return m.exit;
+    }),
+  );
+  rmSync(path, { force: true });
+  rmSync(`${path}.lock`, { force: true, recursive: true });
+}
+
+function dataFor(mutex: RobustMutex, slot: number): BenchParticipantData {
+  return { path, mutexOffset: mutex.byteOffset, lotOffset: lot.byteOffset, wordsOffset, slot };
+}
+async function forkParticipant(mutex: RobustMutex, slot: number): Promise<FleetMember> {
+  const m = await forkReady(participantUrl, [JSON.stringify(dataFor(mutex, slot))]);
+  children.add(m);
+  return m;
+}
+async function threadParticipant(mutex: RobustMutex, slot: number): Promise<Worker> {
+  const worker = startTsWorker(participantUrl, { ...dataFor(mutex, slot), buffer: region.buffer });
+  workers.add(worker);
+  await next(worker, 'ready');
+  return worker;
+}
+type Port = { on: Function; off: Function };
+function next<T = Record<string, unknown>>(port: Port, type: string): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: { type: string }) => {
+      if (m.type !== type) return;
+      port.off('message', on);
+      resolve(m as T);
+    };
+    port.on('message', on);
+  });
+}
+
+// ---- uncontended --------------------------------------------------------
+function uncontended(): number {
+  const mutex = RobustMutex.open(region, 'uncontended');
+  for (let i = 0; i < 100_000; i++) {
+    mutex.acquire();
+    mutex.release();
+  }
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < UNCONTENDED; i++) {
+    mutex.acquire();
+    mutex.release();
+  }
+  return Number(process.hrtime.bigint() - t0) / UNCONTENDED;
+}
+
+// ---- contended ------------------------------------------------------------
+async function contended(kind: 'process' | 'thread'): Promise<{ nsPerOp: number; exact: boolean; handoffs: number }> {
+  const mutex = RobustMutex.open(region, `contended-${kind}`);
+  Atomics.store(words, 0, 0);
+  Atomics.store(words, 1, 0);
+  Atomics.store(words, 2, 0);
+  const ports: { port: Port; send(m: unknown): void; done?: Promise<{ handoffs: number }> }[] = [];
+  for (let i = 0; i < 2; i++) {
+    if (kind === 'process') {
+      const m = await forkParticipant(mutex, 0);
+      ports.push({ port: m.child, send: (x) => m.child.send(x as never) });
+    } else {
+      const w = await threadParticipant(mutex, 0);
+      ports.push({ port: w, send: (x) => w.postMessage(x) });
+    }
+  }
+  const armed = ports.map((p) => next(p.port, 'armed'));
+  for (const p of ports) {
+    p.done = next<{ handoffs: number }>(p.port, 'contended');
+    p.send({ cmd: 'contend', iterations: CONTENDED });
+  }
+  await Promise.all(armed);
+  const t0 = process.hrtime.bigint();
+  Atomics.store(words, 0, 1);
+  native().futexWake(region.buffer, wordsOffset, 0x7fffffff);
+  const results = await Promise.all(ports.map((p) => p.done!));
+  const ns = Number(process.hrtime.bigint() - t0);
+  return { nsPerOp: ns / (2 * CONTENDED), exact: Atomics.load(words, 1) === 2 * CONTENDED, handoffs: results.reduce((a, r) => a + r.handoffs, 0) };
+}
+
+// ---- death detection ------------------------------------------------------
+async function deathDetection(kind: 'process' | 'thread'): Promise<Summary> {
+  const mutex = RobustMutex.open(region, `death-${kind}`, { policy: 'windows' });
+  const waiter = await forkParticipant(mutex, 1);
+  const samples: number[] = [];
+  const startOwner = () => (kind === 'process' ? forkParticipant(mutex, 0) : threadParticipant(mutex, 0));
+  let nextOwner = startOwner();
+  for (let round = 0; round < ROUNDS; round++) {
+    const owner = await nextOwner;
+    lot.request(0);
+    if (kind === 'process') (owner as FleetMember).child.send({ cmd: 'hold' });
+    else (owner as Worker).postMessage({ cmd: 'hold' });
+    await lot.waitUntilParkedAsync(0, { timeoutMs: 30_000 });
+    const waited = next<{ status: string; at: string }>(waiter.child, 'waited');
+    waiter.child.send({ cmd: 'wait' });
+    const deadline = performance.now() + 30_000;
+    while (mutex.inspect().waiters < 1) {
+      if (performance.now() > deadline) throw new Error('the waiter never blocked');
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    // Let the waiter settle into its sleep (it registers just before it).
+    await new Promise((r) => setTimeout(r, 5));
+    if (round + 1 < ROUNDS) nextOwner = startOwner();
+    let t0: bigint;
+    if (kind === 'process') {
+      const m = owner as FleetMember;
+      t0 = process.hrtime.bigint();
+      m.child.kill('SIGKILL');
+    } else {
+      const w = owner as Worker;
+      t0 = process.hrtime.bigint();
+      void w.terminate();
+    }
+    const result = await waited;
+    if (result.status !== 'abandoned') throw new Error(`round ${round}: waiter got ${result.status}, expected abandoned`);
+    samples.push(Number(BigInt(result.at) - t0) / 1e6);
+    if (kind === 'process') await (owner as FleetMember).exit;
+  }
+  return summarize(samples);
+}
+
+let summary: Record<string, unknown> = {};
+try {
+  progress(`uncontended: ${UNCONTENDED} acquire+release`);
+  const uncontendedNs = uncontended();
+  progress('contended: 2 processes');
+  const cp = await contended('process');
+  progress('contended: 2 threads');
+  const ct = await contended('thread');
+  progress(`death detection: ${ROUNDS} process kills`);
+  const dp = await deathDetection('process');
+  progress(`death detection: ${ROUNDS} thread terminations`);
+  const dt = await deathDetection('thread');
+  await cleanup();
+
+  const pthread = args['no-baselines'] ? ({ available: false, reason: 'skipped (--no-baselines)' } as const) : await runPthreadBaseline({ uncontended: UNCONTENDED, contended: CONTENDED, rounds: ROUNDS });
+  const lockfile = args['no-baselines'] ? null : await runLockfileBaseline({ lockUnlockRounds: 200, staleRounds: 3 });
+  const p = pthread.available ? pthread.result : null;
+  const rows = [
+    ['uncontended acquire+release (ns/op)', uncontendedNs, p?.uncontended.nsPerOp, ratio(uncontendedNs, p?.uncontended.nsPerOp)],
+    ['2 processes contended (ns/op)', cp.nsPerOp, p?.contendedProcesses.nsPerOp, ratio(cp.nsPerOp, p?.contendedProcesses.nsPerOp)],
+    ['  handoffs', cp.handoffs, p?.contendedProcesses.handoffs, null],
+    ['2 threads contended (ns/op)', ct.nsPerOp, p?.contendedThreads.nsPerOp, ratio(ct.nsPerOp, p?.contendedThreads.nsPerOp)],
+    ['  handoffs', ct.handoffs, p?.contendedThreads.handoffs, null],
+    ['death detection, process (ms median)', dp.median, p?.deathProcess.msMedian, ratio(dp.median, p?.deathProcess.msMedian)],
+    ['death detection, thread (ms median)', dt.median, p?.deathThreadCancel.msMedian, ratio(dt.median, p?.deathThreadCancel.msMedian)],
+  ];
+  summary = {
+    summary: 'mutex',
+    ok: cp.exact && ct.exact,
+    uncontendedRatioVsPthread: ratio(uncontendedNs, p?.uncontended.nsPerOp),
+    contendedProcessRatioVsPthread: ratio(cp.nsPerOp, p?.contendedProcesses.nsPerOp),
+    deathDetectionMsMedianProcess: dp.median,
+    deathDetectionMsMedianThread: dt.median,
+    uncontendedNsPerOp: uncontendedNs,
+    contendedProcessNsPerOp: cp.nsPerOp,
+    contendedThreadNsPerOp: ct.nsPerOp,
+    contendedHandoffs: { processes: cp.handoffs, threads: ct.handoffs },
+    deathDetectionProcessMs: dp,
+    deathDetectionThreadMs: dt,
+    pthread: pthread.available ? p : { unavailable: pthread.reason },
+    lockfile: lockfile && { lockUnlockAsyncUsMedian: lockfile.lockUnlockAsyncUs.median, lockUnlockSyncUsMedian: lockfile.lockUnlockSyncUs.median, staleRecoveryMsMedian: lockfile.staleRecoveryMs?.median ?? null },
+    targets: { uncontendedRatioVsPthread: 2, contendedProcessRatioVsPthread: 2, deathDetectionMsMedianProcess: 1, deathDetectionMsMedianThread: 5 },
+  };
+  if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else {
+    process.stdout.write(formatTable(['figure', 'robust-shm', 'glibc robust pthread', 'ratio'], rows) + '\n');
+    if (lockfile) {
+      process.stdout.write(
+        `proper-lockfile: lock+unlock ${lockfile.lockUnlockAsyncUs.median.toFixed(0)} us (async), ${lockfile.lockUnlockSyncUs.median.toFixed(0)} us (sync); ` +
+          `stale-lock recovery after SIGKILL ${lockfile.staleRecoveryMs ? lockfile.staleRecoveryMs.median.toFixed(0) + ' ms' : 'n/a'} (median)\n`,
+      );
+    }
+    if (!pthread.available) process.stdout.write(`pthread baseline unavailable: ${pthread.reason}\n`);
+  }
+} finally {
+  await cleanup();
+}
