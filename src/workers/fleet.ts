@@ -158,7 +158,15 @@ export class Fleet<Ready = Record<string, unknown>> {
   /** Send a message and resolve with the child's next message that `match`es; rejects if the child exits first. */
   request<T = Record<string, unknown>>(index: number, message: unknown, match: (reply: T) => boolean = () => true): Promise<T> {
     const { child } = this.member(index);
+    if (!this.isRunning(index) || !child.connected) {
+      return Promise.reject(new RobustShmError('ERR_FLEET_CHILD_EXITED', `child ${child.pid} is not running`));
+    }
+    let failSend: (error: Error) => void = () => {};
     const answer = new Promise<T>((resolve, reject) => {
+      failSend = (error) => {
+        cleanup();
+        reject(error);
+      };
       const onMessage = (reply: unknown) => {
         if (!match(reply as T)) return;
         cleanup();
@@ -175,7 +183,10 @@ export class Fleet<Ready = Record<string, unknown>> {
       child.on('message', onMessage);
       child.once('exit', onExit);
     });
-    child.send(message as never);
+    // The callback reports a send on a channel that closed meanwhile (the child died).
+    child.send(message as never, (error: Error | null) => {
+      if (error) failSend(error);
+    });
     return answer;
   }
 
