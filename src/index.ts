@@ -51,3 +51,7 @@ export {
   HeapFormatError,
 } from './shm/heap/heap-errors.js';
 export type { HeapValidation } from './shm/heap/heap-validate.js';
+export { ParkingLot, ParkTimeoutError, ParkingLotLayoutError, type Parked, type ParkState, type ParkingLotHost } from './workers/park.js';
+export { Fleet, forkReady, FleetStartError, type FleetMember, type FleetOptions, type ExitStatus } from './workers/fleet.js';
+export { CriticalSectionPool, isAbortError, type CriticalSectionPoolOptions } from './workers/pool.js';
+export { Ledger, type TransferOutcome } from './workers/ledger.js';
