@@ -51,6 +51,8 @@ export {
   HeapFormatError,
 } from './shm/heap/heap-errors.js';
 export type { HeapValidation } from './shm/heap/heap-validate.js';
+
+// Workers and processes: parking lot, child-process fleet, piscina pool, shared ledger
 export { ParkingLot, ParkTimeoutError, ParkingLotLayoutError, type Parked, type ParkState, type ParkingLotHost } from './workers/park.js';
 export { Fleet, forkReady, FleetStartError, type FleetMember, type FleetOptions, type ExitStatus } from './workers/fleet.js';
 export { CriticalSectionPool, isAbortError, type CriticalSectionPoolOptions } from './workers/pool.js';
