@@ -25,8 +25,10 @@ const demo = startDemo({
     script: { type: 'string' },
     'chaos-rate': { type: 'string' },
     'hang-ms': { type: 'string' },
+    'gap-ms': { type: 'string' },
     region: { type: 'string' },
     tour: { type: 'boolean' },
+    'tsx-participants': { type: 'boolean' },
     'no-color': { type: 'boolean' },
   },
   descriptions: {
@@ -36,8 +38,10 @@ const demo = startDemo({
     script: 'run these commands instead of reading keys (see above)',
     'chaos-rate': `chaos kills per second (default ${DEFAULT_LAB_OPTIONS.chaosRate})`,
     'hang-ms': `no progress for this long counts as a hang (default ${DEFAULT_LAB_OPTIONS.hangMs})`,
+    'gap-ms': `each participant's pause between transfers, outside the lock (default ${DEFAULT_LAB_OPTIONS.gapMs}; larger = less CPU)`,
     region: 'region file (default /dev/shm/robust-shm-lab-<pid>.region; removed on quit)',
     tour: 'run the tour of every demo even in a terminal',
+    'tsx-participants': 'run participants through tsx instead of a prebuilt bundle (slower respawns)',
     'no-color': 'no colour (also: NO_COLOR in the environment)',
   },
 });
@@ -48,8 +52,10 @@ const options: LabOptions = {
   pool: intOption('threads', v.threads, DEFAULT_LAB_OPTIONS.pool, 0, 12),
   workers: intOption('workers', v.workers, DEFAULT_LAB_OPTIONS.workers, 0, 12),
   processes: intOption('processes', v.processes, DEFAULT_LAB_OPTIONS.processes, 0, 12),
+  gapMs: intOption('gap-ms', v['gap-ms'], DEFAULT_LAB_OPTIONS.gapMs, 1, 10_000),
   hangMs: intOption('hang-ms', v['hang-ms'], DEFAULT_LAB_OPTIONS.hangMs, 500, 600_000),
   chaosRate: v['chaos-rate'] === undefined ? DEFAULT_LAB_OPTIONS.chaosRate : Number(v['chaos-rate']),
+  bundle: !v['tsx-participants'],
   regionPath: v.region ?? `${existsSync('/dev/shm') ? '/dev/shm' : '/tmp'}/robust-shm-lab-${process.pid}.region`,
 };
 if (!(options.chaosRate > 0 && options.chaosRate <= 50)) fail(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);

@@ -12,6 +12,7 @@ import { PHASE_IDLE } from './ledger.js';
 import { HeapRecords } from './records.js';
 import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
 import { ParticipantLauncher, type ExitInfo, type ParticipantHandle } from './participants.js';
+import { buildParticipantBundle, removeParticipantBundle, type ParticipantBundle } from './participant-bundle.js';
 import type { MutexSnapshot } from '../locks/types.js';
 import type { HeapStats } from '../shm/heap/shared-heap.js';
 
@@ -28,6 +29,8 @@ export interface LabOptions {
   /** A live, running participant without progress for this long (ms) while nobody is parked or stopped is a hang. */
   hangMs: number;
   seed: number;
+  /** false: run participants through tsx instead of a prebuilt bundle (slower starts). */
+  bundle?: boolean;
 }
 
 export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'regionPath'> = {
@@ -172,6 +175,7 @@ export class LabController {
     private readonly region: Region,
     readonly objects: LabObjects,
     private readonly launcher: ParticipantLauncher,
+    private readonly bundle: ParticipantBundle | null,
   ) {
     this.chaosRate = options.chaosRate;
     this.seedCounter = options.seed;
@@ -183,7 +187,8 @@ export class LabController {
     removeRegionFiles(options.regionPath);
     const region = await openRegion(options.regionPath, { size: LAB_REGION_BYTES, create: true });
     const objects = openLabObjects(region);
-    const lab = new LabController(options, region, objects, new ParticipantLauncher(options.regionPath, region.buffer));
+    const bundle = options.bundle === false ? null : await buildParticipantBundle();
+    const lab = new LabController(options, region, objects, new ParticipantLauncher(options.regionPath, region.buffer, bundle), bundle);
     const kinds: ParticipantKind[] = [
       ...Array<ParticipantKind>(options.pool).fill('pool'),
       ...Array<ParticipantKind>(options.processes).fill('process'),
@@ -430,7 +435,7 @@ export class LabController {
           'repaired',
           `${who} repaired the ledger: ${e.rolled === 'none' ? 'nothing in flight' : `tx ${e.txId} rolled ${e.rolled}`}; sum ${e.sum}, ${e.invariantHeld ? 'invariant holds' : 'INVARIANT BROKEN'}`,
           p,
-          { rolled: e.rolled, txId: e.txId, sum: e.sum, invariantHeld: e.invariantHeld },
+          { tid: e.tid, rolled: e.rolled, txId: e.txId, sum: e.sum, invariantHeld: e.invariantHeld },
         );
         break;
       case 'heapRecovered':
@@ -567,6 +572,7 @@ export class LabController {
     const stubborn = live.filter((p) => p.alive);
     await Promise.all(stubborn.map((p) => p.handle!.kill(this.row(p).tid)));
     await this.launcher.close();
+    removeParticipantBundle(this.bundle);
     this.readLog();
     this.finalCheck();
     this.region.close();

@@ -10,11 +10,13 @@
 // Worker object; a plain Worker shows the terminate() path directly. Both
 // end the OS thread for real (its /proc/self/task/<tid> disappears), so the
 // robust mutex sees a genuinely dead owner either way.
-import type { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import { bootWorkerData, forkTs, startTsWorker, workerBootUrl } from '../workers/spawn.js';
 import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
+import type { ParticipantBundle } from './participant-bundle.js';
 
 const threadEntry = new URL('./participant-thread.ts', import.meta.url);
 const processEntry = new URL('./participant-process.ts', import.meta.url);
@@ -48,9 +50,11 @@ function threadExists(tid: number): boolean {
 export class ParticipantLauncher {
   private pool: Piscina | undefined;
 
+  /** `bundle`: plain-ESM participant entries (fast starts); without it, the .ts entries run through tsx. */
   constructor(
     private readonly regionPath: string,
     private readonly buffer: SharedArrayBuffer,
+    private readonly bundle: ParticipantBundle | null = null,
   ) {}
 
   start(kind: ParticipantKind, config: ParticipantConfig): ParticipantHandle {
@@ -60,7 +64,9 @@ export class ParticipantLauncher {
   }
 
   private startProcess(config: ParticipantConfig): ParticipantHandle {
-    const child = forkTs(processEntry, [this.regionPath, JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const args = [this.regionPath, JSON.stringify(config)];
+    const stdio: ('ignore' | 'pipe' | 'ipc')[] = ['ignore', 'ignore', 'pipe', 'ipc'];
+    const child = this.bundle ? fork(this.bundle.processEntry, args, { stdio, execArgv: [] }) : forkTs(processEntry, args, { stdio });
     let tail = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -98,7 +104,8 @@ export class ParticipantLauncher {
   }
 
   private startWorker(config: ParticipantConfig): ParticipantHandle {
-    const worker: Worker = startTsWorker(threadEntry, { buffer: this.buffer, autostart: config });
+    const data = { buffer: this.buffer, autostart: config };
+    const worker: Worker = this.bundle ? new Worker(this.bundle.threadEntry, { workerData: { data } }) : startTsWorker(threadEntry, data);
     let alive = true;
     let killedByUs = false;
     let error: Error | undefined;
@@ -135,8 +142,8 @@ export class ParticipantLauncher {
 
   private startPoolTask(config: ParticipantConfig): ParticipantHandle {
     this.pool ??= new Piscina({
-      filename: workerBootUrl.href,
-      workerData: bootWorkerData(threadEntry, { buffer: this.buffer }),
+      filename: this.bundle ? this.bundle.threadEntry.href : workerBootUrl.href,
+      workerData: this.bundle ? { data: { buffer: this.buffer } } : bootWorkerData(threadEntry, { buffer: this.buffer }),
       minThreads: 0,
       maxThreads: 32,
       idleTimeout: 1000,
