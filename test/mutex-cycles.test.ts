@@ -20,7 +20,7 @@ import { bundledProcess, bundledThread, bundleParticipant, mutexWorld, processPa
 
 const CYCLES = 1000;
 /** Every PROCESS_EVERY-th victim is a child process, the others worker threads. */
-const PROCESS_EVERY = 4;
+const PROCESS_EVERY = 5;
 
 describe('robust mutex under repeated owner death', () => {
   const res = useResources();
