@@ -61,6 +61,16 @@ const options: LabOptions = {
 if (!(options.chaosRate > 0 && options.chaosRate <= 50)) fail(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);
 if (options.pool + options.workers + options.processes > 16) fail('at most 16 participants in all');
 
+/** The running lab, so an uncaught error can still reap its processes and files. */
+let current: LabController | undefined;
+process.on('uncaughtException', (error) => {
+  current?.emergencyStop();
+  if (process.stdout.isTTY) process.stdout.write('\x1b[0m\x1b[?25h\x1b[?1049l');
+  if (process.stdin.isTTY) process.stdin.setRawMode(false);
+  process.stderr.write(`lock-lab: ${error.stack ?? String(error)}\n`);
+  process.exit(1);
+});
+
 function fail(message: string): never {
   process.stderr.write(`lock-lab: ${message}\nTry --help.\n`);
   process.exit(2);
@@ -78,6 +88,7 @@ async function scripted(commands: ScriptCommand[], opts: LabOptions, print: bool
     demo.event(kind, { t, text, ...fields }, `${clock(t)} ${text}`);
   };
   const lab = await LabController.create(opts, print ? printer : undefined);
+  current = lab;
   const onSigint = () => void lab.quit().then(() => process.exit(130));
   process.once('SIGINT', onSigint);
   try {
@@ -153,6 +164,7 @@ async function main(): Promise<void> {
   }
   if (!v.tour && !demo.json && process.stdin.isTTY && process.stdout.isTTY) {
     const lab = await LabController.create(options);
+    current = lab;
     await runInteractive(lab, { color: !v['no-color'] && !process.env['NO_COLOR'] });
     const c = lab.counters;
     demo.finish(c.invariantHeld && c.hangs === 0, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs });

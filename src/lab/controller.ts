@@ -581,6 +581,30 @@ export class LabController {
     return { ...this.counters };
   }
 
+  /**
+   * Last resort when the lab itself is failing (an uncaught error): SIGKILL
+   * every participant process now (threads die with this process) and
+   * remove the region and the bundle. Synchronous, so it runs in an
+   * exception handler.
+   */
+  emergencyStop(): void {
+    this.closed = true;
+    if (this.chaosTimer) clearInterval(this.chaosTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    for (const p of this.participants) {
+      if (!p?.alive || p.kind !== 'process') continue;
+      for (const signal of ['SIGCONT', 'SIGKILL'] as const) {
+        try {
+          process.kill(p.handle!.pid, signal);
+        } catch {
+          // already gone
+        }
+      }
+    }
+    removeRegionFiles(this.options.regionPath);
+    removeParticipantBundle(this.bundle);
+  }
+
   private finalCheck(): void {
     const { mutex, ledger } = this.objects;
     const r = mutex.acquire(2000);
