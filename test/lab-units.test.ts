@@ -6,7 +6,9 @@ import { Ledger, PHASE_CREDITED, PHASE_DEBITING, PHASE_IDLE, type RecordStore, t
 import { parseScript, ScriptError } from '../src/lab/script.js';
 import { keyAction, splitKeys } from '../src/lab/keys.js';
 import { renderScreen } from '../src/lab/screen.js';
-import { figuresText, tourDemos, tourTable } from '../src/lab/tour.js';
+import { figuresText, runDemo, tourDemos, tourTable } from '../src/lab/tour.js';
+import { fileURLToPath } from 'node:url';
+import { readThreadStat } from '../src/locks/owner.js';
 import type { LabEvent, LabSnapshot, ParticipantView } from '../src/lab/controller.js';
 
 /** Thrown from a hook to stand in for a death at that point (the stores before it are done, the ones after are not). */
@@ -281,4 +283,29 @@ describe('tour', () => {
     expect(table).toMatch(/pool-abort\s+not available\s+-\s+not written yet/);
     expect(figuresText({ a: 'x'.repeat(100) }, 20)).toHaveLength(20);
   });
+});
+
+describe('tour runner', () => {
+  const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+  it('reads a demo\'s summary line, reports a failing one, and lists a missing one without running anything', async () => {
+    const ok = await runDemo(fixtures, 'lab-tour-ok', 30_000);
+    expect(ok).toMatchObject({ demo: 'lab-tour-ok', status: 'ok', figures: { widgets: 3, ratio: 0.25 } });
+    const bad = await runDemo(fixtures, 'lab-tour-bad', 30_000);
+    expect(bad).toMatchObject({ status: 'failed', figures: { broken: true } });
+    const missing = await runDemo(fixtures, 'lab-tour-missing', 30_000);
+    expect(missing).toMatchObject({ status: 'not available', seconds: 0 });
+  }, 60_000);
+
+  it('kills a demo that overruns its time, and the processes it started', async () => {
+    const row = await runDemo(fixtures, 'lab-tour-hang', 3000);
+    expect(row.status).toBe('timed out');
+    expect(row.note).toMatch(/killed after 3 s/);
+    // the demo's own child died with the demo's process group (a zombie awaiting init is dead too)
+    const childPid = row.figures['childPid'] as number;
+    expect(childPid).toBeGreaterThan(0);
+    // SIGKILL reached it with the group: gone, a zombie, or already exiting (PF_EXITING)
+    const stat = readThreadStat(childPid);
+    expect(stat === null || stat.state === 'Z' || stat.state === 'X' || (stat.flags & 0x4) !== 0, JSON.stringify(stat)).toBe(true);
+  }, 30_000);
 });

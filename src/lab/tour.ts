@@ -33,7 +33,8 @@ export function runDemo(demosDir: string, demo: string, timeoutMs: number): Prom
   if (!existsSync(file)) return Promise.resolve({ demo, status: 'not available', seconds: 0, figures: {}, note: 'not written yet' });
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: on a timeout the demo *and* whatever it started are killed together.
+    const child = spawn(process.execPath, ['--import', 'tsx', file, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -41,7 +42,11 @@ export function runDemo(demosDir: string, demo: string, timeoutMs: number): Prom
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
