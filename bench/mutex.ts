@@ -5,9 +5,12 @@
 // "abandoned" return, median of >= 30 rounds). Speed is measured here, never
 // asserted in tests.
 import { parseArgs } from 'node:util';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from 'node:worker_threads';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { build } from 'esbuild';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { ParkingLot } from '../src/workers/park.js';
@@ -31,6 +34,9 @@ Options:
   --uncontended <n>   acquire+release pairs (default 2000000)
   --contended <n>     lock/unlock per contender (default 200000)
   --rounds <n>        death-detection rounds of each kind (default 30, min 1)
+  --thread-owner <k>  'bundled' (default): the thread owner runs the participant bundled
+                      into plain JS by esbuild, like a production worker; 'tsx': through
+                      tsx (its module hooks make worker teardown, hence detection, slower)
   --no-baselines      skip the C and proper-lockfile baselines
   --json              one JSON summary line on stdout (progress goes to stderr)
   -h, --help          this help
@@ -50,6 +56,7 @@ try {
       contended: { type: 'string' },
       rounds: { type: 'string' },
       'no-baselines': { type: 'boolean' },
+      'thread-owner': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -72,6 +79,8 @@ const UNCONTENDED = int('uncontended', args.uncontended, 2_000_000, 1000);
 const CONTENDED = int('contended', args.contended, 200_000, 1000);
 const ROUNDS = int('rounds', args.rounds, 30, 1);
 const json = Boolean(args.json);
+const threadOwner = (args['thread-owner'] ?? 'bundled') as 'bundled' | 'tsx';
+if (threadOwner !== 'bundled' && threadOwner !== 'tsx') fail(`--thread-owner must be 'bundled' or 'tsx', got '${threadOwner}'`);
 const progress = (message: string) => process.stderr.write(`[mutex] ${message}\n`);
 
 const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.url);
@@ -93,6 +102,7 @@ async function cleanup(): Promise<void> {
   );
   rmSync(path, { force: true });
   rmSync(`${path}.lock`, { force: true, recursive: true });
+  if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
 }
 
 function dataFor(mutex: RobustMutex, slot: number): BenchParticipantData {
@@ -103,8 +113,29 @@ async function forkParticipant(mutex: RobustMutex, slot: number): Promise<FleetM
   children.add(m);
   return m;
 }
-async function threadParticipant(mutex: RobustMutex, slot: number): Promise<Worker> {
-  const worker = startTsWorker(participantUrl, { ...dataFor(mutex, slot), buffer: region.buffer });
+let bundleDir: string | undefined;
+let bundleFile: string | undefined;
+/** The participant as one plain .mjs (same source; the native loader keeps finding build/ through its own URL). */
+async function bundledParticipant(): Promise<string> {
+  if (bundleFile) return bundleFile;
+  bundleDir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-'));
+  bundleFile = join(bundleDir, 'mutex-bench-participant.mjs');
+  await build({
+    entryPoints: [fileURLToPath(participantUrl)],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outfile: bundleFile,
+    logLevel: 'silent',
+    define: { 'import.meta.url': JSON.stringify(pathToFileURL(fileURLToPath(new URL('../src/shm/native/index.ts', import.meta.url))).href) },
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+  return bundleFile;
+}
+async function threadParticipant(mutex: RobustMutex, slot: number, kind: 'tsx' | 'bundled' = 'tsx'): Promise<Worker> {
+  const data = { ...dataFor(mutex, slot), buffer: region.buffer };
+  const worker = kind === 'tsx' ? startTsWorker(participantUrl, data) : new Worker(await bundledParticipant(), { workerData: { data } });
   workers.add(worker);
   await next(worker, 'ready');
   return worker;
@@ -171,7 +202,7 @@ async function deathDetection(kind: 'process' | 'thread'): Promise<Summary> {
   const mutex = RobustMutex.open(region, `death-${kind}`, { policy: 'windows' });
   const waiter = await forkParticipant(mutex, 1);
   const samples: number[] = [];
-  const startOwner = () => (kind === 'process' ? forkParticipant(mutex, 0) : threadParticipant(mutex, 0));
+  const startOwner = () => (kind === 'process' ? forkParticipant(mutex, 0) : threadParticipant(mutex, 0, threadOwner));
   let nextOwner = startOwner();
   for (let round = 0; round < ROUNDS; round++) {
     const owner = await nextOwner;
@@ -231,7 +262,7 @@ try {
     ['2 threads contended (ns/op)', ct.nsPerOp, p?.contendedThreads.nsPerOp, ratio(ct.nsPerOp, p?.contendedThreads.nsPerOp)],
     ['  handoffs', ct.handoffs, p?.contendedThreads.handoffs, null],
     ['death detection, process (ms median)', dp.median, p?.deathProcess.msMedian, ratio(dp.median, p?.deathProcess.msMedian)],
-    ['death detection, thread (ms median)', dt.median, p?.deathThreadCancel.msMedian, ratio(dt.median, p?.deathThreadCancel.msMedian)],
+    [`death detection, thread (ms median, ${threadOwner} worker)`, dt.median, p?.deathThreadCancel.msMedian, ratio(dt.median, p?.deathThreadCancel.msMedian)],
   ];
   summary = {
     summary: 'mutex',
@@ -246,6 +277,7 @@ try {
     contendedHandoffs: { processes: cp.handoffs, threads: ct.handoffs },
     deathDetectionProcessMs: dp,
     deathDetectionThreadMs: dt,
+    threadOwner,
     pthread: pthread.available ? p : { unavailable: pthread.reason },
     lockfile: lockfile && { lockUnlockAsyncUsMedian: lockfile.lockUnlockAsyncUs.median, lockUnlockSyncUsMedian: lockfile.lockUnlockSyncUs.median, staleRecoveryMsMedian: lockfile.staleRecoveryMs?.median ?? null },
     targets: { uncontendedRatioVsPthread: 2, contendedProcessRatioVsPthread: 2, deathDetectionMsMedianProcess: 1, deathDetectionMsMedianThread: 5 },
