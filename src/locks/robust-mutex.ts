@@ -167,16 +167,17 @@ export class RobustMutex {
 
   /** Block until owned, abandoned-and-owned, timed out, or not recoverable. */
   acquire(timeoutMs = Infinity): AcquireResult {
-    const result = this.acquireBlocking(timeoutMs);
+    if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
+    // Fast path, uncontended: one compare-and-swap installs our whole identity.
+    const me = currentThreadIdentity();
+    this.announce();
+    if (Atomics.compareExchange(this.i64, this.word64, 0n, ownerWord(me)) === 0n) return this.took(me, false, undefined);
+    const result = this.acquireBlocking(me, timeoutMs);
     if (!result.owned) this.withdraw();
     return result;
   }
 
-  private acquireBlocking(timeoutMs: number): AcquireResult {
-    checkTimeout(timeoutMs);
-    const me = currentThreadIdentity();
-    this.announce();
-    if (Atomics.compareExchange(this.i64, this.word64, 0n, ownerWord(me)) === 0n) return this.took(me, false, undefined);
+  private acquireBlocking(me: OwnerIdentity, timeoutMs: number): AcquireResult {
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     let registered = -1;
     try {
@@ -397,9 +398,6 @@ export class RobustMutex {
   /** True when the calling thread owns the mutex. */
   isHeldByCurrentThread(): boolean {
     const me = currentThreadIdentity();
-    // Two 32-bit reads, no BigInt: while we own the word nobody else changes
-    // its identity (others may only add WAITERS), so a torn read cannot
-    // produce a false "mine".
     const b = this.base;
     return ((this.i32[b + I.lockLow] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.lockHigh] === (me.startTime | 0);
   }
@@ -412,9 +410,13 @@ export class RobustMutex {
 
   /** Release one level of ownership. Throws NotOwnerError (ERROR_NOT_OWNER) when the caller is not the owner. */
   release(): void {
-    if (!this.isHeldByCurrentThread()) throw new NotOwnerError();
+    const me = currentThreadIdentity();
     const b = this.base;
     const i32 = this.i32;
+    // Two 32-bit reads, no BigInt: while we own the word nobody else changes
+    // its identity (others may only add WAITERS), so a torn read cannot
+    // produce a false "mine".
+    if (((i32[b + I.lockLow] ?? 0) & TID_MASK) !== me.tid || i32[b + I.lockHigh] !== (me.startTime | 0)) throw new NotOwnerError();
     const depth = i32[b + I.depth] ?? 0;
     if (depth > 1) {
       i32[b + I.depth] = depth - 1;
@@ -423,32 +425,32 @@ export class RobustMutex {
     i32[b + I.depth] = 0;
     i32[b + I.ownerPid] = 0;
     i32[b + I.ownerTid] = 0;
-    const list = this.entry ? this.robustList : null;
-    if (list) {
-      list.pending(this.entry!);
-      list.unlink(this.entry!);
+    const entry = this.entry;
+    if (entry) {
+      // Unlinked but not yet released: list_op_pending covers a death in between.
+      this.robustList!.pending(entry);
+      this.robustList!.unlink(entry);
     }
-    try {
-      this.releaseWord();
-    } finally {
-      list?.clearPending();
+    if (i32[b + I.consistency] !== INCONSISTENT) {
+      const old = Atomics.exchange(this.i64, this.word64, 0n);
+      if (old !== ownerWord(me)) this.wakeWaiters(1);
+    } else {
+      this.releaseInconsistent();
     }
+    if (entry) this.robustList!.clearPending();
   }
 
-  private releaseWord(): void {
+  private releaseInconsistent(): void {
     const b = this.base;
-    const i32 = this.i32;
-    if (i32[b + I.consistency] === INCONSISTENT) {
-      if (this.policy === 'posix') {
-        Atomics.store(i32, b + I.consistency, NOT_RECOVERABLE);
-        Atomics.store(this.i64, this.word64, encodeOwner(NOT_RECOVERABLE_TID, 0));
-        this.wakeWaiters(0x7fff_ffff);
-        return;
-      }
-      Atomics.store(i32, b + I.consistency, CONSISTENT);
+    if (this.policy === 'posix') {
+      Atomics.store(this.i32, b + I.consistency, NOT_RECOVERABLE);
+      Atomics.store(this.i64, this.word64, encodeOwner(NOT_RECOVERABLE_TID, 0));
+      this.wakeWaiters(0x7fff_ffff);
+      return;
     }
-    const old = Atomics.exchange(this.i64, this.word64, 0n);
-    if (old !== ownerWord(currentThreadIdentity())) this.wakeWaiters(1);
+    Atomics.store(this.i32, b + I.consistency, CONSISTENT);
+    Atomics.store(this.i64, this.word64, 0n);
+    this.wakeWaiters(1);
   }
 
   private wakeWaiters(count: number): void {
