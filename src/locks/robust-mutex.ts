@@ -178,16 +178,34 @@ export class RobustMutex {
   }
 
   private acquireBlocking(me: OwnerIdentity, timeoutMs: number): AcquireResult {
+    // A short spin first: most critical sections end before a sleep would.
+    for (let spins = 0; spins < this.spin; spins++) {
+      const step = this.step(me, false, false);
+      if (step.result) return step.result;
+    }
+    const waiting = this.waiting(me, timeoutMs);
+    let next = waiting.next(false);
+    while (!next.done) {
+      const { waitValue, sliceMs } = next.value;
+      next = waiting.next(waitSlice(this.lockWord, waitValue, sliceMs) === 'timed-out');
+    }
+    return next.value;
+  }
+
+  /**
+   * The waiting loop of acquire() and acquireAsync(): it yields what to sleep
+   * on and for how long; the caller sleeps its own way (futex, or
+   * Atomics.waitAsync on the release sequence) and sends back whether the
+   * sleep timed out.
+   */
+  private *waiting(me: OwnerIdentity, timeoutMs: number): Generator<{ waitValue: number; sliceMs: number; seq: number }, AcquireResult, boolean> {
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     let registered = -1;
     try {
-      // A short spin first: most critical sections end before a sleep would.
-      for (let spins = 0; spins < this.spin; spins++) {
-        const step = this.step(me, false, false);
-        if (step.result) return step.result;
-      }
       let checkOwner = false;
       for (;;) {
+        // Read before looking at the lock word, so that an async waiter cannot miss a release in between.
+        const seq = Atomics.load(this.i32, this.base + I.releaseSeq);
         const step = this.step(me, true, checkOwner);
         if (step.result) return step.result;
         checkOwner = false;
@@ -195,9 +213,9 @@ export class RobustMutex {
         const remaining = deadline - performance.now();
         if (remaining <= 0) return NOT_OWNED_TIMEOUT;
         if (registered < 0) registered = this.registerWaiter(me.tid);
-        // Only a slice that nobody cut short means the owner held on for a
+        // Only a sleep that nobody cut short means the owner held on for a
         // whole interval: that is when it is worth asking /proc about it.
-        checkOwner = waitSlice(this.lockWord, step.waitValue, Math.min(this.livenessIntervalMs, remaining)) === 'timed-out';
+        checkOwner = yield { waitValue: step.waitValue, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq };
       }
     } finally {
       if (registered >= 0) Atomics.compareExchange(this.i32, this.base + I.waiterSlots + registered, me.tid, 0);
@@ -241,39 +259,33 @@ export class RobustMutex {
     const { signal } = options;
     signal?.throwIfAborted();
     const me = currentThreadIdentity();
-    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     // A pending Atomics.waitAsync does not keep Node alive; this handle does.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    let registered = -1;
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(signal?.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     aborted.catch(() => {});
+    const waiting = this.waiting(me, timeoutMs);
     try {
-      let checkOwner = false;
-      for (;;) {
+      let next = waiting.next(false);
+      while (!next.done) {
         signal?.throwIfAborted();
-        const seq = Atomics.load(this.i32, this.base + I.releaseSeq);
-        const step = this.step(me, true, checkOwner);
-        if (step.result) return step.result;
-        checkOwner = false;
-        if (step.retry) continue;
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) return NOT_OWNED_TIMEOUT;
-        if (registered < 0) registered = this.registerWaiter(me.tid);
         // Releasers in this process notify the sequence word; a release in
         // another process cannot (V8 keeps waiters per process), so the slice
         // bound also bounds cross-process hand-over latency.
-        const wait = Atomics.waitAsync(this.i32, this.base + I.releaseSeq, seq, Math.min(Math.max(this.livenessIntervalMs, 2), remaining));
+        const { seq, sliceMs } = next.value;
+        const wait = Atomics.waitAsync(this.i32, this.base + I.releaseSeq, seq, sliceMs);
         const outcome = wait.async ? await Promise.race([wait.value, aborted]) : wait.value;
-        checkOwner = outcome === 'timed-out';
+        next = waiting.next(outcome === 'timed-out');
       }
+      return next.value;
     } finally {
+      // Runs the generator's own finally (frees the waiter slot) when we leave early (abort).
+      waiting.return(NOT_OWNED_TIMEOUT);
       clearInterval(keepAlive);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
-      if (registered >= 0) Atomics.compareExchange(this.i32, this.base + I.waiterSlots + registered, me.tid, 0);
     }
   }
 
