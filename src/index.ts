@@ -56,4 +56,21 @@ export type { HeapValidation } from './shm/heap/heap-validate.js';
 export { ParkingLot, ParkTimeoutError, ParkingLotLayoutError, type Parked, type ParkState, type ParkingLotHost } from './workers/park.js';
 export { Fleet, forkReady, FleetStartError, type FleetMember, type FleetOptions, type ExitStatus } from './workers/fleet.js';
 export { CriticalSectionPool, isAbortError, type CriticalSectionPoolOptions } from './workers/pool.js';
-export { Ledger, type TransferOutcome } from './workers/ledger.js';
+export {
+  Ledger,
+  LedgerLayoutError,
+  MAX_ACCOUNTS as LEDGER_MAX_ACCOUNTS,
+  RECORD_RING as LEDGER_RECORD_RING,
+  PHASE_IDLE as LEDGER_PHASE_IDLE,
+  PHASE_DEBITING as LEDGER_PHASE_DEBITING,
+  PHASE_CREDITED as LEDGER_PHASE_CREDITED,
+  type Transfer,
+  type TransferHooks,
+  type RecordStore,
+  type InvariantCheck,
+  type RepairReport,
+  type Rolled,
+  type LedgerHost,
+} from './workers/ledger.js';
+export { inLedgerCriticalSection, type LedgerSection, type LedgerSectionOptions } from './workers/ledger-critical-section.js';
+export type { TransferOutcome } from './workers/ledger-task.js';

@@ -2,7 +2,7 @@
 // repair (a transfer interrupted at every step), the script language, the
 // keys, the tour's table, and the screen's 80x24 shape.
 import { describe, expect, it } from 'vitest';
-import { Ledger, PHASE_CREDITED, PHASE_DEBITING, PHASE_IDLE, type RecordStore, type Transfer } from '../src/lab/ledger.js';
+import { Ledger, PHASE_CREDITED, PHASE_DEBITING, PHASE_IDLE, type RecordStore, type Transfer } from '../src/workers/ledger.js';
 import { parseScript, ScriptError } from '../src/lab/script.js';
 import { keyAction, splitKeys } from '../src/lab/keys.js';
 import { renderScreen } from '../src/lab/screen.js';

@@ -8,7 +8,8 @@ import { openRegion, type Region } from '../shm/region.js';
 import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
 import { LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
 import type { LogEntry } from './lab-log.js';
-import { PHASE_IDLE } from './ledger.js';
+import { PHASE_IDLE } from '../workers/ledger.js';
+import { inLedgerCriticalSection } from '../workers/ledger-critical-section.js';
 import { HeapRecords } from './records.js';
 import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
 import { ParticipantLauncher, type ExitInfo, type ParticipantHandle } from './participants.js';
@@ -607,31 +608,29 @@ export class LabController {
 
   private finalCheck(): void {
     const { mutex, ledger } = this.objects;
-    const r = mutex.acquire(2000);
-    if (!r.owned) {
+    const section = inLedgerCriticalSection(
+      mutex,
+      ledger,
+      (repair) => {
+        if (repair) {
+          this.counters.abandonedObserved++;
+          this.counters.repairs++;
+        }
+        const inv = ledger.checkInvariant();
+        this.finalTxCount = ledger.stats().txCount;
+        if (!inv.holds) this.counters.invariantHeld = false;
+        this.emit('final-check', `final check${repair ? ` (mutex abandoned, rolled ${repair.rolled})` : ''}: sum ${inv.sum} of ${inv.total}, invariant ${inv.holds ? 'holds' : 'BROKEN'}`, undefined, {
+          sum: inv.sum,
+          total: inv.total,
+          holds: inv.holds,
+          abandoned: repair !== null,
+        });
+      },
+      { timeoutMs: 2000, records: this.records },
+    );
+    if (!section.owned) {
       this.counters.invariantHeld = false;
-      this.emit('final-check', `final check: could not take the mutex (${r.status})`);
-      return;
-    }
-    try {
-      let rolled = 'none';
-      if (r.abandoned) {
-        this.counters.abandonedObserved++;
-        rolled = ledger.repair(this.records).rolled;
-        this.counters.repairs++;
-      }
-      const inv = ledger.checkInvariant();
-      this.finalTxCount = ledger.stats().txCount;
-      if (!inv.holds) this.counters.invariantHeld = false;
-      if (inv.holds) mutex.markConsistent();
-      this.emit('final-check', `final check${r.abandoned ? ` (mutex abandoned, rolled ${rolled})` : ''}: sum ${inv.sum} of ${inv.total}, invariant ${inv.holds ? 'holds' : 'BROKEN'}`, undefined, {
-        sum: inv.sum,
-        total: inv.total,
-        holds: inv.holds,
-        abandoned: r.abandoned,
-      });
-    } finally {
-      mutex.release();
+      this.emit('final-check', `final check: could not take the mutex (${section.status})`);
     }
   }
 

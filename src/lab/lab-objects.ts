@@ -5,7 +5,7 @@ import { ParkingLot } from '../workers/park.js';
 import { SharedHeap, type HeapHookPoint } from '../shm/heap/shared-heap.js';
 import { ParticipantBoard, MAX_PARTICIPANTS } from './board.js';
 import { LabLog } from './lab-log.js';
-import { Ledger } from './ledger.js';
+import { Ledger } from '../workers/ledger.js';
 
 export const LAB_REGION_BYTES = 1 << 20;
 export const LAB_HEAP_BYTES = 64 * 1024;

@@ -3,6 +3,7 @@
 // in the shared heap -> release, for ever; on "abandoned", repair the ledger
 // from its journal, check the invariant, mark the mutex consistent, and log it.
 import { currentThreadIdentity } from '../locks/owner.js';
+import { inLedgerCriticalSection } from '../workers/ledger-critical-section.js';
 import { HEAP_PARK_POINTS, openLabObjects, type LabHost } from './lab-objects.js';
 import { HeapRecords } from './records.js';
 
@@ -69,45 +70,50 @@ export async function runParticipant(region: LabHost, config: ParticipantConfig)
       return 'exit-requested';
     }
     board.setState(slot, 'waiting');
-    // Bounded, so an exit request is seen even under heavy contention.
-    const result = mutex.acquire(250);
-    if (!result.owned) {
-      if (result.status === 'not-recoverable') {
+    // Bounded, so an exit request is seen even under heavy contention. A
+    // repaired ledger that does not check out is not marked consistent:
+    // releasing then makes the mutex not-recoverable (posix policy), and
+    // every participant stops: wrong money must not flow on.
+    const section = inLedgerCriticalSection(
+      mutex,
+      ledger,
+      () => {
+        const from = random() % ledger.accounts;
+        let to = random() % (ledger.accounts - 1);
+        if (to >= from) to++;
+        const amount = Math.min(1 + (random() % 100), ledger.balance(from));
+        if (amount > 0) ledger.transfer({ from, to, amount, participant: slot }, { records, midTransfer });
+        board.countOp(slot);
+      },
+      {
+        timeoutMs: 250,
+        records,
+        onOwned: (result) => {
+          board.setState(slot, 'critical');
+          if (result.abandoned) {
+            log.append({
+              ...who,
+              kind: 'abandoned',
+              prevTid: result.previousOwner?.tid ?? 0,
+              prevPid: result.previousOwner?.pid ?? 0,
+              rolled: 'none',
+              sum: 0,
+              invariantHeld: false,
+              txId: 0,
+            });
+          }
+        },
+        onRepaired: (report) => {
+          log.append({ ...who, kind: 'repaired', prevTid: 0, prevPid: 0, rolled: report.rolled, sum: report.invariant.sum, invariantHeld: report.invariant.holds, txId: report.txId });
+        },
+      },
+    );
+    if (!section.owned) {
+      if (section.status === 'not-recoverable') {
         board.setState(slot, 'exited');
         return 'not-recoverable';
       }
       continue; // timeout: a live (maybe stopped or parked) owner holds it
-    }
-    board.setState(slot, 'critical');
-    try {
-      if (result.abandoned) {
-        // WAIT_ABANDONED is a success code (seed 001): we own the mutex now,
-        // and the ledger may be half-updated.
-        log.append({
-          ...who,
-          kind: 'abandoned',
-          prevTid: result.previousOwner?.tid ?? 0,
-          prevPid: result.previousOwner?.pid ?? 0,
-          rolled: 'none',
-          sum: 0,
-          invariantHeld: false,
-          txId: 0,
-        });
-        const report = ledger.repair(records);
-        log.append({ ...who, kind: 'repaired', prevTid: 0, prevPid: 0, rolled: report.rolled, sum: report.invariant.sum, invariantHeld: report.invariant.holds, txId: report.txId });
-        // Only a ledger that checks out is declared consistent. If it does
-        // not, releasing makes the mutex not-recoverable (posix policy), and
-        // every participant stops: wrong money must not flow on.
-        if (report.invariant.holds) mutex.markConsistent();
-      }
-      const from = random() % ledger.accounts;
-      let to = random() % (ledger.accounts - 1);
-      if (to >= from) to++;
-      const amount = Math.min(1 + (random() % 100), ledger.balance(from));
-      if (amount > 0) ledger.transfer({ from, to, amount, participant: slot }, { records, midTransfer });
-      board.countOp(slot);
-    } finally {
-      mutex.release();
     }
     board.setState(slot, 'outside');
     // Yield to the event loop (lets IPC and piscina's port breathe).

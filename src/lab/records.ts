@@ -6,7 +6,7 @@
 // instead of hanging, and the caller runs heap.recover(), which replays the
 // heap's journal, and then retries once.
 import { HeapFlags, SharedHeap, type RecoveryReport } from '../shm/heap/shared-heap.js';
-import type { RecordStore, Transfer } from './ledger.js';
+import type { RecordStore, Transfer } from '../workers/ledger.js';
 
 /** Bytes of one record: txId, from, to, amount, participant (Int32 each). */
 export const RECORD_BYTES = 20;
