@@ -5,9 +5,9 @@
 //   hold                    acquire, park in `slot` (the bench kills us there)
 //   wait                    blocking acquire; answers { status, at } with `at` = process.hrtime.bigint()
 //                           (CLOCK_MONOTONIC, comparable across processes) taken right after it returns
-import { parentPort, workerData } from 'node:worker_threads';
 import { RobustMutex } from '../../src/locks/robust-mutex.js';
 import { ParkingLot } from '../../src/workers/park.js';
+import { participantSide } from '../../src/workers/participant-side.js';
 import { currentThreadIdentity } from '../../src/locks/owner.js';
 import { native } from '../../src/shm/native/index.js';
 
@@ -21,15 +21,11 @@ export interface BenchParticipantData {
   slot: number;
 }
 
-const data: BenchParticipantData = parentPort ? (workerData.data as BenchParticipantData) : (JSON.parse(process.argv[2] ?? '{}') as BenchParticipantData);
-let buffer: SharedArrayBuffer;
-if (data.buffer) buffer = data.buffer;
-else buffer = (await (await import('../../src/shm/region.js')).openRegion(data.path!)).buffer;
+const { data, buffer, send, onMessage } = await participantSide<BenchParticipantData>();
 const mutex = RobustMutex.at(buffer, data.mutexOffset);
 const lot = ParkingLot.at(buffer, data.lotOffset);
 const words = new Int32Array(buffer, data.wordsOffset, 4);
 const me = currentThreadIdentity();
-const send = (m: unknown) => (parentPort ? parentPort.postMessage(m) : process.send!(m));
 
 function handle(command: { cmd: string; iterations?: number }): Record<string, unknown> {
   switch (command.cmd) {
@@ -66,7 +62,5 @@ function handle(command: { cmd: string; iterations?: number }): Record<string, u
   }
 }
 
-const onMessage = (m: { cmd: string; iterations?: number }) => send(handle(m));
-if (parentPort) parentPort.on('message', onMessage);
-else process.on('message', onMessage);
+onMessage((m) => send(handle(m as { cmd: string; iterations?: number })));
 send({ type: 'ready', tid: me.tid, pid: me.pid });
