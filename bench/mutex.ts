@@ -8,14 +8,13 @@ import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { build } from 'esbuild';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { ParkingLot } from '../src/workers/park.js';
 import { forkReady, type FleetMember } from '../src/workers/fleet.js';
 import { startTsWorker } from '../src/workers/spawn.js';
+import { bundleEntries } from '../src/workers/bundle-entries.js';
 import { native } from '../src/shm/native/index.js';
 import { runPthreadBaseline } from './lib/baselines.js';
 import { runLockfileBaseline } from './lib/lockfile-baseline.js';
@@ -119,18 +118,8 @@ let bundleFile: string | undefined;
 async function bundledParticipant(): Promise<string> {
   if (bundleFile) return bundleFile;
   bundleDir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-'));
-  bundleFile = join(bundleDir, 'mutex-bench-participant.mjs');
-  await build({
-    entryPoints: [fileURLToPath(participantUrl)],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    outfile: bundleFile,
-    logLevel: 'silent',
-    define: { 'import.meta.url': JSON.stringify(pathToFileURL(fileURLToPath(new URL('../src/shm/native/index.ts', import.meta.url))).href) },
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  });
+  const files = await bundleEntries({ entries: { 'mutex-bench-participant': participantUrl }, outdir: bundleDir, packages: 'inline' });
+  bundleFile = files['mutex-bench-participant']!;
   return bundleFile;
 }
 async function threadParticipant(mutex: RobustMutex, slot: number, kind: 'tsx' | 'bundled' = 'tsx'): Promise<Worker> {

@@ -11,9 +11,10 @@
 // The bundle lives under node_modules/.cache so that its bare imports
 // (piscina's worker side, proper-lockfile) resolve from the project's
 // node_modules; it is removed when the lab quits.
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
+import { bundleEntries } from '../workers/bundle-entries.js';
 
 export interface ParticipantBundle {
   dir: string;
@@ -24,40 +25,26 @@ export interface ParticipantBundle {
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 export async function buildParticipantBundle(): Promise<ParticipantBundle | null> {
-  let esbuild: typeof import('esbuild');
-  try {
-    esbuild = await import('esbuild');
-  } catch {
-    return null;
-  }
   const dir = join(root, 'node_modules', '.cache', 'robust-shm-lab', String(process.pid));
+  let files: Record<string, string>;
   try {
-    mkdirSync(dir, { recursive: true });
-    await esbuild.build({
-      entryPoints: {
-        'participant-thread': fileURLToPath(new URL('./participant-thread.ts', import.meta.url)),
-        'participant-process': fileURLToPath(new URL('./participant-process.ts', import.meta.url)),
+    files = await bundleEntries({
+      entries: {
+        'participant-thread': new URL('./participant-thread.ts', import.meta.url),
+        'participant-process': new URL('./participant-process.ts', import.meta.url),
       },
       outdir: dir,
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
       packages: 'external',
-      // The one module that locates a file from its own URL is the native
-      // loader (build/Release/*.node relative to src/shm/native): keep its view.
-      define: { 'import.meta.url': JSON.stringify(pathToFileURL(join(root, 'src', 'shm', 'native', 'index.ts')).href) },
-      logLevel: 'silent',
     });
   } catch {
+    // esbuild could not be loaded, or the build failed.
     rmSync(dir, { recursive: true, force: true });
     return null;
   }
   return {
     dir,
-    threadEntry: pathToFileURL(join(dir, 'participant-thread.mjs')),
-    processEntry: pathToFileURL(join(dir, 'participant-process.mjs')),
+    threadEntry: pathToFileURL(files['participant-thread']!),
+    processEntry: pathToFileURL(files['participant-process']!),
   };
 }
 
