@@ -329,16 +329,7 @@ export class SharedHeap {
     try {
       const locked = this.enter(flags);
       try {
-        const b = this.blockOf(offset);
-        this.begin(JournalOp.FREE, 0);
-        // A free rolls forward, so its intent names the block from the start:
-        // a death before the store below still ends with the block freed.
-        const word = this.blocks.sizeFlags(b);
-        recordChange(this.h, 'a', b, word, word & SIZE_MASK);
-        this.commitPoint = 'free:committed';
-        this.hook?.('free:intent');
-        this.blocks.release(b, 'a');
-        this.end();
+        this.freeLocked(this.blockOf(offset), true);
         return true;
       } finally {
         this.leave(locked);
@@ -611,17 +602,27 @@ export class SharedHeap {
   }
 
   private freeCachedLocked(list: number[], count: number): void {
-    const h = this.h;
     const oldest = list.splice(0, count);
     for (const b of oldest) {
-      this.begin(JournalOp.FREE, 0);
-      const word = this.blocks.sizeFlags(b);
-      recordChange(h, 'a', b, word, word & SIZE_MASK);
-      this.commitPoint = 'free:committed';
-      this.blocks.release(b, 'a');
-      this.end();
+      this.freeLocked(b, false);
       this.cacheCount--;
     }
+  }
+
+  /**
+   * Free block `b`; the caller holds the lock. A free rolls forward, so its
+   * intent names the block from the start: a death before the release still
+   * ends with the block freed. `freeIntentHook`: stop at 'free:intent' (the
+   * public free(); a cache flush does not).
+   */
+  private freeLocked(b: number, freeIntentHook: boolean): void {
+    this.begin(JournalOp.FREE, 0);
+    const word = this.blocks.sizeFlags(b);
+    recordChange(this.h, 'a', b, word, word & SIZE_MASK);
+    this.commitPoint = 'free:committed';
+    if (freeIntentHook) this.hook?.('free:intent');
+    this.blocks.release(b, 'a');
+    this.end();
   }
 
   /** recover(): cached blocks whose thread is dead go back to the heap (their size word loses BUSY|CACHED). */
