@@ -6,23 +6,18 @@
 //   3. HEAP_NO_SERIALIZE from several worker threads at once: the heap is
 //      corrupted, and validate() names the damage. A control run of the same
 //      workers with the lock leaves a valid heap.
-import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { intOption, startDemo } from './lib/cli.js';
-import { HeapFlags, SharedHeap } from '../src/shm/heap/shared-heap.js';
+import type { HammerData } from './lib/heap-hammer.js';
+import { SharedHeap } from '../src/shm/heap/shared-heap.js';
 import { startTsWorker } from '../src/workers/spawn.js';
 
 const HEAP_AT = 64;
 const HEAP_BYTES = 64 * 1024;
 
-interface HammerData {
-  buffer: SharedArrayBuffer;
-  iterations: number;
-  seed: number;
-  serialize: boolean;
-}
+const hammerUrl = new URL('./lib/heap-hammer.ts', import.meta.url);
 
-if (isMainThread) await main();
-else hammer(workerData.data as HammerData);
+await main();
 
 async function main(): Promise<void> {
   const demo = startDemo({
@@ -109,8 +104,8 @@ async function runHammer(count: number, iterations: number, maxRounds: number, s
   const done: number[] = new Array<number>(count).fill(0);
   let wake: (() => void) | undefined;
   for (let i = 0; i < count; i++) {
-    const worker = startTsWorker(new URL(import.meta.url), { buffer, iterations, seed: 0x9e3779b9 * (i + 1), serialize } satisfies HammerData);
-    worker.on('message', (round: number) => {
+    const worker = startTsWorker(hammerUrl, { buffer, heapOffset: HEAP_AT, goIndex: 0, iterations, seed: 0x9e3779b9 * (i + 1), serialize } satisfies HammerData);
+    worker.on('message', ({ round }: { round: number }) => {
       done[i] = round;
       wake?.();
     });
@@ -145,37 +140,4 @@ async function runHammer(count: number, iterations: number, maxRounds: number, s
     await Promise.all(workers.map((w) => w.terminate()));
   }
   return outcome;
-}
-
-/** Worker side: wait for each round, then alloc/free small blocks (same size classes as the others). */
-function hammer(data: HammerData): void {
-  const control = new Int32Array(data.buffer);
-  const heap = SharedHeap.at(data.buffer, HEAP_AT, { noSerialize: !data.serialize });
-  let x = data.seed >>> 0 || 1;
-  const rand = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-  let round = 0;
-  for (;;) {
-    Atomics.wait(control, 0, round);
-    round = Atomics.load(control, 0);
-    if (round < 0) return;
-    const mine: number[] = [];
-    for (let i = 0; i < data.iterations; i++) {
-      try {
-        if (mine.length < 8 || (mine.length < 64 && (rand() & 1) === 0)) {
-          const o = heap.alloc(16 + (rand() % 48), HeapFlags.NONE);
-          if (o !== 0) mine.push(o);
-        } else {
-          heap.free(mine.splice(rand() % mine.length, 1)[0]!);
-        }
-      } catch {
-        // A corrupted heap can make even a bounds check trip: keep going, validate() will tell.
-      }
-    }
-    parentPort!.postMessage(round);
-  }
 }

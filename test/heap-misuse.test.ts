@@ -8,9 +8,10 @@ import type { Worker } from 'node:worker_threads';
 import { HeapFlags, SharedHeap } from '../src/shm/heap/shared-heap.js';
 import { HeapError, HeapNotEnoughMemoryError, InvalidHeapParameterError } from '../src/shm/heap/heap-errors.js';
 import { useResources } from './helpers/resources.js';
-import type { HammerData } from './fixtures/heap-hammer.js';
+import type { HammerData } from '../demos/lib/heap-hammer.js';
 
 const HEAP_AT = 256;
+const hammerUrl = new URL('../demos/lib/heap-hammer.ts', import.meta.url);
 const HEAP_BYTES = 64 * 1024;
 
 function freshHeap(options: Parameters<typeof SharedHeap.initialize>[3] = {}) {
@@ -193,7 +194,7 @@ describe('SharedHeap NO_SERIALIZE', () => {
     let onDone: (() => void) | undefined;
     for (let i = 0; i < 3; i++) {
       const data: HammerData = { buffer: sab, heapOffset: HEAP_AT, goIndex, iterations: 20_000, seed: 0x9e3779b9 * (i + 1) };
-      const worker = resources.worker(new URL('./fixtures/heap-hammer.ts', import.meta.url), data);
+      const worker = resources.worker(hammerUrl, data);
       worker.on('message', () => {
         doneCounts[i] = (doneCounts[i] ?? 0) + 1;
         onDone?.();
@@ -242,7 +243,7 @@ describe('SharedHeap NO_SERIALIZE', () => {
     const replies: Promise<{ errors: number; live: number }>[] = [];
     for (let i = 0; i < 3; i++) {
       const data: HammerData = { buffer: sab, heapOffset: HEAP_AT, goIndex: 0, iterations: 20_000, seed: 0x9e3779b9 * (i + 1), serialize: true };
-      const worker = resources.worker(new URL('./fixtures/heap-hammer.ts', import.meta.url), data);
+      const worker = resources.worker(hammerUrl, data);
       replies.push(new Promise((resolve, reject) => {
         worker.once('message', resolve);
         worker.once('error', reject);
