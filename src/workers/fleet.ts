@@ -13,6 +13,7 @@
 import type { ChildProcess, ForkOptions } from 'node:child_process';
 import { RobustShmError } from '../errors.js';
 import { forkTs } from './spawn.js';
+import { awaitMessage } from './await-message.js';
 
 export interface ExitStatus {
   code: number | null;
@@ -161,31 +162,14 @@ export class Fleet<Ready = Record<string, unknown>> {
     if (!this.isRunning(index) || !child.connected) {
       return Promise.reject(new RobustShmError('ERR_FLEET_CHILD_EXITED', `child ${child.pid} is not running`));
     }
-    let failSend: (error: Error) => void = () => {};
-    const answer = new Promise<T>((resolve, reject) => {
-      failSend = (error) => {
-        cleanup();
-        reject(error);
-      };
-      const onMessage = (reply: unknown) => {
-        if (!match(reply as T)) return;
-        cleanup();
-        resolve(reply as T);
-      };
-      const onExit = (code: number | null, signal: string | null) => {
-        cleanup();
-        reject(new RobustShmError('ERR_FLEET_CHILD_EXITED', `child ${child.pid} exited (code ${code}, signal ${signal}) before answering`));
-      };
-      const cleanup = () => {
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
+    const { answer, fail } = awaitMessage<T>(
+      child,
+      match,
+      (code, signal) => new RobustShmError('ERR_FLEET_CHILD_EXITED', `child ${child.pid} exited (code ${code}, signal ${signal}) before answering`),
+    );
     // The callback reports a send on a channel that closed meanwhile (the child died).
     child.send(message as never, (error: Error | null) => {
-      if (error) failSend(error);
+      if (error) fail(error);
     });
     return answer;
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Worker } from 'node:worker_threads';
 import { forkTs, startTsWorker } from '../../src/workers/spawn.js';
+import { awaitMessage } from '../../src/workers/await-message.js';
 
 export interface TestResources {
   /** Fork a TypeScript fixture (tracked). */
@@ -69,23 +70,7 @@ export function useResources(): TestResources {
 
 /** The next IPC message from a child that satisfies `match`; rejects if the child exits first. */
 export function nextMessage<T = Record<string, unknown>>(child: ChildProcess, match: (m: T) => boolean = () => true): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: unknown) => {
-      if (!match(message as T)) return;
-      cleanup();
-      resolve(message as T);
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      cleanup();
-      reject(new Error(`child ${child.pid} exited (code ${code}, signal ${signal}) before sending the expected message`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
+  return awaitMessage(child, match, (code, signal) => new Error(`child ${child.pid} exited (code ${code}, signal ${signal}) before sending the expected message`)).answer;
 }
 
 /** Resolves with the exit code/signal once the child has been reaped. */
