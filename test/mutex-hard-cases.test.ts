@@ -244,11 +244,8 @@ describe('robust mutex hard cases', () => {
       ['mapAnonymous negative', () => n.mapAnonymous(-1, true)],
       ['mapFd bad fd', () => n.mapFd(-1, 4096, false)],
       ['mapFd zero length', () => n.mapFd(0, 0, false)],
-      ['pidfdOpen tid 0', () => n.pidfdOpen(0, false)],
-      ['pidfdOpen negative', () => n.pidfdOpen(-5, false)],
-      ['pollReadable not an array', () => n.pollReadable(3 as unknown as number[], 0)],
-      ['pollReadable bad fd', () => n.pollReadable([2 ** 40], 0)],
-      ['closeFd huge', () => n.closeFd(2 ** 40)],
+      ['robustListHead not a number', () => n.robustListHead('x' as never)],
+      ['robustListHead offset out of int32', () => n.robustListHead(2 ** 40)],
     ];
     for (const [name, call] of bad) {
       let thrown: unknown;

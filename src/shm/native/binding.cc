@@ -24,7 +24,6 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,9 +35,6 @@
 #endif
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
-#endif
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
 #endif
 
 namespace {
@@ -330,57 +326,6 @@ void Gettid(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(Number::New(args.GetIsolate(), static_cast<double>(syscall(SYS_gettid))));
 }
 
-// pidfdOpen(tid, thread) -> fd. With thread=true the fd refers to that one
-// thread (PIDFD_THREAD, Linux >= 6.9) and polls readable when it exits.
-void PidfdOpen(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  size_t tid;
-  if (!ToSize(isolate, args[0], &tid, "tid")) return;
-  if (tid == 0 || tid > INT_MAX) return ThrowRange(isolate, "tid is out of range");
-  unsigned flags = args[1]->IsTrue() ? PIDFD_THREAD : 0;
-  long fd = syscall(SYS_pidfd_open, static_cast<pid_t>(tid), flags);
-  if (fd < 0) return ThrowErrno(isolate, errno, "pidfd_open");
-  args.GetReturnValue().Set(Number::New(isolate, static_cast<double>(fd)));
-}
-
-// pollReadable(fds, timeoutMs) -> array of the fds that are readable (or hung up).
-void PollReadable(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  Local<Context> context = isolate->GetCurrentContext();
-  if (!args[0]->IsArray()) return ThrowType(isolate, "fds must be an array");
-  Local<Array> list = args[0].As<Array>();
-  uint32_t count = list->Length();
-  if (count > 4096) return ThrowRange(isolate, "too many fds");
-  std::unique_ptr<struct pollfd[]> fds(new struct pollfd[count == 0 ? 1 : count]);
-  for (uint32_t i = 0; i < count; i++) {
-    size_t fd;
-    if (!ToSize(isolate, list->Get(context, i).ToLocalChecked(), &fd, "fd")) return;
-    if (fd > INT_MAX) return ThrowRange(isolate, "fd is out of range");
-    fds[i].fd = static_cast<int>(fd);
-    fds[i].events = POLLIN;
-    fds[i].revents = 0;
-  }
-  size_t timeout;
-  if (!ToSize(isolate, args[1], &timeout, "timeoutMs")) return;
-  int rc = poll(fds.get(), count, timeout > INT_MAX ? INT_MAX : static_cast<int>(timeout));
-  if (rc < 0 && errno != EINTR) return ThrowErrno(isolate, errno, "poll");
-  Local<Array> ready = Array::New(isolate);
-  uint32_t n = 0;
-  for (uint32_t i = 0; rc > 0 && i < count; i++) {
-    if (fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
-      ready->Set(context, n++, Number::New(isolate, fds[i].fd)).Check();
-  }
-  args.GetReturnValue().Set(ready);
-}
-
-void CloseFd(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  size_t fd;
-  if (!ToSize(isolate, args[0], &fd, "fd")) return;
-  if (fd > INT_MAX) return ThrowRange(isolate, "fd is out of range");
-  if (close(static_cast<int>(fd)) != 0) return ThrowErrno(isolate, errno, "close");
-}
-
 // The calling thread's kernel robust-futex list head (set_robust_list(2)).
 //
 // robustListHead(futexOffset) registers a per-thread head with the kernel and
@@ -444,9 +389,6 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   set("futexWait", FutexWait);
   set("futexWake", FutexWake);
   set("gettid", Gettid);
-  set("pidfdOpen", PidfdOpen);
-  set("pollReadable", PollReadable);
-  set("closeFd", CloseFd);
   set("pageSize", PageSizeJs);
   set("robustListHead", RobustListHeadJs);
 }

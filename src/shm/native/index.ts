@@ -26,9 +26,6 @@ export interface NativeBinding {
   futexWake(sab: SharedArrayBuffer, byteOffset: number, count: number): number;
   /** The calling OS thread's id. */
   gettid(): number;
-  pidfdOpen(tid: number, thread: boolean): number;
-  pollReadable(fds: number[], timeoutMs: number): number[];
-  closeFd(fd: number): void;
   pageSize(): number;
   /**
    * Register (once per thread) a kernel robust-futex list head for the calling
