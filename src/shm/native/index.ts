@@ -36,6 +36,8 @@ export interface NativeBinding {
 }
 
 function load(): NativeBinding {
+  // Threads-only users (and the tests of that mode) can run without the addon.
+  if (process.env['ROBUST_SHM_NO_NATIVE'] === '1') throw new Error('robust-shm: the native addon is disabled (ROBUST_SHM_NO_NATIVE=1)');
   const here = dirname(fileURLToPath(import.meta.url));
   const root = join(here, '..', '..', '..');
   const candidates = [join(root, 'build', 'Release', 'robust_shm_native.node'), join(root, 'build', 'Debug', 'robust_shm_native.node')];
