@@ -19,6 +19,7 @@
 //
 // Usage: npx tsx bench/heap.ts [--pairs N] [--warmup N] [--slices K] [--skip-boost] [--json]
 import { parseArgs } from 'node:util';
+import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -76,10 +77,10 @@ async function main(): Promise<void> {
   try {
     parsed = parseArgs({
       options: {
-        pairs: { type: 'string', default: '1000000' },
-        warmup: { type: 'string', default: '100000' },
-        slices: { type: 'string', default: '10' },
-        'thread-cache': { type: 'string', default: '64' },
+        pairs: { type: 'string' },
+        warmup: { type: 'string' },
+        slices: { type: 'string' },
+        'thread-cache': { type: 'string' },
         'skip-boost': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -95,10 +96,10 @@ async function main(): Promise<void> {
     return;
   }
   const options: Options = {
-    pairs: intArg('pairs', parsed.values.pairs, 10, 100_000_000),
-    warmup: intArg('warmup', parsed.values.warmup, 0, 100_000_000),
-    slices: intArg('slices', parsed.values.slices, 1, 1000),
-    threadCache: intArg('thread-cache', parsed.values['thread-cache'], 1, 65536),
+    pairs: intOption('pairs', parsed.values.pairs, 1_000_000, 10, 100_000_000),
+    warmup: intOption('warmup', parsed.values.warmup, 100_000, 0, 100_000_000),
+    slices: intOption('slices', parsed.values.slices, 10, 1, 1000),
+    threadCache: intOption('thread-cache', parsed.values['thread-cache'], 64, 1, 65536),
     skipBoost: parsed.values['skip-boost'] ?? false,
     json: parsed.values.json ?? false,
   };
@@ -285,15 +286,6 @@ async function participant(args: string[]): Promise<void> {
     region.close();
     process.exit(0);
   });
-}
-
-function intArg(name: string, raw: string | undefined, min: number, max: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`bench/heap: --${name} must be an integer from ${min} to ${max}, got '${raw}'\n`);
-    process.exit(2);
-  }
-  return n;
 }
 
 function round(n: number): number {

@@ -5,6 +5,7 @@
 // "abandoned" return, median of >= 30 rounds). Speed is measured here, never
 // asserted in tests.
 import { parseArgs } from 'node:util';
+import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,15 +69,9 @@ if (args.help) {
   process.stdout.write(HELP + '\n');
   process.exit(0);
 }
-function int(name: string, raw: string | undefined, fallback: number, min: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got '${raw}'`);
-  return n;
-}
-const UNCONTENDED = int('uncontended', args.uncontended, 2_000_000, 1000);
-const CONTENDED = int('contended', args.contended, 200_000, 1000);
-const ROUNDS = int('rounds', args.rounds, 30, 1);
+const UNCONTENDED = intOption('uncontended', args.uncontended, 2_000_000, 1000);
+const CONTENDED = intOption('contended', args.contended, 200_000, 1000);
+const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const json = Boolean(args.json);
 const threadOwner = (args['thread-owner'] ?? 'bundled') as 'bundled' | 'tsx';
 if (threadOwner !== 'bundled' && threadOwner !== 'tsx') fail(`--thread-owner must be 'bundled' or 'tsx', got '${threadOwner}'`);
