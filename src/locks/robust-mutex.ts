@@ -119,7 +119,8 @@ export class RobustMutex {
     this.spin = options.spin ?? 100;
     this.onLockWordTaken = options.onLockWordTaken;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
-    this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lockLow, kind: WAIT_FUTEX };
+    // initialize() writes the mechanism before the magic; at() checks the magic right after construction.
+    this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lockLow, kind: Atomics.load(this.i32, this.base + I.waitKind) };
     this.robustList = threadRobustList();
     this.entry = this.robustList ? robustEntry(buffer, this.i64, byteOffset) : null;
   }
@@ -147,7 +148,6 @@ export class RobustMutex {
     if (magic !== MAGIC) throw new MutexLayoutError(`no robust mutex at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
     const version = Atomics.load(mutex.i32, mutex.base + I.version);
     if (version !== LAYOUT_VERSION) throw new MutexLayoutError(`mutex layout version ${version}, this library reads ${LAYOUT_VERSION}`);
-    (mutex.lockWord as { kind: number }).kind = Atomics.load(mutex.i32, mutex.base + I.waitKind);
     return mutex;
   }
 
@@ -409,7 +409,15 @@ export class RobustMutex {
 
   /** True when the calling thread owns the mutex. */
   isHeldByCurrentThread(): boolean {
-    const me = currentThreadIdentity();
+    return this.heldBy(currentThreadIdentity());
+  }
+
+  /**
+   * Two 32-bit reads, no BigInt: while `me` owns the word nobody else changes
+   * its identity (others may only add WAITERS), so a torn read cannot produce
+   * a false "mine".
+   */
+  private heldBy(me: OwnerIdentity): boolean {
     const b = this.base;
     return ((this.i32[b + I.lockLow] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.lockHigh] === (me.startTime | 0);
   }
@@ -423,12 +431,9 @@ export class RobustMutex {
   /** Release one level of ownership. Throws NotOwnerError (ERROR_NOT_OWNER) when the caller is not the owner. */
   release(): void {
     const me = currentThreadIdentity();
+    if (!this.heldBy(me)) throw new NotOwnerError();
     const b = this.base;
     const i32 = this.i32;
-    // Two 32-bit reads, no BigInt: while we own the word nobody else changes
-    // its identity (others may only add WAITERS), so a torn read cannot
-    // produce a false "mine".
-    if (((i32[b + I.lockLow] ?? 0) & TID_MASK) !== me.tid || i32[b + I.lockHigh] !== (me.startTime | 0)) throw new NotOwnerError();
     const depth = i32[b + I.depth] ?? 0;
     if (depth > 1) {
       i32[b + I.depth] = depth - 1;
