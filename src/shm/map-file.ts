@@ -35,9 +35,9 @@ export interface MappedFile {
 /** Largest mapping accepted: region offsets are stored as 32-bit words. */
 export const MAX_MAPPING_SIZE = 0xffff_f000;
 
-export function checkSize(size: number, what = 'size'): void {
+function checkSize(size: number): void {
   if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > MAX_MAPPING_SIZE) {
-    throw new InvalidArgumentError(`${what} must be an integer from 1 to ${MAX_MAPPING_SIZE}, got ${String(size)}`);
+    throw new InvalidArgumentError(`size must be an integer from 1 to ${MAX_MAPPING_SIZE}, got ${String(size)}`);
   }
 }
 
