@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { openRegion } from '../src/shm/region.js';
-import { SharedHeap } from '../src/shm/heap/shared-heap.js';
+import { SharedHeap } from '../src/heap/shared-heap.js';
 import { forkTs } from '../src/workers/spawn.js';
 import { runHeapBaseline } from './lib/baselines.js';
 import { DEFAULT_SEED, LIVE_BLOCKS, participantSeed, precomputePattern, type PrecomputedPattern } from './lib/heap-pattern.js';

@@ -16,7 +16,7 @@ import { ParkingLot } from '../src/workers/park.js';
 import { forkReady, type FleetMember } from '../src/workers/fleet.js';
 import { startTsWorker } from '../src/workers/spawn.js';
 import { bundleEntries } from '../src/workers/bundle-entries.js';
-import { native } from '../src/shm/native/index.js';
+import { native } from '../src/native/index.js';
 import { runPthreadBaseline } from './lib/baselines.js';
 import { runLockfileBaseline } from './lib/lockfile-baseline.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';

@@ -25,10 +25,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { intOption, startDemo } from './lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
-import { SharedHeap } from '../src/shm/heap/shared-heap.js';
+import { SharedHeap } from '../src/heap/shared-heap.js';
 import { ParkingLot } from '../src/workers/park.js';
 import { forkTs, startTsWorker } from '../src/workers/spawn.js';
-import { native } from '../src/shm/native/index.js';
+import { native } from '../src/native/index.js';
 
 const REGION_BYTES = 2 * 1024 * 1024;
 const HEAP_BYTES = 1024 * 1024;

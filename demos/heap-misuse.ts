@@ -9,7 +9,7 @@
 import type { Worker } from 'node:worker_threads';
 import { intOption, startDemo } from './lib/cli.js';
 import type { HammerData } from './lib/heap-hammer.js';
-import { SharedHeap } from '../src/shm/heap/shared-heap.js';
+import { SharedHeap } from '../src/heap/shared-heap.js';
 import { startTsWorker } from '../src/workers/spawn.js';
 
 const HEAP_AT = 64;

@@ -8,7 +8,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDemo } from './lib/cli.js';
 import { OPERATIONS, walkLifecycle, type Cell } from './lib/page-lifecycle-cells.js';
-import { softDirtySupported } from '../src/shm/page-inspector.js';
+import { softDirtySupported } from '../src/inspect/page-inspector.js';
 
 const demo = startDemo({
   name: 'page-lifecycle',

@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDemo, intOption } from './lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
-import { native } from '../src/shm/native/index.js';
+import { native } from '../src/native/index.js';
 import { Fleet } from '../src/workers/fleet.js';
 import { startTsWorker } from '../src/workers/spawn.js';
 import type { Worker } from 'node:worker_threads';

@@ -19,8 +19,8 @@ export {
   type PagemapEntry,
   type PageFlags,
   type SmapsTotals,
-} from './shm/page-inspector.js';
-export { native, type NativeBinding, type FutexWaitResult, type Advice } from './shm/native/index.js';
+} from './inspect/page-inspector.js';
+export { native, type NativeBinding, type FutexWaitResult, type Advice } from './native/index.js';
 
 // The robust mutex
 export { RobustMutex, type MutexOptions, type InitializeOptions, type NamedObjectHost } from './locks/robust-mutex.js';
@@ -41,7 +41,7 @@ export {
   type HeapStats,
   type RecoveryReport as HeapRecoveryReport,
   type TypedArrayConstructor,
-} from './shm/heap/shared-heap.js';
+} from './heap/shared-heap.js';
 export {
   HeapError,
   PossibleDeadlockError,
@@ -49,8 +49,8 @@ export {
   HeapNotEnoughMemoryError,
   HeapCorruptionError,
   HeapFormatError,
-} from './shm/heap/heap-errors.js';
-export type { HeapValidation } from './shm/heap/heap-validate.js';
+} from './heap/heap-errors.js';
+export type { HeapValidation } from './heap/heap-validate.js';
 
 // Workers and processes: parking lot, child-process fleet, piscina pool, shared ledger
 export { ParkingLot, ParkTimeoutError, ParkingLotLayoutError, type Parked, type ParkState, type ParkingLotHost } from './workers/park.js';

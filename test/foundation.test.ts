@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { lstatSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { mapFile } from '../src/shm/map-file.js';
 import { openRegion, Region } from '../src/shm/region.js';
-import { native } from '../src/shm/native/index.js';
+import { native } from '../src/native/index.js';
 import { HEADER_BYTES } from '../src/shm/region-layout.js';
 import { exited, nextMessage, useResources } from './helpers/resources.js';
 

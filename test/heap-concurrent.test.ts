@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventEmitter } from 'node:events';
 import { openRegion } from '../src/shm/region.js';
-import { SharedHeap } from '../src/shm/heap/shared-heap.js';
+import { SharedHeap } from '../src/heap/shared-heap.js';
 import { useResources } from './helpers/resources.js';
 import type { MixerData, MixerReport } from './fixtures/heap-mixer.js';
 

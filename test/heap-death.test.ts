@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventEmitter } from 'node:events';
 import { openRegion, type Region } from '../src/shm/region.js';
-import { SharedHeap, type HeapHookPoint } from '../src/shm/heap/shared-heap.js';
+import { SharedHeap, type HeapHookPoint } from '../src/heap/shared-heap.js';
 import { ParkingLot } from '../src/workers/park.js';
 import { exited, useResources } from './helpers/resources.js';
 import type { HeapCommand, HeapParticipantData, HeapReply } from './fixtures/heap-participant.js';

@@ -5,8 +5,8 @@
 // and validate() names the damage.
 import { describe, expect, it } from 'vitest';
 import type { Worker } from 'node:worker_threads';
-import { HeapFlags, SharedHeap } from '../src/shm/heap/shared-heap.js';
-import { HeapError, HeapNotEnoughMemoryError, InvalidHeapParameterError } from '../src/shm/heap/heap-errors.js';
+import { HeapFlags, SharedHeap } from '../src/heap/shared-heap.js';
+import { HeapError, HeapNotEnoughMemoryError, InvalidHeapParameterError } from '../src/heap/heap-errors.js';
 import { useResources } from './helpers/resources.js';
 import type { HammerData } from '../demos/lib/heap-hammer.js';
 

@@ -3,7 +3,7 @@
 // their contents, checked against a plain model after every single step.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { HeapFlags, SharedHeap } from '../src/shm/heap/shared-heap.js';
+import { HeapFlags, SharedHeap } from '../src/heap/shared-heap.js';
 
 type Cmd =
   | { kind: 'alloc'; size: number; zero: boolean }

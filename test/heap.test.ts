@@ -2,8 +2,8 @@
 // name, typed views, the flags, walk and stats, GetLastError-style reporting.
 import { describe, expect, it } from 'vitest';
 import { Region } from '../src/shm/region.js';
-import { HeapFlags, SharedHeap } from '../src/shm/heap/shared-heap.js';
-import { HeapFormatError, InvalidHeapParameterError, PossibleDeadlockError } from '../src/shm/heap/heap-errors.js';
+import { HeapFlags, SharedHeap } from '../src/heap/shared-heap.js';
+import { HeapFormatError, InvalidHeapParameterError, PossibleDeadlockError } from '../src/heap/heap-errors.js';
 
 describe('SharedHeap API', () => {
   it('flags carry the Win32 values', () => {

@@ -286,7 +286,7 @@ describe('tour', () => {
 });
 
 describe('tour runner', () => {
-  const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+  const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url));
 
   it('reads a demo\'s summary line, reports a failing one, and lists a missing one without running anything', async () => {
     const ok = await runDemo(fixtures, 'lab-tour-ok', 30_000);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { currentThreadIdentity, readThreadStat } from '../src/locks/owner.js';
-import { native } from '../src/shm/native/index.js';
+import { native } from '../src/native/index.js';
 import { exited, nextMessage, useResources } from './helpers/resources.js';
 import { mutexWorld, processParticipant, threadParticipant, waitFor } from './fixtures/mutex-setup.js';
 

@@ -7,8 +7,8 @@ import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mapFile } from '../src/shm/map-file.js';
-import { native } from '../src/shm/native/index.js';
-import { clearSoftDirty, inspectPage, isResident, pagemapEntry, smapsFor, softDirtySupported } from '../src/shm/page-inspector.js';
+import { native } from '../src/native/index.js';
+import { clearSoftDirty, inspectPage, isResident, pagemapEntry, smapsFor, softDirtySupported } from '../src/inspect/page-inspector.js';
 import { walkLifecycle } from '../demos/lib/page-lifecycle-cells.js';
 
 const PAGE = native().pageSize();

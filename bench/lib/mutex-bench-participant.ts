@@ -9,7 +9,7 @@ import { RobustMutex } from '../../src/locks/robust-mutex.js';
 import { ParkingLot } from '../../src/workers/park.js';
 import { participantSide } from '../../src/workers/participant-side.js';
 import { currentThreadIdentity } from '../../src/locks/owner.js';
-import { native } from '../../src/shm/native/index.js';
+import { native } from '../../src/native/index.js';
 
 export interface BenchParticipantData {
   path?: string;

@@ -4,8 +4,8 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { mapFile } from '../../src/shm/map-file.js';
-import { native } from '../../src/shm/native/index.js';
-import { clearSoftDirty, inspectPage } from '../../src/shm/page-inspector.js';
+import { native } from '../../src/native/index.js';
+import { clearSoftDirty, inspectPage } from '../../src/inspect/page-inspector.js';
 import { startMappedWriter } from './mapped-writer-client.js';
 
 export type PageType = 'zero-initialised' | 'allocated' | 'mapped file' | 'mapped file (tmpfs)';

@@ -3,7 +3,7 @@
 // signal (so all adders run at once), then Atomics.add 1 `adds` times on one word.
 import { parentPort, workerData } from 'node:worker_threads';
 import { openRegion } from '../../src/shm/region.js';
-import { native } from '../../src/shm/native/index.js';
+import { native } from '../../src/native/index.js';
 
 interface AdderData {
   path: string;

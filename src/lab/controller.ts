@@ -15,7 +15,7 @@ import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
 import { ParticipantLauncher, type ExitInfo, type ParticipantHandle } from './participants.js';
 import { buildParticipantBundle, removeParticipantBundle, type ParticipantBundle } from './participant-bundle.js';
 import type { MutexSnapshot } from '../locks/types.js';
-import type { HeapStats } from '../shm/heap/shared-heap.js';
+import type { HeapStats } from '../heap/shared-heap.js';
 
 export interface LabOptions {
   regionPath: string;

@@ -2,7 +2,7 @@
 // in the controller, in worker threads and in child processes.
 import { RobustMutex } from '../locks/robust-mutex.js';
 import { ParkingLot } from '../workers/park.js';
-import { SharedHeap, type HeapHookPoint } from '../shm/heap/shared-heap.js';
+import { SharedHeap, type HeapHookPoint } from '../heap/shared-heap.js';
 import { ParticipantBoard, MAX_PARTICIPANTS } from './board.js';
 import { LabLog } from './lab-log.js';
 import { Ledger } from '../workers/ledger.js';

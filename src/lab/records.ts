@@ -5,7 +5,7 @@
 // the next heap call anywhere fails with ERROR_POSSIBLE_DEADLOCK (seed 000)
 // instead of hanging, and the caller runs heap.recover(), which replays the
 // heap's journal, and then retries once.
-import { HeapFlags, SharedHeap, type RecoveryReport } from '../shm/heap/shared-heap.js';
+import { HeapFlags, SharedHeap, type RecoveryReport } from '../heap/shared-heap.js';
 import type { RecordStore, Transfer } from '../workers/ledger.js';
 
 /** Bytes of one record: txId, from, to, amount, participant (Int32 each). */

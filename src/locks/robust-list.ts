@@ -11,7 +11,7 @@
 // (`next`, an address valid in the owner's process only). list_op_pending
 // covers the window in which we are between taking/releasing the word and
 // linking/unlinking it, so a death there is handled too.
-import { native } from '../shm/native/index.js';
+import { native } from '../native/index.js';
 import { ROBUST_ENTRY_OFFSET } from './mutex-layout.js';
 
 export interface RobustEntry {

@@ -2,7 +2,7 @@
 // detected, reported as "abandoned" (WAIT_ABANDONED / EOWNERDEAD), and
 // recovered from. Works across worker threads and processes.
 import { InvalidArgumentError } from '../errors.js';
-import { native } from '../shm/native/index.js';
+import { native } from '../native/index.js';
 import { LockTimeoutError, MutexLayoutError, NotOwnerError, NotRecoverableError } from './errors.js';
 import {
   CONSISTENT,

@@ -7,7 +7,7 @@
 // Waits are short bounded slices so a worker blocked here stays interruptible
 // by worker.terminate() (which cannot interrupt a native call) and so the
 // waiter can look at the owner's liveness between slices.
-import { native } from '../shm/native/index.js';
+import { native } from '../native/index.js';
 import { WAIT_FUTEX } from './mutex-layout.js';
 
 export type SliceResult = 'woken' | 'changed' | 'timed-out';

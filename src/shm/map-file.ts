@@ -1,7 +1,7 @@
 // mapFile: open (or create) a file and map it MAP_SHARED into a SharedArrayBuffer.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
-import { native } from './native/index.js';
+import { native } from '../native/index.js';
 
 export type MapMode =
   /** The file must exist. */

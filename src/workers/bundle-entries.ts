@@ -9,10 +9,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
  * The one module that locates a file from its own URL is the native loader
- * (build/Release/*.node relative to src/shm/native): inside a bundle every
+ * (build/Release/*.node relative to src/native): inside a bundle every
  * `import.meta.url` is replaced by that module's URL so it keeps its view.
  */
-const nativeLoaderUrl = pathToFileURL(fileURLToPath(new URL('../shm/native/index.ts', import.meta.url))).href;
+const nativeLoaderUrl = pathToFileURL(fileURLToPath(new URL('../native/index.ts', import.meta.url))).href;
 
 export interface BundleEntriesOptions {
   /** Output name (the file is `<outdir>/<name>.mjs`) -> entry module. */

@@ -25,7 +25,7 @@
 //   process never reaches it, so the slice bounds that latency.
 import { isMainThread } from 'node:worker_threads';
 import { InvalidArgumentError, RobustShmError } from '../errors.js';
-import { native } from '../shm/native/index.js';
+import { native } from '../native/index.js';
 import { currentThreadIdentity } from '../locks/owner.js';
 
 const MAGIC = 0x4b524150; // 'PARK'

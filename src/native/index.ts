@@ -1,4 +1,4 @@
-// Typed loader for the thin native layer (src/shm/native/binding.cc, built by
+// Typed loader for the thin native layer (src/native/*.cc, built by
 // `npm install` through binding.gyp). Everything here is a syscall wrapper;
 // policy lives in the modules that call it.
 import { createRequire } from 'node:module';
@@ -39,7 +39,7 @@ function load(): NativeBinding {
   // Threads-only users (and the tests of that mode) can run without the addon.
   if (process.env['ROBUST_SHM_NO_NATIVE'] === '1') throw new Error('robust-shm: the native addon is disabled (ROBUST_SHM_NO_NATIVE=1)');
   const here = dirname(fileURLToPath(import.meta.url));
-  const root = join(here, '..', '..', '..');
+  const root = join(here, '..', '..');
   const candidates = [join(root, 'build', 'Release', 'robust_shm_native.node'), join(root, 'build', 'Debug', 'robust_shm_native.node')];
   const found = candidates.find((p) => existsSync(p));
   if (!found) {

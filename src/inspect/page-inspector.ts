@@ -15,7 +15,7 @@
 //   yet written to its file), 8 WRITEBACK, 11 MMAP, 12 ANON, 14 SWAPBACKED,
 //   24 ZERO_PAGE (the one shared page every untouched private anonymous read maps).
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { native } from './native/index.js';
+import { native } from '../native/index.js';
 
 export interface PagemapEntry {
   /** Bit 63: a page is mapped at this address in this process. */

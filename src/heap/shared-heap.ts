@@ -24,8 +24,8 @@
 // lives in shared memory, so every later operation from any thread or process
 // fails the same way, before even taking the lock, until recover() replays the
 // journal (heap-journal.ts), rebuilds the derived structures and validates.
-import { RobustMutex, type MutexOptions, type NamedObjectHost } from '../../locks/robust-mutex.js';
-import { currentThreadIdentity, ownerLiveness } from '../../locks/owner.js';
+import { RobustMutex, type MutexOptions, type NamedObjectHost } from '../locks/robust-mutex.js';
+import { currentThreadIdentity, ownerLiveness } from '../locks/owner.js';
 import { HeapBlocks } from './heap-blocks.js';
 import {
   HeapCorruptionError,

@@ -1,7 +1,7 @@
 // Errors of the shared heap, named and numbered after the Win32 codes that
 // HeapAlloc/HeapFree report through GetLastError, so a reader of the seeds can
 // map them one-to-one.
-import { RobustShmError } from '../../errors.js';
+import { RobustShmError } from '../errors.js';
 
 /** Base class of every heap failure: `code` is the Win32 name, `errno` its number. */
 export class HeapError extends RobustShmError {

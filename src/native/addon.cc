@@ -1,0 +1,27 @@
+// robust-shm native layer: thin syscalls with bounds checks, nothing else.
+//
+// The raw V8 API is used (not N-API) because only V8 can wrap external memory
+// in a SharedArrayBuffer. NODE_MODULE_INIT makes the addon context-aware so it
+// loads in worker threads too. One file per concern: mapping.cc, futex.cc,
+// robust-list.cc; this one only registers their functions.
+#include "common.h"
+
+namespace robust_shm {
+
+void SetFunction(Local<Context> context, Local<Object> exports, const char* name, v8::FunctionCallback fn) {
+  Isolate* isolate = context->GetIsolate();
+  exports->Set(context, String::NewFromUtf8(isolate, name).ToLocalChecked(),
+               v8::FunctionTemplate::New(isolate, fn)->GetFunction(context).ToLocalChecked()).Check();
+}
+
+void RegisterMapping(Local<Context> context, Local<Object> exports);
+void RegisterFutex(Local<Context> context, Local<Object> exports);
+void RegisterRobustList(Local<Context> context, Local<Object> exports);
+
+}  // namespace robust_shm
+
+NODE_MODULE_INIT(/* exports, module, context */) {
+  robust_shm::RegisterMapping(context, exports);
+  robust_shm::RegisterFutex(context, exports);
+  robust_shm::RegisterRobustList(context, exports);
+}
