@@ -1,0 +1,423 @@
+// The heap operations: HeapAlloc / HeapFree / HeapReAlloc / HeapSize, the
+// heap lock around them, and their journal intents. SharedHeap (shared-heap.ts)
+// is this class plus attaching, looking (validate, walk, stats) and recover().
+//
+// These methods are the hot path. They are methods of the one class every
+// handle is an instance of (SharedHeap extends HeapOperations), so a call costs
+// what it did before the split: no delegation, no closure, no getter.
+//
+// Failure reporting (GENERATE_EXCEPTIONS): alloc, realloc, free and sizeOf
+// report a failure the Win32 way by default: they return a failure value
+// (alloc/realloc 0, free false, sizeOf -1) and set `lastError` (read it like
+// GetLastError; a success does not clear it). With the GENERATE_EXCEPTIONS
+// flag on the call, or `generateExceptions: true` on the handle, they throw
+// the typed HeapError instead.
+import { RobustMutex, type MutexOptions } from '../locks/robust-mutex.js';
+import { HeapBlocks } from './heap-blocks.js';
+import { HeapError, HeapNotEnoughMemoryError, InvalidHeapParameterError, PossibleDeadlockError } from './heap-errors.js';
+import * as journal from './heap-journal.js';
+import * as layout from './heap-layout.js';
+import type { HeapGeometry } from './heap-layout.js';
+import * as recovery from './heap-recovery.js';
+import * as threadCache from './heap-thread-cache.js';
+
+// Module-local copies of imported constants and helpers: under tsx (CommonJS
+// output) each use of an imported binding is a getter call, which the
+// alloc/free path cannot afford (see heap-blocks.ts).
+const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, setPhase } = journal;
+const { BLOCK_HEADER, BUSY, CACHED, H, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
+const { poisonAbandonedHeap, poisonHeap } = recovery;
+const { ThreadCache } = threadCache;
+type ThreadCache = threadCache.ThreadCache;
+
+/** Per-call flags, with the Win32 values. */
+export const HeapFlags = {
+  NONE: 0,
+  /** Skip the heap lock (HEAP_NO_SERIALIZE). Only safe when one thread at a time uses the heap. */
+  NO_SERIALIZE: 0x1,
+  /** Throw the HeapError instead of returning a failure value (HEAP_GENERATE_EXCEPTIONS). */
+  GENERATE_EXCEPTIONS: 0x4,
+  /** alloc: zero the block; realloc: zero the bytes past the old size (HEAP_ZERO_MEMORY). */
+  ZERO_MEMORY: 0x8,
+  /** realloc: fail with ERROR_NOT_ENOUGH_MEMORY rather than move the block (HEAP_REALLOC_IN_PLACE_ONLY). */
+  REALLOC_IN_PLACE_ONLY: 0x10,
+} as const;
+
+/** Where the test hook `onInsideLock` is called, always with the heap lock held. */
+export type HeapHookPoint =
+  | 'alloc:intent'
+  | 'alloc:committed'
+  | 'free:intent'
+  | 'free:committed'
+  | 'realloc:intent'
+  | 'realloc:allocated'
+  | 'realloc:copied'
+  | 'realloc:committed';
+
+export interface SharedHeapOptions {
+  /**
+   * Default true: every offset is checked (range, alignment, block start via
+   * the bitmap, allocated) and misuse fails with ERROR_INVALID_PARAMETER,
+   * leaving the heap intact. false: no checks, as a release-build heap: a
+   * double free corrupts the free list (memory outside the heap is still
+   * never touched: typed-array bounds stop that).
+   */
+  checked?: boolean;
+  /** Throw on every failure, as if each call passed GENERATE_EXCEPTIONS. */
+  generateExceptions?: boolean;
+  /** Never take the lock on this handle, as if each call passed NO_SERIALIZE. */
+  noSerialize?: boolean;
+  /**
+   * Blocks per size class (payloads up to 512 bytes) that this handle keeps
+   * for its own thread when they are freed, and hands out again without the
+   * heap lock (like glibc's tcache or the Windows Low Fragmentation Heap).
+   * When a class's cache is full, half of it is freed under one lock hold.
+   * Default 0: off. The price, and why it is off by default: a call served
+   * from the cache never meets the heap lock, so it cannot notice a dead lock
+   * owner (no ERROR_POSSIBLE_DEADLOCK from it: the seed-000 story needs the
+   * cache off), and cached blocks stay busy for every other thread until
+   * flushCache() (or recover(), once their thread is dead).
+   */
+  threadCache?: number;
+  /** Options of the heap's RobustMutex handle (liveness interval, spin). */
+  mutex?: MutexOptions;
+  /**
+   * Test-only: called inside the heap lock at the named point ("intent": the
+   * journal is written, nothing changed yet; "committed": the one structural
+   * store is done, the derived lists are not yet updated). A fixture parks
+   * here so a test can kill the thread or process inside the critical section.
+   */
+  onInsideLock?: (point: HeapHookPoint) => void;
+}
+
+export class HeapOperations {
+  readonly buffer: SharedArrayBuffer;
+  /** Where the heap starts in the buffer. */
+  readonly byteOffset: number;
+  /** Total bytes of the heap (header, lock, bitmap and blocks). */
+  readonly size: number;
+  readonly mutex: RobustMutex;
+  /** The last failure of this handle (GetLastError style; not cleared by a success). */
+  lastError: HeapError | null = null;
+
+  protected readonly h: Int32Array;
+  protected readonly u8: Uint8Array;
+  protected readonly blocks: HeapBlocks;
+  protected readonly geometry: HeapGeometry;
+  private readonly checked: boolean;
+  private readonly throws: boolean;
+  private readonly serialize: boolean;
+  private readonly hook: ((point: HeapHookPoint) => void) | undefined;
+  private commitPoint: HeapHookPoint = 'alloc:committed';
+  protected readonly maxRequest: number;
+  /** This handle's thread cache (null: off, SharedHeapOptions.threadCache 0). */
+  protected readonly cache: ThreadCache | null;
+  /** An intent of this handle is begun and not yet ended (see leave()). */
+  private intentOpen = false;
+
+  protected constructor(buffer: SharedArrayBuffer, byteOffset: number, geometry: HeapGeometry, options: SharedHeapOptions) {
+    this.buffer = buffer;
+    this.byteOffset = byteOffset;
+    this.size = geometry.size;
+    this.geometry = geometry;
+    this.h = new Int32Array(buffer, byteOffset, geometry.size >> 2);
+    this.u8 = new Uint8Array(buffer, byteOffset, geometry.size);
+    this.blocks = new HeapBlocks(this.h, geometry);
+    this.mutex = RobustMutex.at(buffer, byteOffset + geometry.mutexOffset, options.mutex ?? {});
+    this.checked = options.checked ?? true;
+    this.throws = options.generateExceptions ?? false;
+    this.serialize = !(options.noSerialize ?? false);
+    this.hook = options.onInsideLock;
+    if (this.hook) {
+      const hook = this.hook;
+      this.blocks.onCommit = () => hook(this.commitPoint);
+    }
+    this.maxRequest = geometry.end - geometry.first - BLOCK_HEADER;
+    const limit = options.threadCache ?? 0;
+    if (!Number.isInteger(limit) || limit < 0 || limit > 1 << 16) {
+      throw new InvalidHeapParameterError(`threadCache must be an integer from 0 to 65536, got ${String(limit)}`);
+    }
+    this.cache = limit > 0 ? new ThreadCache(this.h, this.u8, byteOffset, limit) : null;
+  }
+
+  // ---- HeapAlloc / HeapFree / HeapReAlloc / HeapSize --------------------------
+
+  /** Allocate `size` bytes; the payload's byte offset in the buffer, or 0 on failure (see lastError). */
+  alloc(size: number, flags = 0): number {
+    const cache = this.cache;
+    if (cache !== null && size > 0 && size <= 512 && Number.isInteger(size) && Atomics.load(this.h, H.poisoned) === 0) {
+      const list = cache.lists[classOf(blockSizeFor(size))]!;
+      if (list.length > 0) return cache.take(list, size, (flags & HeapFlags.ZERO_MEMORY) !== 0);
+    }
+    try {
+      this.checkRequest(size);
+      const blockSize = blockSizeFor(size);
+      const locked = this.enter(flags);
+      try {
+        this.begin(JournalOp.ALLOC, size);
+        this.commitPoint = 'alloc:committed';
+        this.hook?.('alloc:intent');
+        let b = this.blocks.allocate(blockSize, size, 'a');
+        if (b === 0) {
+          // Out of luck: give back this thread's cached blocks, join free neighbours, try once more.
+          if (cache !== null && cache.count > 0) {
+            for (const list of cache.lists) this.freeCachedLocked(cache, list, list.length);
+            this.begin(JournalOp.ALLOC, size);
+          }
+          this.blocks.rebuild(true);
+          b = this.blocks.allocate(blockSize, size, 'a');
+        }
+        if (b === 0) {
+          this.end();
+          throw new HeapNotEnoughMemoryError(`no free block holds ${size} bytes (${this.h[H.freeBytes]} bytes free in ${this.h[H.freeBlocks]} blocks)`);
+        }
+        if ((flags & HeapFlags.ZERO_MEMORY) !== 0) this.u8.fill(0, b + BLOCK_HEADER, b + BLOCK_HEADER + size);
+        this.end();
+        return this.byteOffset + b + BLOCK_HEADER;
+      } finally {
+        this.leave(locked);
+      }
+    } catch (error) {
+      return this.failed(error, flags, 0);
+    }
+  }
+
+  /** Free a block; false on failure (see lastError). */
+  free(offset: number, flags = 0): boolean {
+    const cache = this.cache;
+    if (cache !== null) {
+      try {
+        if (Atomics.load(this.h, H.poisoned) !== 0) throw new PossibleDeadlockError();
+        // Unlocked checks are sound here: only this block's owner may change its
+        // size word or its bitmap bit while it is busy (others only read them).
+        const b = this.blockOf(offset);
+        const word = this.blocks.sizeFlags(b);
+        if ((word & SIZE_MASK) <= SMALL_MAX_BLOCK) {
+          const list = cache.lists[classOf(word & SIZE_MASK)]!;
+          if (list.length >= cache.limit) this.flushCached(cache, list, list.length - (cache.limit >> 1), flags);
+          cache.keep(list, b, word);
+          return true;
+        }
+      } catch (error) {
+        return this.failed(error, flags, false);
+      }
+    }
+    try {
+      const locked = this.enter(flags);
+      try {
+        this.freeLocked(this.blockOf(offset), true);
+        return true;
+      } finally {
+        this.leave(locked);
+      }
+    } catch (error) {
+      return this.failed(error, flags, false);
+    }
+  }
+
+  /**
+   * Resize a block, in place when possible, else by moving it (the contents up
+   * to the smaller size are kept). The new offset, or 0 on failure (the old
+   * block is then untouched).
+   */
+  realloc(offset: number, size: number, flags = 0): number {
+    try {
+      this.checkRequest(size);
+      const blockSize = blockSizeFor(size);
+      const locked = this.enter(flags);
+      try {
+        const h = this.h;
+        const b = this.blockOf(offset);
+        const oldRequested = this.blocks.requested(b);
+        const zero = (flags & HeapFlags.ZERO_MEMORY) !== 0;
+        this.begin(JournalOp.REALLOC_IN_PLACE, size);
+        h[J.oldRequested] = oldRequested;
+        this.commitPoint = 'realloc:committed';
+        this.hook?.('realloc:intent');
+        if (this.blocks.resizeInPlace(b, blockSize, size)) {
+          if (zero && size > oldRequested) this.u8.fill(0, b + BLOCK_HEADER + oldRequested, b + BLOCK_HEADER + size);
+          this.end();
+          return offset;
+        }
+        if ((flags & HeapFlags.REALLOC_IN_PLACE_ONLY) !== 0) {
+          this.end();
+          throw new HeapNotEnoughMemoryError(`the block at ${offset} cannot grow to ${size} bytes in place`);
+        }
+        this.begin(JournalOp.REALLOC_MOVE, size);
+        this.commitPoint = 'realloc:allocated';
+        let y = this.blocks.allocate(blockSize, size, 'a');
+        if (y === 0) {
+          this.blocks.rebuild(true);
+          y = this.blocks.allocate(blockSize, size, 'a');
+        }
+        if (y === 0) {
+          this.end();
+          throw new HeapNotEnoughMemoryError(`no free block holds ${size} bytes for the move`);
+        }
+        const kept = Math.min(oldRequested, size);
+        this.u8.copyWithin(y + BLOCK_HEADER, b + BLOCK_HEADER, b + BLOCK_HEADER + kept);
+        if (zero && size > kept) this.u8.fill(0, y + BLOCK_HEADER + kept, y + BLOCK_HEADER + size);
+        // From COPIED on the move rolls forward, so the old block must be named
+        // in slot b before the phase says so: a death right after setPhase()
+        // still ends with the old block freed, not leaked.
+        const oldWord = this.blocks.sizeFlags(b);
+        recordChange(h, 'b', b, oldWord, oldWord & SIZE_MASK);
+        setPhase(h, PHASE_COPIED);
+        this.hook?.('realloc:copied');
+        this.commitPoint = 'realloc:committed';
+        this.blocks.release(b, 'b');
+        this.end();
+        return this.byteOffset + y + BLOCK_HEADER;
+      } finally {
+        this.leave(locked);
+      }
+    } catch (error) {
+      return this.failed(error, flags, 0);
+    }
+  }
+
+  /** The size a block was allocated (or reallocated) with; -1 on failure (see lastError). */
+  sizeOf(offset: number, flags = 0): number {
+    try {
+      const locked = this.enter(flags);
+      try {
+        return this.blocks.requested(this.blockOf(offset));
+      } finally {
+        this.leave(locked);
+      }
+    } catch (error) {
+      return this.failed(error, flags, -1);
+    }
+  }
+
+  /** Return every block of this handle's thread cache to the heap (one lock hold). False on failure (see lastError). */
+  flushCache(flags = 0): boolean {
+    const cache = this.cache;
+    if (cache === null || cache.count === 0) return true;
+    try {
+      const locked = this.enter(flags);
+      try {
+        for (const list of cache.lists) this.freeCachedLocked(cache, list, list.length);
+      } finally {
+        this.leave(locked);
+      }
+      return true;
+    } catch (error) {
+      return this.failed(error, flags, false);
+    }
+  }
+
+  // ---- internals ------------------------------------------------------------------
+
+  /** Free the oldest `count` blocks of one cache list under one lock hold. */
+  private flushCached(cache: ThreadCache, list: number[], count: number, flags: number): void {
+    const locked = this.enter(flags);
+    try {
+      this.freeCachedLocked(cache, list, count);
+    } finally {
+      this.leave(locked);
+    }
+  }
+
+  private freeCachedLocked(cache: ThreadCache, list: number[], count: number): void {
+    for (const b of cache.oldest(list, count)) {
+      this.freeLocked(b, false);
+      cache.count--;
+    }
+  }
+
+  /**
+   * Free block `b`; the caller holds the lock. A free rolls forward, so its
+   * intent names the block from the start: a death before the release still
+   * ends with the block freed. `freeIntentHook`: stop at 'free:intent' (the
+   * public free(); a cache flush does not).
+   */
+  private freeLocked(b: number, freeIntentHook: boolean): void {
+    this.begin(JournalOp.FREE, 0);
+    const word = this.blocks.sizeFlags(b);
+    recordChange(this.h, 'a', b, word, word & SIZE_MASK);
+    this.commitPoint = 'free:committed';
+    if (freeIntentHook) this.hook?.('free:intent');
+    this.blocks.release(b, 'a');
+    this.end();
+  }
+
+  private begin(op: (typeof JournalOp)[keyof typeof JournalOp], arg: number): void {
+    beginIntent(this.h, op, arg);
+    this.intentOpen = true;
+  }
+
+  private end(): void {
+    endIntent(this.h);
+    this.intentOpen = false;
+  }
+
+  /**
+   * Leave the critical section. An operation that is leaving with its intent
+   * still open was cut short by an exception (a corrupt chain met during a
+   * consolidation, a throwing test hook): its half-done change must not be
+   * built on, so the heap is poisoned exactly as if its thread had died there.
+   */
+  protected leave(locked: boolean): void {
+    if (this.intentOpen) {
+      this.intentOpen = false;
+      poisonHeap(this.h);
+    }
+    if (locked) this.mutex.release();
+  }
+
+  /** Take the heap lock (unless NO_SERIALIZE); true when it was taken. Throws PossibleDeadlockError. */
+  protected enter(flags: number): boolean {
+    const h = this.h;
+    if (Atomics.load(h, H.poisoned) !== 0) throw new PossibleDeadlockError();
+    if (!this.serialize || (flags & HeapFlags.NO_SERIALIZE) !== 0) return false;
+    const lock = this.mutex.acquire();
+    if (!lock.owned) throw new PossibleDeadlockError(`the heap lock is ${lock.status}`);
+    if (lock.abandoned) poisonAbandonedHeap(h, this.mutex, lock.previousOwner);
+    if (Atomics.load(h, H.poisoned) !== 0) {
+      this.mutex.release();
+      throw new PossibleDeadlockError();
+    }
+    return true;
+  }
+
+  private checkRequest(size: number): void {
+    if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0) {
+      throw new InvalidHeapParameterError(`size must be a positive integer, got ${String(size)}`);
+    }
+    if (size > this.maxRequest) {
+      throw new HeapNotEnoughMemoryError(`${size} bytes is more than this heap can ever hold (${this.maxRequest})`);
+    }
+  }
+
+  /** The heap-relative block of a payload offset; in checked mode, only a busy block's. */
+  private blockOf(offset: number): number {
+    if (typeof offset !== 'number' || !Number.isInteger(offset)) {
+      throw new InvalidHeapParameterError(`offset must be an integer, got ${String(offset)}`);
+    }
+    const b = offset - this.byteOffset - BLOCK_HEADER;
+    if (!this.checked) return b;
+    const { first, end } = this.geometry;
+    if (b < first || b >= end) {
+      throw new InvalidHeapParameterError(
+        `offset ${offset} is outside the heap's blocks [${this.byteOffset + first + BLOCK_HEADER}, ${this.byteOffset + end})`,
+      );
+    }
+    if (b % 16 !== 0) throw new InvalidHeapParameterError(`offset ${offset} is misaligned: block payloads are 16-byte aligned`);
+    if (!this.blocks.isBlockStart(b)) {
+      throw new InvalidHeapParameterError(`offset ${offset} is not the start of a block (an interior offset, never allocated, or freed already)`);
+    }
+    if ((this.blocks.sizeFlags(b) & (BUSY | CACHED)) !== BUSY) {
+      throw new InvalidHeapParameterError(`offset ${offset} is not allocated (freed already: a double free?)`);
+    }
+    return b;
+  }
+
+  /** Report a HeapError the Win32 way (lastError + failure value) or throw it (GENERATE_EXCEPTIONS); rethrow anything else. */
+  protected failed<T>(error: unknown, flags: number, failureValue: T): T {
+    if (!(error instanceof HeapError)) throw error;
+    this.lastError = error;
+    if (this.throws || (flags & HeapFlags.GENERATE_EXCEPTIONS) !== 0) throw error;
+    return failureValue;
+  }
+}
