@@ -1,175 +1,47 @@
-// The lab controller: owns the region and the participants, runs the
-// commands behind every key and script word, turns the shared-memory log
-// into events, drives chaos mode, and notices participants that stopped
-// making progress (hangs). The screen and the script runner only call into
+// The lab controller: owns the region and the participants, and runs the
+// commands behind every key and script word. Chaos mode (chaos.ts) and the
+// monitor (monitor.ts: events, the shared-memory log, hangs, the ledger
+// checks) are its parts. The screen and the script runner only call into
 // this; nothing here writes to the terminal.
 import { rmSync } from 'node:fs';
 import { openRegion, type Region } from '../shm/region.js';
 import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
 import { LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
-import type { LogEntry } from './lab-log.js';
-import { PHASE_IDLE } from '../workers/ledger.js';
-import { inLedgerCriticalSection } from '../workers/ledger-critical-section.js';
-import { HeapRecords } from './records.js';
 import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
-import { ParticipantLauncher, type ExitInfo, type ParticipantHandle } from './participants.js';
+import { ParticipantLauncher } from './participants.js';
 import { buildParticipantBundle, removeParticipantBundle, type ParticipantBundle } from './participant-bundle.js';
 import type { MutexSnapshot } from '../locks/types.js';
-import type { HeapStats } from '../heap/shared-heap.js';
+import { LabChaos } from './chaos.js';
+import { boardRow, parkedWhere, Participant } from './lab-participant.js';
+import { LabMonitor } from './monitor.js';
+import type { CommandResult, LabCounters, LabEvent, LabEventKind, LabOptions, LabSnapshot, ParkPlace, ParticipantStatus, ParticipantView } from './lab-types.js';
 
-export interface LabOptions {
-  regionPath: string;
-  /** At start: piscina pool threads (one long task each), plain worker threads, child processes. */
-  pool: number;
-  workers: number;
-  processes: number;
-  /** Chaos kills per second. */
-  chaosRate: number;
-  gapMs: number;
-  stepMs: number;
-  /** A live, running participant without progress for this long (ms) while nobody is parked or stopped is a hang. */
-  hangMs: number;
-  seed: number;
-  /** false: run participants through tsx instead of a prebuilt bundle (slower starts). */
-  bundle?: boolean;
-}
-
-export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'regionPath'> = {
-  pool: 3,
-  workers: 1,
-  processes: 3,
-  chaosRate: 2,
-  gapMs: 4,
-  stepMs: 0.3,
-  hangMs: 5000,
-  seed: 1,
-};
-
-export type LabEventKind =
-  | 'started'
-  | 'killed'
-  | 'parked'
-  | 'unparked'
-  | 'stopped'
-  | 'continued'
-  | 'added'
-  | 'respawned'
-  | 'died'
-  | 'abandoned'
-  | 'repaired'
-  | 'heap-recovered'
-  | 'heap-failed'
-  | 'hang'
-  | 'chaos'
-  | 'refused'
-  | 'final-check'
-  | 'quit';
-
-export interface LabEvent {
-  /** ms since the lab started. */
-  t: number;
-  kind: LabEventKind;
-  /** 1-based participant number, when the event is about one. */
-  participant?: number;
-  text: string;
-  [field: string]: unknown;
-}
-
-export type ParticipantStatus = 'starting' | 'waiting' | 'critical' | 'parked' | 'stopped' | 'dead' | 'running' | 'exited';
-
-export interface ParticipantView {
-  number: number;
-  kind: ParticipantKind;
-  generation: number;
-  tid: number;
-  pid: number;
-  status: ParticipantStatus;
-  ops: number;
-  hung: boolean;
-  ownsMutex: boolean;
-}
-
-export type InvariantView = 'holds' | 'repaired' | 'mid-transfer' | 'broken';
-
-export interface LabSnapshot {
-  uptimeMs: number;
-  regionPath: string;
-  participants: ParticipantView[];
-  mutex: MutexSnapshot;
-  ownerNumber: number | null;
-  invariant: InvariantView;
-  sum: number;
-  total: number;
-  txCount: number;
-  ledgerRepairs: number;
-  heap: HeapStats;
-  liveRecords: number;
-  chaos: { on: boolean; rate: number; kills: number };
-  counters: LabCounters;
-}
-
-export interface LabCounters {
-  kills: number;
-  abandonedObserved: number;
-  repairs: number;
-  heapRecoveries: number;
-  respawns: number;
-  hangs: number;
-  /** Every repair found the invariant holding (and the final check too, after quit). */
-  invariantHeld: boolean;
-  logLost: number;
-}
-
-export type ParkPlace = 'ledger' | 'heap';
-
-export interface CommandResult {
-  ok: boolean;
-  message: string;
-}
-
-class Participant {
-  handle: ParticipantHandle | undefined;
-  generation = 0;
-  stopped = false;
-  dying = false;
-  exit: ExitInfo | undefined;
-  lastOps = -1;
-  lastProgressAt = 0;
-  hung = false;
-  constructor(
-    readonly slot: number,
-    readonly kind: ParticipantKind,
-  ) {}
-  get number(): number {
-    return this.slot + 1;
-  }
-  get alive(): boolean {
-    return this.handle?.alive === true;
-  }
-}
+export {
+  DEFAULT_LAB_OPTIONS,
+  type CommandResult,
+  type InvariantView,
+  type LabCounters,
+  type LabEvent,
+  type LabEventKind,
+  type LabOptions,
+  type LabSnapshot,
+  type ParkPlace,
+  type ParticipantStatus,
+  type ParticipantView,
+} from './lab-types.js';
 
 const KILL_HOW: Record<ParticipantKind, string> = { process: 'SIGKILL', worker: 'worker.terminate()', pool: 'AbortSignal' };
 const KIND_LABEL: Record<ParticipantKind, string> = { process: 'process', worker: 'worker thread', pool: 'pool thread' };
 
 export class LabController {
-  readonly events: LabEvent[] = [];
-  readonly counters: LabCounters = { kills: 0, abandonedObserved: 0, repairs: 0, heapRecoveries: 0, respawns: 0, hangs: 0, invariantHeld: true, logLost: 0 };
+  readonly events: LabEvent[];
+  readonly counters: LabCounters;
   private readonly participants: (Participant | undefined)[] = [];
-  private readonly listeners = new Set<(event: LabEvent) => void>();
-  private readonly started = performance.now();
-  private logNext = 0;
-  private lastRepairAt = -Infinity;
-  private chaosTimer: NodeJS.Timeout | undefined;
-  private chaosRate: number;
-  private chaosKills = 0;
-  private chaosInFlight = 0;
+  private readonly monitor: LabMonitor;
+  private readonly chaos: LabChaos;
   private tickTimer: NodeJS.Timeout | undefined;
-  private changed = true;
   private closed = false;
   private seedCounter: number;
-  private readonly records: HeapRecords;
-  /** Transactions the ledger recorded, read after quit's final check. */
-  finalTxCount: number | null = null;
 
   private constructor(
     readonly options: LabOptions,
@@ -178,9 +50,22 @@ export class LabController {
     private readonly launcher: ParticipantLauncher,
     private readonly bundle: ParticipantBundle | null,
   ) {
-    this.chaosRate = options.chaosRate;
     this.seedCounter = options.seed;
-    this.records = new HeapRecords(objects.heap, () => {});
+    this.monitor = new LabMonitor(objects, this.participants, options.hangMs);
+    this.events = this.monitor.events;
+    this.counters = this.monitor.counters;
+    this.chaos = new LabChaos(
+      objects,
+      this.participants,
+      {
+        isClosed: () => this.closed,
+        ownerSlot: () => this.ownerSlot(),
+        park: (n, where) => this.park(n, where),
+        kill: (n, reason) => this.kill(n, reason),
+        respawn: (p) => void this.spawn(p.slot, p.kind, 'respawned'),
+      },
+      options.chaosRate,
+    );
   }
 
   /** Create the region (removing a stale one at the same path) and start the initial participants. */
@@ -203,15 +88,17 @@ export class LabController {
   }
 
   onEvent(listener: (event: LabEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.monitor.onEvent(listener);
   }
 
   /** True (once) when something on screen may have changed since the last call. */
   takeChanged(): boolean {
-    const c = this.changed;
-    this.changed = false;
-    return c;
+    return this.monitor.takeChanged();
+  }
+
+  /** Transactions the ledger recorded, read after quit's final check. */
+  get finalTxCount(): number | null {
+    return this.monitor.finalTxCount;
   }
 
   get participantCount(): number {
@@ -219,15 +106,15 @@ export class LabController {
   }
 
   get chaosKillCount(): number {
-    return this.chaosKills;
+    return this.chaos.kills;
   }
 
   get chaosKillRate(): number {
-    return this.chaosRate;
+    return this.chaos.rate;
   }
 
   get chaosOn(): boolean {
-    return this.chaosTimer !== undefined;
+    return this.chaos.on;
   }
 
   // ---- commands --------------------------------------------------------------
@@ -275,7 +162,7 @@ export class LabController {
     if (this.parkedWhere(p, row)) return this.refuse(`#${n} is already parked`, n);
     const lot = where === 'heap' ? this.objects.heapLot : this.objects.lot;
     lot.request(p.slot);
-    this.changed = true;
+    this.monitor.changed = true;
     try {
       const parked = await lot.waitUntilParkedAsync(p.slot, { timeoutMs: 10_000 });
       const text =
@@ -320,7 +207,7 @@ export class LabController {
     if (!p.stopped || !p.alive) return this.refuse(`#${n} is not stopped`, n);
     p.handle!.signal('SIGCONT');
     p.stopped = false;
-    this.restartProgressClocks();
+    this.monitor.restartProgressClocks();
     this.emit('continued', `SIGCONT #${n} (pid ${p.handle!.pid})`, p);
     return { ok: true, message: `#${n} continued` };
   }
@@ -348,17 +235,15 @@ export class LabController {
   setChaos(on: boolean, rate?: number): CommandResult {
     if (rate !== undefined) {
       if (!(rate > 0 && rate <= 50)) return this.refuse('chaos rate must be from 0.1 to 50 kills per second');
-      this.chaosRate = rate;
+      this.chaos.rate = rate;
     }
-    if (this.chaosTimer) clearInterval(this.chaosTimer);
-    this.chaosTimer = undefined;
-    if (on) this.chaosTimer = setInterval(() => void this.chaosStep(), Math.max(20, 1000 / this.chaosRate));
-    this.emit('chaos', on ? `chaos on: ${this.chaosRate} kills/s, dead respawned` : `chaos off after ${this.chaosKills} chaos kills`, undefined, { on, rate: this.chaosRate });
-    return { ok: true, message: on ? `chaos ${this.chaosRate}/s` : 'chaos off' };
+    this.chaos.set(on);
+    this.emit('chaos', on ? `chaos on: ${this.chaos.rate} kills/s, dead respawned` : `chaos off after ${this.chaos.kills} chaos kills`, undefined, { on, rate: this.chaos.rate });
+    return { ok: true, message: on ? `chaos ${this.chaos.rate}/s` : 'chaos off' };
   }
 
   changeChaosRate(factor: number): CommandResult {
-    const rate = Math.min(50, Math.max(0.25, Math.round(this.chaosRate * factor * 4) / 4));
+    const rate = Math.min(50, Math.max(0.25, Math.round(this.chaos.rate * factor * 4) / 4));
     return this.setChaos(this.chaosOn, rate);
   }
 
@@ -375,111 +260,15 @@ export class LabController {
 
   /** Wait for the chaos kills in flight to finish and their victims to be respawned. */
   async settle(timeoutMs = 10_000): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.chaosInFlight > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  }
-
-  // ---- chaos -------------------------------------------------------------------
-
-  private async chaosStep(): Promise<void> {
-    if (this.chaosInFlight > 1 || this.closed) return; // never let kills pile up behind slow spawns
-    const candidates = this.participants.filter((p): p is Participant => p !== undefined && p.alive && !p.dying && !p.stopped && this.row(p).state !== 'starting');
-    if (candidates.length === 0) return;
-    // Half the time the current owner of the ledger mutex, when it is one of
-    // ours: that is the kill that orphans the lock. Some of the rest are
-    // parked first, so they die mid-transfer (or inside the heap) for certain.
-    const owner = this.ownerSlot();
-    const ownerP = owner === null ? undefined : candidates.find((p) => p.slot === owner);
-    const roll = Math.random();
-    const victim = ownerP && roll < 0.5 ? ownerP : candidates[Math.floor(Math.random() * candidates.length)]!;
-    this.chaosInFlight++;
-    try {
-      if (victim !== ownerP && roll > 0.6) await this.park(victim.number, roll > 0.9 ? 'heap' : 'ledger');
-      const result = await this.kill(victim.number, 'chaos killed');
-      if (result.ok) {
-        this.chaosKills++;
-        if (!this.closed) this.spawn(victim.slot, victim.kind, 'respawned');
-      }
-    } finally {
-      this.chaosInFlight--;
-    }
+    await this.chaos.settle(timeoutMs);
   }
 
   // ---- the periodic look --------------------------------------------------------
 
   private tick(): void {
     if (this.closed) return;
-    this.readLog();
-    this.watchProgress();
-  }
-
-  private readLog(): void {
-    const { entries, next, lost } = this.objects.log.readSince(this.logNext);
-    this.logNext = next;
-    if (lost > 0) this.counters.logLost += lost;
-    for (const e of entries) this.logEvent(e);
-  }
-
-  private logEvent(e: LogEntry): void {
-    const p = this.participants[e.slot];
-    const who = `#${e.slot + 1}`;
-    switch (e.kind) {
-      case 'abandoned':
-        this.counters.abandonedObserved++;
-        this.emit('abandoned', `${who} (tid ${e.tid}) got the mutex ABANDONED by dead tid ${e.prevTid}`, p, { tid: e.tid, prevTid: e.prevTid, prevPid: e.prevPid });
-        break;
-      case 'repaired':
-        this.counters.repairs++;
-        this.lastRepairAt = performance.now();
-        if (!e.invariantHeld) this.counters.invariantHeld = false;
-        this.emit(
-          'repaired',
-          `${who} repaired the ledger: ${e.rolled === 'none' ? 'nothing in flight' : `tx ${e.txId} rolled ${e.rolled}`}; sum ${e.sum}, ${e.invariantHeld ? 'invariant holds' : 'INVARIANT BROKEN'}`,
-          p,
-          { tid: e.tid, rolled: e.rolled, txId: e.txId, sum: e.sum, invariantHeld: e.invariantHeld },
-        );
-        break;
-      case 'heapRecovered':
-        this.counters.heapRecoveries++;
-        this.emit('heap-recovered', `${who} heap: ERROR_POSSIBLE_DEADLOCK, ran recover(): rolled ${e.rolled}`, p, { rolled: e.rolled });
-        break;
-      case 'heapFailed':
-        this.emit('heap-failed', `${who}: heap recover() failed; records switched off`, p);
-        break;
-    }
-  }
-
-  private watchProgress(): void {
-    const now = performance.now();
-    const blocked = this.participants.some((p) => p !== undefined && p.alive && (p.stopped || this.isParked(p, this.row(p))));
-    for (const p of this.participants) {
-      if (!p || !p.alive || p.dying) continue;
-      const row = this.row(p);
-      if (row.generation !== p.generation) continue;
-      if (row.ops !== p.lastOps) {
-        if (p.lastOps !== -1 || row.ops > 0) this.changed = true;
-        p.lastOps = row.ops;
-        p.lastProgressAt = now;
-        p.hung = false;
-        continue;
-      }
-      // Waiting behind a stopped or parked holder is not a hang; neither is being stopped or parked.
-      if (blocked || p.stopped) {
-        p.lastProgressAt = now;
-        continue;
-      }
-      const limit = row.state === 'starting' ? Math.max(20_000, this.options.hangMs) : this.options.hangMs;
-      if (!p.hung && now - p.lastProgressAt > limit) {
-        p.hung = true;
-        this.counters.hangs++;
-        this.emit('hang', `#${p.number} made no progress for ${Math.round((now - p.lastProgressAt) / 1000)} s while ${row.state}`, p, { state: row.state });
-      }
-    }
-  }
-
-  private restartProgressClocks(): void {
-    const now = performance.now();
-    for (const p of this.participants) if (p) p.lastProgressAt = now;
+    this.monitor.readLog();
+    this.monitor.watchProgress();
   }
 
   // ---- looking ------------------------------------------------------------------
@@ -490,10 +279,7 @@ export class LabController {
     const owner = this.ownerSlot(m);
     const inv = ledger.checkInvariant();
     const stats = ledger.stats();
-    let invariant: InvariantView;
-    if (stats.phase !== PHASE_IDLE) invariant = m.state === 'owner-dead' ? 'broken' : 'mid-transfer';
-    else if (!inv.holds) invariant = 'broken';
-    else invariant = performance.now() - this.lastRepairAt < 3000 ? 'repaired' : 'holds';
+    const invariant = this.monitor.invariantView(m, inv.holds, stats.phase);
     const participants: ParticipantView[] = [];
     for (const p of this.participants) {
       if (!p) continue;
@@ -511,7 +297,7 @@ export class LabController {
       });
     }
     return {
-      uptimeMs: performance.now() - this.started,
+      uptimeMs: performance.now() - this.monitor.started,
       regionPath: this.options.regionPath,
       participants,
       mutex: m,
@@ -523,7 +309,7 @@ export class LabController {
       ledgerRepairs: stats.repairs,
       heap: heap.stats(),
       liveRecords: ledger.liveRecords().length,
-      chaos: { on: this.chaosOn, rate: this.chaosRate, kills: this.chaosKills },
+      chaos: { on: this.chaos.on, rate: this.chaos.rate, kills: this.chaos.kills },
       counters: { ...this.counters },
     };
   }
@@ -550,8 +336,7 @@ export class LabController {
    */
   async quit(): Promise<LabCounters> {
     if (this.closed) return { ...this.counters };
-    if (this.chaosTimer) clearInterval(this.chaosTimer);
-    this.chaosTimer = undefined;
+    this.chaos.stop();
     await this.settle(5000);
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
@@ -574,8 +359,8 @@ export class LabController {
     await Promise.all(stubborn.map((p) => p.handle!.kill(this.row(p).tid)));
     await this.launcher.close();
     removeParticipantBundle(this.bundle);
-    this.readLog();
-    this.finalCheck();
+    this.monitor.readLog();
+    this.monitor.finalCheck();
     this.region.close();
     removeRegionFiles(this.options.regionPath);
     this.emit('quit', `quit: ${live.length} participants reaped (${stubborn.length} killed), region removed`, undefined, { participants: views, killedAtQuit: stubborn.length });
@@ -590,7 +375,7 @@ export class LabController {
    */
   emergencyStop(): void {
     this.closed = true;
-    if (this.chaosTimer) clearInterval(this.chaosTimer);
+    this.chaos.stop();
     if (this.tickTimer) clearInterval(this.tickTimer);
     for (const p of this.participants) {
       if (!p?.alive || p.kind !== 'process') continue;
@@ -604,34 +389,6 @@ export class LabController {
     }
     removeRegionFiles(this.options.regionPath);
     removeParticipantBundle(this.bundle);
-  }
-
-  private finalCheck(): void {
-    const { mutex, ledger } = this.objects;
-    const section = inLedgerCriticalSection(
-      mutex,
-      ledger,
-      (repair) => {
-        if (repair) {
-          this.counters.abandonedObserved++;
-          this.counters.repairs++;
-        }
-        const inv = ledger.checkInvariant();
-        this.finalTxCount = ledger.stats().txCount;
-        if (!inv.holds) this.counters.invariantHeld = false;
-        this.emit('final-check', `final check${repair ? ` (mutex abandoned, rolled ${repair.rolled})` : ''}: sum ${inv.sum} of ${inv.total}, invariant ${inv.holds ? 'holds' : 'BROKEN'}`, undefined, {
-          sum: inv.sum,
-          total: inv.total,
-          holds: inv.holds,
-          abandoned: repair !== null,
-        });
-      },
-      { timeoutMs: 2000, records: this.records },
-    );
-    if (!section.owned) {
-      this.counters.invariantHeld = false;
-      this.emit('final-check', `final check: could not take the mutex (${section.status})`);
-    }
   }
 
   // ---- internals -------------------------------------------------------------------
@@ -655,7 +412,7 @@ export class LabController {
       if (p.generation !== generation) return;
       p.exit = info;
       p.dying = false;
-      this.changed = true;
+      this.monitor.changed = true;
       if (info.how === 'crashed' && !this.closed) this.emit('died', `#${p.number} died on its own: ${info.detail}`, p, { detail: info.detail });
     });
     if (why === 'respawned') this.counters.respawns++;
@@ -675,19 +432,16 @@ export class LabController {
   }
 
   private row(p: Participant): BoardRow {
-    return this.objects.board.read(p.slot);
+    return boardRow(this.objects, p);
   }
 
   private isParked(p: Participant, row: BoardRow): boolean {
-    return this.parkedWhere(p, row) !== null;
+    return parkedWhere(this.objects, p, row) !== null;
   }
 
-  /** Where participant p is parked right now (a dead parker's stale PARKED does not count: the tid must be its own). */
+  /** Where participant p is parked right now. */
   private parkedWhere(p: Participant, row: BoardRow): ParkPlace | null {
-    if (row.tid === 0) return null;
-    if (this.objects.lot.parked(p.slot)?.tid === row.tid) return 'ledger';
-    if (this.objects.heapLot.parked(p.slot)?.tid === row.tid) return 'heap';
-    return null;
+    return parkedWhere(this.objects, p, row);
   }
 
   /** The slot of the participant that owns the ledger mutex, or null. */
@@ -703,12 +457,7 @@ export class LabController {
   }
 
   private emit(kind: LabEventKind, text: string, p?: Participant, fields: Record<string, unknown> = {}): void {
-    const event: LabEvent = { t: Math.round(performance.now() - this.started), kind, text, ...fields };
-    if (p) event.participant = p.number;
-    this.events.push(event);
-    if (this.events.length > 5000) this.events.splice(0, 1000);
-    this.changed = true;
-    for (const listener of this.listeners) listener(event);
+    this.monitor.emit(kind, text, p, fields);
   }
 }
 
