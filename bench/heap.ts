@@ -27,7 +27,7 @@ import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { openRegion } from '../src/shm/region.js';
 import { SharedHeap } from '../src/heap/shared-heap.js';
-import { forkTs } from '../src/workers/spawn.js';
+import { forkTs } from '../tools/ts-spawn.js';
 import { runHeapBaseline } from './lib/baselines.js';
 import { DEFAULT_SEED, LIVE_BLOCKS, participantSeed, precomputePattern, type PrecomputedPattern } from './lib/heap-pattern.js';
 import { formatNumber, formatTable, median, ratio } from './lib/stats.js';

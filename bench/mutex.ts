@@ -14,8 +14,8 @@ import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { ParkingLot } from '../src/workers/park.js';
 import { forkReady, type FleetMember } from '../src/workers/fleet.js';
-import { startTsWorker } from '../src/workers/spawn.js';
-import { bundleEntries } from '../src/workers/bundle-entries.js';
+import { startTsWorker, tsFork } from '../tools/ts-spawn.js';
+import { bundleEntries } from '../tools/bundle-entries.js';
 import { native } from '../src/native/index.js';
 import { runPthreadBaseline } from './lib/baselines.js';
 import { runLockfileBaseline } from './lib/lockfile-baseline.js';
@@ -103,7 +103,7 @@ function dataFor(mutex: RobustMutex, slot: number): BenchParticipantData {
   return { path, mutexOffset: mutex.byteOffset, lotOffset: lot.byteOffset, wordsOffset, slot };
 }
 async function forkParticipant(mutex: RobustMutex, slot: number): Promise<FleetMember> {
-  const m = await forkReady(participantUrl, [JSON.stringify(dataFor(mutex, slot))]);
+  const m = await forkReady(participantUrl, [JSON.stringify(dataFor(mutex, slot))], { fork: tsFork });
   children.add(m);
   return m;
 }

@@ -15,6 +15,7 @@ import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { ParkingLot } from '../src/workers/park.js';
 import { Fleet } from '../src/workers/fleet.js';
+import { tsFork } from '../tools/ts-spawn.js';
 
 const demo = startDemo({
   name: 'abandoned-mutex',
@@ -31,7 +32,7 @@ const region = await openRegion(path, { size: 64 * 1024, create: true });
 const mutex = RobustMutex.open(region, 'story', { policy: 'windows' });
 const lot = ParkingLot.open(region, 'park', 1);
 const setup = JSON.stringify({ path, mutexOffset: mutex.byteOffset, lotOffset: lot.byteOffset });
-const fleet = await Fleet.start(new URL('./lib/abandoned-mutex-child.ts', import.meta.url), 5, { args: () => [setup] });
+const fleet = await Fleet.start(new URL('./lib/abandoned-mutex-child.ts', import.meta.url), 5, { args: () => [setup], fork: tsFork });
 const [A, B, C, A2, C2] = [0, 1, 2, 3, 4];
 let nextId = 1;
 const ask = <T = Record<string, unknown>>(member: number, cmd: string) => {

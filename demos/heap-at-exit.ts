@@ -26,8 +26,9 @@ import { join } from 'node:path';
 import { intOption, startDemo } from './lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { SharedHeap } from '../src/heap/shared-heap.js';
+import { withTestHooks } from '../src/test-hooks.js';
 import { ParkingLot } from '../src/workers/park.js';
-import { forkTs, startTsWorker } from '../src/workers/spawn.js';
+import { forkTs, startTsWorker } from '../tools/ts-spawn.js';
 import { native } from '../src/native/index.js';
 
 const REGION_BYTES = 2 * 1024 * 1024;
@@ -249,11 +250,19 @@ async function recoverProcess(path: string, resultPath: string): Promise<void> {
 async function heapWorker(data: WorkerData): Promise<void> {
   const region = await openRegion(data.path);
   const lot = ParkingLot.open(region, 'lot', 1);
-  const heap = SharedHeap.open(region, 'heap', HEAP_BYTES, {
-    onInsideLock: (point) => {
-      if (data.slot === 0 && point === 'free:committed') lot.parkIfRequested(0);
-    },
-  });
+  const heap = SharedHeap.open(
+    region,
+    'heap',
+    HEAP_BYTES,
+    withTestHooks(
+      {},
+      {
+        onInsideHeapLock: (point) => {
+          if (data.slot === 0 && point === 'free:committed') lot.parkIfRequested(0);
+        },
+      },
+    ),
+  );
   parentPort!.postMessage(native().gettid());
   let x = data.seed;
   const rand = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8;

@@ -10,7 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import { intOption, startDemo } from './lib/cli.js';
 import type { HammerData } from './lib/heap-hammer.js';
 import { SharedHeap } from '../src/heap/shared-heap.js';
-import { startTsWorker } from '../src/workers/spawn.js';
+import { startTsWorker } from '../tools/ts-spawn.js';
 
 const HEAP_AT = 64;
 const HEAP_BYTES = 64 * 1024;

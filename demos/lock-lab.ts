@@ -1,181 +1,29 @@
-// The lock lab (`npm start`): kill worker threads and child processes in the
-// middle of their critical sections and watch abandoned-lock detection and
-// recovery happen live. In a terminal: interactive. Without one: a tour of
-// every demo. With --script: the lab driven by words instead of keys.
-import { existsSync } from 'node:fs';
+// The lock lab (`npm start`): the package's `robust-shm-lab` command
+// (src/lab/cli.ts), whose tour (no terminal) here goes on with every demo of
+// this repo (demos/lib/demo-tour.ts).
 import { fileURLToPath } from 'node:url';
-import { intOption, startDemo } from './lib/cli.js';
-import { DEFAULT_LAB_OPTIONS, LabController, type LabEvent, type LabOptions } from '../src/lab/controller.js';
-import { runCommand } from '../src/lab/commands.js';
-import { parseScript, ScriptError, type ScriptCommand } from '../src/lab/script.js';
-import { runInteractive } from '../src/lab/tty.js';
-import { runDemo, tourDemos, tourTable, type TourRow } from '../src/lab/tour.js';
+import { runLabCommand } from '../src/lab/cli.js';
+import { runDemo, tourDemos } from './lib/demo-tour.js';
+import type { TourRow } from '../src/lab/tour.js';
 
-const TOUR_SCRIPT = 'park 2; kill 2; stop 4; wait 1s; cont 4; add worker; chaos 4s rate 4; quit';
+const demosDir = fileURLToPath(new URL('.', import.meta.url));
 
-const demo = startDemo({
-  name: 'lock-lab',
-  summary:
-    'Participants (piscina pool threads, plain worker threads, child processes) move money between the accounts of a shared ledger under one robust mutex, recording each transfer in the shared heap. Kill them mid-transfer (SIGKILL, terminate(), AbortSignal), park them inside the critical section, stop and continue them, or let chaos mode kill at random: the next owner sees "abandoned", repairs the ledger from its journal, and the invariant (total money) holds. In a terminal it is interactive (h for help); without one it tours every demo; --script drives it with words: ' +
-    '"kill N; park N [heap]; unpark N; stop N; cont N; add pool|worker|process; respawn; chaos 5s [rate R]; chaos 200 kills [rate R]; chaos on|off; rate R; wait 1s; ready; quit".',
-  options: {
-    threads: { type: 'string' },
-    workers: { type: 'string' },
-    processes: { type: 'string' },
-    script: { type: 'string' },
-    'chaos-rate': { type: 'string' },
-    'hang-ms': { type: 'string' },
-    'gap-ms': { type: 'string' },
-    region: { type: 'string' },
-    tour: { type: 'boolean' },
-    'tsx-participants': { type: 'boolean' },
-    'no-color': { type: 'boolean' },
-  },
-  descriptions: {
-    threads: `piscina pool threads at start (default ${DEFAULT_LAB_OPTIONS.pool})`,
-    workers: `plain worker threads at start (default ${DEFAULT_LAB_OPTIONS.workers})`,
-    processes: `child processes at start (default ${DEFAULT_LAB_OPTIONS.processes})`,
-    script: 'run these commands instead of reading keys (see above)',
-    'chaos-rate': `chaos kills per second (default ${DEFAULT_LAB_OPTIONS.chaosRate})`,
-    'hang-ms': `no progress for this long counts as a hang (default ${DEFAULT_LAB_OPTIONS.hangMs})`,
-    'gap-ms': `each participant's pause between transfers, outside the lock (default ${DEFAULT_LAB_OPTIONS.gapMs}; larger = less CPU)`,
-    region: 'region file (default /dev/shm/robust-shm-lab-<pid>.region; removed on quit)',
-    tour: 'run the tour of every demo even in a terminal',
-    'tsx-participants': 'run participants through tsx instead of a prebuilt bundle (slower respawns)',
-    'no-color': 'no colour (also: NO_COLOR in the environment)',
+await runLabCommand({
+  usage: 'npm start -- | npx tsx demos/lock-lab.ts',
+  async moreTour({ budgetMs, say, row }) {
+    const started = performance.now();
+    const rows: TourRow[] = [];
+    for (const name of tourDemos(demosDir)) {
+      const left = budgetMs - (performance.now() - started);
+      let r: TourRow;
+      if (left < 5000) r = { demo: name, status: 'timed out', seconds: 0, figures: {}, note: 'skipped: the tour ran out of its 2-minute budget' };
+      else {
+        say(`running demos/${name}.ts --json ...`);
+        r = await runDemo(demosDir, name, Math.min(45_000, left));
+      }
+      rows.push(r);
+      row(r);
+    }
+    return rows;
   },
 });
-
-const v = demo.values;
-const options: LabOptions = {
-  ...DEFAULT_LAB_OPTIONS,
-  pool: intOption('threads', v.threads, DEFAULT_LAB_OPTIONS.pool, 0, 12),
-  workers: intOption('workers', v.workers, DEFAULT_LAB_OPTIONS.workers, 0, 12),
-  processes: intOption('processes', v.processes, DEFAULT_LAB_OPTIONS.processes, 0, 12),
-  gapMs: intOption('gap-ms', v['gap-ms'], DEFAULT_LAB_OPTIONS.gapMs, 1, 10_000),
-  hangMs: intOption('hang-ms', v['hang-ms'], DEFAULT_LAB_OPTIONS.hangMs, 500, 600_000),
-  chaosRate: v['chaos-rate'] === undefined ? DEFAULT_LAB_OPTIONS.chaosRate : Number(v['chaos-rate']),
-  bundle: !v['tsx-participants'],
-  regionPath: v.region ?? `${existsSync('/dev/shm') ? '/dev/shm' : '/tmp'}/robust-shm-lab-${process.pid}.region`,
-};
-if (!(options.chaosRate > 0 && options.chaosRate <= 50)) fail(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);
-if (options.pool + options.workers + options.processes > 16) fail('at most 16 participants in all');
-
-/** The running lab, so an uncaught error can still reap its processes and files. */
-let current: LabController | undefined;
-process.on('uncaughtException', (error) => {
-  current?.emergencyStop();
-  if (process.stdout.isTTY) process.stdout.write('\x1b[0m\x1b[?25h\x1b[?1049l');
-  if (process.stdin.isTTY) process.stdin.setRawMode(false);
-  process.stderr.write(`lock-lab: ${error.stack ?? String(error)}\n`);
-  process.exit(1);
-});
-
-function fail(message: string): never {
-  process.stderr.write(`lock-lab: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-
-function clock(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}.${String(Math.floor(ms % 1000)).padStart(3, '0')}`;
-}
-
-/** The lab driven by a script; returns whether it ended well (invariant held, no hang). */
-async function scripted(commands: ScriptCommand[], opts: LabOptions, print: boolean): Promise<{ ok: boolean; figures: Record<string, unknown> }> {
-  const printer = (e: LabEvent) => {
-    const { kind, t, text, ...fields } = e;
-    demo.event(kind, { t, text, ...fields }, `${clock(t)} ${text}`);
-  };
-  const lab = await LabController.create(opts, print ? printer : undefined);
-  current = lab;
-  const onSigint = () => void lab.quit().then(() => process.exit(130));
-  process.once('SIGINT', onSigint);
-  try {
-    const running = await lab.waitUntilRunning();
-    if (!running && print) demo.say('(some participants were slow to start; going on)');
-    for (const command of commands) {
-      if (command.op === 'quit') break;
-      await runCommand(lab, command);
-    }
-  } finally {
-    await lab.quit();
-    process.off('SIGINT', onSigint);
-  }
-  const c = lab.counters;
-  const figures = {
-    kills: c.kills,
-    abandonedObserved: c.abandonedObserved,
-    repairs: c.repairs,
-    invariantHeld: c.invariantHeld,
-    hangs: c.hangs,
-    respawns: c.respawns,
-    heapRecoveries: c.heapRecoveries,
-    transactions: lab.finalTxCount,
-  };
-  return { ok: c.invariantHeld && c.hangs === 0, figures };
-}
-
-async function tour(): Promise<void> {
-  const started = performance.now();
-  const budgetMs = 110_000;
-  const rows: TourRow[] = [];
-  const say = (text: string) => demo.say(text);
-  say(`lock-lab tour (no terminal): the lab itself, scripted: "${TOUR_SCRIPT}"`);
-  const lab = await scripted(parseScript(TOUR_SCRIPT), options, false);
-  rows.push({ demo: 'lock-lab --script', status: lab.ok ? 'ok' : 'failed', seconds: (performance.now() - started) / 1000, figures: lab.figures, note: '' });
-  demo.event('tour-row', { ...rows[0] }, `  ${lab.ok ? 'ok' : 'FAILED'}: ${JSON.stringify(lab.figures)}`);
-  const demosDir = fileURLToPath(new URL('.', import.meta.url));
-  for (const name of tourDemos(demosDir)) {
-    const left = budgetMs - (performance.now() - started);
-    let row: TourRow;
-    if (left < 5000) row = { demo: name, status: 'timed out', seconds: 0, figures: {}, note: 'skipped: the tour ran out of its 2-minute budget' };
-    else {
-      if (existsSync(`${demosDir}/${name}.ts`)) say(`running demos/${name}.ts --json ...`);
-      row = await runDemo(demosDir, name, Math.min(45_000, left));
-    }
-    rows.push(row);
-    demo.event('tour-row', { ...row }, row.status === 'not available' ? `demos/${name}.ts: not available` : `  ${row.status}${row.note ? ` (${row.note})` : ''}`);
-  }
-  say('');
-  say(tourTable(rows));
-  const failed = rows.filter((r) => r.status === 'failed' || r.status === 'no summary' || r.status === 'timed out');
-  demo.finish(failed.length === 0, {
-    demos: rows.length,
-    passed: rows.filter((r) => r.status === 'ok').length,
-    notAvailable: rows.filter((r) => r.status === 'not available').length,
-    failed: failed.map((r) => r.demo),
-    seconds: Math.round((performance.now() - started) / 100) / 10,
-  });
-}
-
-async function main(): Promise<void> {
-  if (v.script !== undefined) {
-    let commands: ScriptCommand[];
-    try {
-      commands = parseScript(v.script);
-    } catch (error) {
-      if (error instanceof ScriptError) fail(error.message);
-      throw error;
-    }
-    const { ok, figures } = await scripted(commands, options, true);
-    demo.finish(ok, figures);
-    return;
-  }
-  if (!v.tour && !demo.json && process.stdin.isTTY && process.stdout.isTTY) {
-    const lab = await LabController.create(options);
-    current = lab;
-    await runInteractive(lab, { color: !v['no-color'] && !process.env['NO_COLOR'] });
-    const c = lab.counters;
-    demo.finish(c.invariantHeld && c.hangs === 0, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs });
-    return;
-  }
-  await tour();
-}
-
-await main();
-// Everything is reaped by now; if some handle still keeps Node up, say so and leave.
-setTimeout(() => {
-  process.stderr.write('lock-lab: a handle kept the process alive after quit; exiting\n');
-  process.exit(process.exitCode ?? 0);
-}, 3000).unref();

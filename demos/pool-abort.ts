@@ -9,6 +9,7 @@ import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { ParkingLot } from '../src/workers/park.js';
 import { Ledger, PHASE_IDLE } from '../src/workers/ledger.js';
 import { CriticalSectionPool, isAbortError } from '../src/workers/pool.js';
+import { tsWorkerBoot } from '../tools/ts-spawn.js';
 import type { LedgerShared, TransferTask, TransferTaskResult } from '../src/workers/ledger-task.js';
 
 const demo = startDemo({
@@ -39,6 +40,7 @@ const transfersDone = () => ledger.stats().txCount;
 const invariantHolds = () => ledger.checkInvariant().holds && ledger.phase === PHASE_IDLE;
 const pool = new CriticalSectionPool<TransferTask, TransferTaskResult, LedgerShared>({
   taskModule: new URL('../src/workers/ledger-task.ts', import.meta.url),
+  bootModule: tsWorkerBoot,
   shared,
   maxThreads: 2,
 });

@@ -7,7 +7,7 @@ import { startDemo, intOption } from './lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { native } from '../src/native/index.js';
 import { Fleet } from '../src/workers/fleet.js';
-import { startTsWorker } from '../src/workers/spawn.js';
+import { startTsWorker, tsFork } from '../tools/ts-spawn.js';
 import type { Worker } from 'node:worker_threads';
 
 const demo = startDemo({
@@ -51,7 +51,7 @@ try {
     workerReady.push(messages('ready'));
     workerDone.push(messages('done'));
   }
-  fleet = processes > 0 ? await Fleet.start(entry, processes, { args: () => [JSON.stringify(data)] }) : undefined;
+  fleet = processes > 0 ? await Fleet.start(entry, processes, { args: () => [JSON.stringify(data)], fork: tsFork }) : undefined;
   await Promise.all(workerReady);
   const processDone = (fleet?.members ?? []).map((m) => new Promise((resolve) => m.child.on('message', (msg: { type: string }) => msg.type === 'done' && resolve(msg))));
   demo.event('start', { processes, threads, adds }, `${processes} processes + ${threads} threads, ${adds} adds each`);

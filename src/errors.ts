@@ -19,3 +19,26 @@ export class InvalidArgumentError extends RobustShmError {
     super('ERR_INVALID_ARG', message);
   }
 }
+
+/**
+ * The native addon could not be loaded: no prebuilt binary matches this
+ * platform and Node ABI, no local build exists (or it failed to load), or
+ * `ROBUST_SHM_NO_NATIVE=1` turned it off. `tried` lists every place looked at
+ * and why each failed. Threads-only use (`Region.create`, a plain
+ * `SharedArrayBuffer`, mutexes with the 'atomics' wait mechanism) still works.
+ */
+export class NativeUnavailableError extends RobustShmError {
+  /** Each candidate looked at, with why it did not load. */
+  readonly tried: readonly string[];
+  constructor(reason: string, tried: readonly string[], options?: { cause?: unknown }) {
+    super(
+      'ERR_NATIVE_UNAVAILABLE',
+      `robust-shm: the native addon is unavailable: ${reason}.` +
+        (tried.length ? `\n  tried:\n${tried.map((t) => `    - ${t}`).join('\n')}` : '') +
+        '\n  Threads-only use (Region.create over a SharedArrayBuffer, mutexes waiting with Atomics.wait) still works without it.' +
+        '\n  To build it: `npm rebuild robust-shm` (node-gyp: needs python3, make and g++).',
+      options,
+    );
+    this.tried = tried;
+  }
+}

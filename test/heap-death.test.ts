@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EventEmitter } from 'node:events';
 import { openRegion, type Region } from '../src/shm/region.js';
-import { SharedHeap, type HeapHookPoint } from '../src/heap/shared-heap.js';
+import { SharedHeap } from '../src/heap/shared-heap.js';
+import type { HeapHookPoint } from '../src/test-hooks.js';
 import { ParkingLot } from '../src/workers/park.js';
 import { exited, useResources } from './helpers/resources.js';
 import type { HeapCommand, HeapParticipantData, HeapReply } from './fixtures/heap-participant.js';

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Region } from '../src/shm/region.js';
 import { HeapFlags, SharedHeap } from '../src/heap/shared-heap.js';
+import { withTestHooks } from '../src/test-hooks.js';
 import { HeapFormatError, InvalidHeapParameterError, PossibleDeadlockError } from '../src/heap/heap-errors.js';
 
 describe('SharedHeap API', () => {
@@ -98,11 +99,18 @@ describe('SharedHeap API', () => {
     const sab = new SharedArrayBuffer(64 * 1024);
     SharedHeap.initialize(sab, 0, 64 * 1024);
     let armed = true;
-    const heap = SharedHeap.at(sab, 0, {
-      onInsideLock: (point) => {
-        if (armed && point === 'alloc:committed') throw new Error('hook failure');
-      },
-    });
+    const heap = SharedHeap.at(
+      sab,
+      0,
+      withTestHooks(
+        {},
+        {
+          onInsideHeapLock: (point) => {
+            if (armed && point === 'alloc:committed') throw new Error('hook failure');
+          },
+        },
+      ),
+    );
     expect(() => heap.alloc(40)).toThrow('hook failure'); // non-heap errors always propagate
     armed = false;
     expect(heap.alloc(40)).toBe(0);

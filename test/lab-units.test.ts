@@ -6,7 +6,8 @@ import { Ledger, PHASE_CREDITED, PHASE_DEBITING, PHASE_IDLE, type RecordStore, t
 import { parseScript, ScriptError } from '../src/lab/script.js';
 import { keyAction, splitKeys } from '../src/lab/keys.js';
 import { renderScreen } from '../src/lab/screen.js';
-import { figuresText, runDemo, tourDemos, tourTable } from '../src/lab/tour.js';
+import { figuresText, tourTable } from '../src/lab/tour.js';
+import { runDemo, tourDemos } from '../demos/lib/demo-tour.js';
 import { fileURLToPath } from 'node:url';
 import { readThreadStat } from '../src/locks/owner.js';
 import type { LabEvent, LabSnapshot, ParticipantView } from '../src/lab/controller.js';

@@ -6,6 +6,7 @@ import { readThreadStat } from '../src/locks/owner.js';
 import { useResources } from './helpers/resources.js';
 import { mutexWorld, waitFor } from './fixtures/mutex-setup.js';
 import type { Reply } from './fixtures/mutex-participant.js';
+import { tsFork } from '../tools/ts-spawn.js';
 
 const participant = new URL('./fixtures/mutex-participant.ts', import.meta.url);
 
@@ -19,7 +20,7 @@ describe('Fleet', () => {
 
   it('starts children, talks to them, stops, continues, kills and reaps them', async () => {
     const w = await mutexWorld(res);
-    fleet = await Fleet.start(participant, 2, { args: (i) => [JSON.stringify(w.data(i))] });
+    fleet = await Fleet.start(participant, 2, { args: (i) => [JSON.stringify(w.data(i))], fork: tsFork });
     expect(fleet.size).toBe(2);
     expect(fleet.member(0).ready.pid).toBe(fleet.member(0).pid);
     expect(await fleet.request<Reply>(0, { id: 7, cmd: 'try' }, (r) => r.id === 7)).toMatchObject({ status: 'acquired' });
@@ -48,6 +49,6 @@ describe('Fleet', () => {
 
   it('a child that dies before its ready message fails start() and leaves nothing running', async () => {
     // No region path: the participant throws at start-up.
-    await expect(Fleet.start(participant, 1, { args: () => ['{}'] })).rejects.toBeInstanceOf(FleetStartError);
+    await expect(Fleet.start(participant, 1, { args: () => ['{}'], fork: tsFork })).rejects.toBeInstanceOf(FleetStartError);
   }, 60_000);
 });

@@ -9,6 +9,7 @@ import { ParkingLot } from '../src/workers/park.js';
 import { Ledger, PHASE_IDLE } from '../src/workers/ledger.js';
 import { CriticalSectionPool, isAbortError } from '../src/workers/pool.js';
 import type { LedgerShared, TransferTask, TransferTaskResult } from '../src/workers/ledger-task.js';
+import { tsWorkerBoot } from '../tools/ts-spawn.js';
 
 describe('CriticalSectionPool', () => {
   let pool: CriticalSectionPool<TransferTask, TransferTaskResult, LedgerShared> | undefined;
@@ -25,6 +26,7 @@ describe('CriticalSectionPool', () => {
     const ledger = Ledger.at(region.buffer, offset);
     pool = new CriticalSectionPool({
       taskModule: new URL('../src/workers/ledger-task.ts', import.meta.url),
+      bootModule: tsWorkerBoot,
       shared: { buffer: region.buffer, mutexOffset: mutex.byteOffset, ledgerOffset: offset, lotOffset: lot.byteOffset },
     });
     return { mutex, lot, ledger, pool };

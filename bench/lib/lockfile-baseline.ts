@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import lockfile from 'proper-lockfile';
-import { forkTs } from '../../src/workers/spawn.js';
+import { forkTs } from '../../tools/ts-spawn.js';
 import { summarize, type Summary } from './stats.js';
 
 /** The smallest values proper-lockfile 4.1.2 accepts (it clamps anything lower). */

@@ -9,7 +9,7 @@ import { mapFile } from '../../src/shm/map-file.js';
 import { openRegion } from '../../src/shm/region.js';
 import { native } from '../../src/native/index.js';
 import { inspectPage } from '../../src/inspect/page-inspector.js';
-import { startTsWorker } from '../../src/workers/spawn.js';
+import { startTsWorker } from '../../tools/ts-spawn.js';
 import { countMismatches, fillPattern } from './mapped-pattern.js';
 import { startMappedWriter, type MappedWriter } from './mapped-writer-client.js';
 import type { ViewWorkerReply, ViewWorkerRequest } from './mapped-view-worker.js';

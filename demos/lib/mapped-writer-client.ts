@@ -1,7 +1,7 @@
 // Parent side of demos/lib/mapped-writer.ts: start it, talk to it, kill it, reap it.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { forkTs } from '../../src/workers/spawn.js';
+import { forkTs } from '../../tools/ts-spawn.js';
 
 export type WriterRequest =
   /** With `object` (region mode) the pattern goes into that named object and `offset` is ignored. */

@@ -37,7 +37,7 @@ export class HeapBlocks {
   /** Word index of the bitmap's first word. */
   private readonly bitmap: number;
   private readonly bitmapWords: number;
-  /** Test hook: runs right after each committing store (see SharedHeapOptions.onInsideLock). */
+  /** Test hook: runs right after each committing store (src/test-hooks.ts: onInsideHeapLock). */
   onCommit: (() => void) | undefined;
 
   constructor(h: Int32Array, geometry: HeapGeometry) {

@@ -20,6 +20,7 @@ import * as layout from './heap-layout.js';
 import type { HeapGeometry } from './heap-layout.js';
 import * as recovery from './heap-recovery.js';
 import * as threadCache from './heap-thread-cache.js';
+import { testHooksOf, type HeapHookPoint } from '../test-hooks.js';
 
 // Module-local copies of imported constants and helpers: under tsx (CommonJS
 // output) each use of an imported binding is a getter call, which the
@@ -42,17 +43,6 @@ export const HeapFlags = {
   /** realloc: fail with ERROR_NOT_ENOUGH_MEMORY rather than move the block (HEAP_REALLOC_IN_PLACE_ONLY). */
   REALLOC_IN_PLACE_ONLY: 0x10,
 } as const;
-
-/** Where the test hook `onInsideLock` is called, always with the heap lock held. */
-export type HeapHookPoint =
-  | 'alloc:intent'
-  | 'alloc:committed'
-  | 'free:intent'
-  | 'free:committed'
-  | 'realloc:intent'
-  | 'realloc:allocated'
-  | 'realloc:copied'
-  | 'realloc:committed';
 
 export interface SharedHeapOptions {
   /**
@@ -81,13 +71,6 @@ export interface SharedHeapOptions {
   threadCache?: number;
   /** Options of the heap's RobustMutex handle (liveness interval, spin). */
   mutex?: MutexOptions;
-  /**
-   * Test-only: called inside the heap lock at the named point ("intent": the
-   * journal is written, nothing changed yet; "committed": the one structural
-   * store is done, the derived lists are not yet updated). A fixture parks
-   * here so a test can kill the thread or process inside the critical section.
-   */
-  onInsideLock?: (point: HeapHookPoint) => void;
 }
 
 export class HeapOperations {
@@ -127,7 +110,10 @@ export class HeapOperations {
     this.checked = options.checked ?? true;
     this.throws = options.generateExceptions ?? false;
     this.serialize = !(options.noSerialize ?? false);
-    this.hook = options.onInsideLock;
+    // Test-only (src/test-hooks.ts): called inside the heap lock at the named point
+    // ("intent": the journal is written, nothing changed yet; "committed": the one
+    // structural store is done, the derived lists are not yet updated).
+    this.hook = testHooksOf(options).onInsideHeapLock;
     if (this.hook) {
       const hook = this.hook;
       this.blocks.onCommit = () => hook(this.commitPoint);

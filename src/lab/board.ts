@@ -2,6 +2,7 @@
 // written only by the participant in that slot (so no lock is needed), read
 // by the controller to draw the screen and to notice a participant that
 // stopped making progress.
+import type { NamedObjectHost } from '../locks/types.js';
 import { RobustShmError } from '../errors.js';
 
 export const MAX_PARTICIPANTS = 16;
@@ -32,7 +33,7 @@ export class ParticipantBoard {
     if (Atomics.load(this.i32, 0) !== MAGIC) throw new RobustShmError('ERR_LAB_BOARD_LAYOUT', `no participant board at byte offset ${byteOffset}`);
   }
 
-  static open(region: { buffer: SharedArrayBuffer; findOrCreate(name: string, bytes: number, init?: (o: number) => void): { offset: number } }, name: string): ParticipantBoard {
+  static open(region: NamedObjectHost, name: string): ParticipantBoard {
     const { offset } = region.findOrCreate(`board:${name}`, ParticipantBoard.BYTES, (o) => {
       Atomics.store(new Int32Array(region.buffer, o, 1), 0, MAGIC);
     });

@@ -9,7 +9,6 @@ import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
 import { LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
 import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
 import { ParticipantLauncher } from './participants.js';
-import { buildParticipantBundle, removeParticipantBundle, type ParticipantBundle } from './participant-bundle.js';
 import type { MutexSnapshot } from '../locks/types.js';
 import { LabChaos } from './chaos.js';
 import { boardRow, parkedWhere, Participant } from './lab-participant.js';
@@ -48,7 +47,6 @@ export class LabController {
     private readonly region: Region,
     readonly objects: LabObjects,
     private readonly launcher: ParticipantLauncher,
-    private readonly bundle: ParticipantBundle | null,
   ) {
     this.seedCounter = options.seed;
     this.monitor = new LabMonitor(objects, this.participants, options.hangMs);
@@ -73,8 +71,7 @@ export class LabController {
     removeRegionFiles(options.regionPath);
     const region = await openRegion(options.regionPath, { size: LAB_REGION_BYTES, create: true });
     const objects = openLabObjects(region);
-    const bundle = options.bundle === false ? null : await buildParticipantBundle();
-    const lab = new LabController(options, region, objects, new ParticipantLauncher(options.regionPath, region.buffer, bundle), bundle);
+    const lab = new LabController(options, region, objects, new ParticipantLauncher(options.regionPath, region.buffer));
     const kinds: ParticipantKind[] = [
       ...Array<ParticipantKind>(options.pool).fill('pool'),
       ...Array<ParticipantKind>(options.processes).fill('process'),
@@ -358,7 +355,6 @@ export class LabController {
     const stubborn = live.filter((p) => p.alive);
     await Promise.all(stubborn.map((p) => p.handle!.kill(this.row(p).tid)));
     await this.launcher.close();
-    removeParticipantBundle(this.bundle);
     this.monitor.readLog();
     this.monitor.finalCheck();
     this.region.close();
@@ -370,7 +366,7 @@ export class LabController {
   /**
    * Last resort when the lab itself is failing (an uncaught error): SIGKILL
    * every participant process now (threads die with this process) and
-   * remove the region and the bundle. Synchronous, so it runs in an
+   * remove the region. Synchronous, so it runs in an
    * exception handler.
    */
   emergencyStop(): void {
@@ -388,7 +384,6 @@ export class LabController {
       }
     }
     removeRegionFiles(this.options.regionPath);
-    removeParticipantBundle(this.bundle);
   }
 
   // ---- internals -------------------------------------------------------------------

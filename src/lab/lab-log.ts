@@ -11,6 +11,7 @@
 // overwrites that slot).
 //
 // Layout (Int32): word 0 = entries ever appended; entries of ENTRY_WORDS from word 16.
+import type { NamedObjectHost } from '../locks/types.js';
 import { RobustShmError } from '../errors.js';
 
 export const LOG_CAPACITY = 256;
@@ -57,7 +58,7 @@ export class LabLog {
     if (Atomics.load(this.i32, W_MAGIC) !== MAGIC) throw new RobustShmError('ERR_LAB_LOG_LAYOUT', `no lab log at byte offset ${byteOffset}`);
   }
 
-  static open(region: { buffer: SharedArrayBuffer; findOrCreate(name: string, bytes: number, init?: (o: number) => void): { offset: number } }, name: string): LabLog {
+  static open(region: NamedObjectHost, name: string): LabLog {
     const { offset } = region.findOrCreate(`log:${name}`, LabLog.BYTES, (o) => {
       Atomics.store(new Int32Array(region.buffer, o, 2), W_MAGIC, MAGIC);
     });

@@ -1,8 +1,10 @@
 // Every shared object of the lab, found by name in one region, the same way
 // in the controller, in worker threads and in child processes.
 import { RobustMutex } from '../locks/robust-mutex.js';
+import type { NamedObjectHost } from '../locks/types.js';
 import { ParkingLot } from '../workers/park.js';
-import { SharedHeap, type HeapHookPoint } from '../heap/shared-heap.js';
+import { SharedHeap } from '../heap/shared-heap.js';
+import { withTestHooks, type HeapHookPoint } from '../test-hooks.js';
 import { ParticipantBoard, MAX_PARTICIPANTS } from './board.js';
 import { LabLog } from './lab-log.js';
 import { Ledger } from '../workers/ledger.js';
@@ -26,10 +28,6 @@ export interface LabObjects {
   heap: SharedHeap;
 }
 
-export interface LabHost {
-  readonly buffer: SharedArrayBuffer;
-  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
-}
 
 /**
  * The heap points where a participant asked to park "in the heap" stops:
@@ -38,7 +36,7 @@ export interface LabHost {
  */
 export const HEAP_PARK_POINTS: ReadonlySet<HeapHookPoint> = new Set<HeapHookPoint>(['alloc:committed', 'free:intent']);
 
-export function openLabObjects(region: LabHost, onInsideHeapLock?: (point: HeapHookPoint) => void): LabObjects {
+export function openLabObjects(region: NamedObjectHost, onInsideHeapLock?: (point: HeapHookPoint) => void): LabObjects {
   return {
     buffer: region.buffer,
     mutex: RobustMutex.open(region, 'lab-ledger', { policy: 'posix' }),
@@ -47,6 +45,6 @@ export function openLabObjects(region: LabHost, onInsideHeapLock?: (point: HeapH
     log: LabLog.open(region, 'lab'),
     lot: ParkingLot.open(region, 'lab', MAX_PARTICIPANTS),
     heapLot: ParkingLot.open(region, 'lab-heap', MAX_PARTICIPANTS),
-    heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES, onInsideHeapLock ? { onInsideLock: onInsideHeapLock } : {}),
+    heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES, onInsideHeapLock ? withTestHooks({}, { onInsideHeapLock }) : {}),
   };
 }

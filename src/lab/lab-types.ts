@@ -17,8 +17,6 @@ export interface LabOptions {
   /** A live, running participant without progress for this long (ms) while nobody is parked or stopped is a hang. */
   hangMs: number;
   seed: number;
-  /** false: run participants through tsx instead of a prebuilt bundle (slower starts). */
-  bundle?: boolean;
 }
 
 export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'regionPath'> = {

@@ -4,7 +4,8 @@
 // from its journal, check the invariant, mark the mutex consistent, and log it.
 import { currentThreadIdentity } from '../locks/owner.js';
 import { inLedgerCriticalSection } from '../workers/ledger-critical-section.js';
-import { HEAP_PARK_POINTS, openLabObjects, type LabHost } from './lab-objects.js';
+import { HEAP_PARK_POINTS, openLabObjects } from './lab-objects.js';
+import type { NamedObjectHost } from '../locks/types.js';
 import { HeapRecords } from './records.js';
 
 export type ParticipantKind = 'pool' | 'worker' | 'process';
@@ -32,7 +33,7 @@ function randomStream(seed: number): () => number {
   };
 }
 
-export async function runParticipant(region: LabHost, config: ParticipantConfig): Promise<ParticipantEnd> {
+export async function runParticipant(region: NamedObjectHost, config: ParticipantConfig): Promise<ParticipantEnd> {
   const { slot, generation } = config;
   // The heap calls this inside its own lock: a participant asked to park
   // "in the heap" stops there, holding both the ledger and the heap lock.

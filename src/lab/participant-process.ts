@@ -1,4 +1,4 @@
-// Entry of a child-process participant (forked through tsx): maps the lab's
+// Entry of a child-process participant (compiled JS, forked by the lab): maps the lab's
 // region file itself and runs the loop. Killed with SIGKILL; SIGSTOP/SIGCONT
 // only pause it. argv: <region path> <config JSON>.
 import { openRegion } from '../shm/region.js';

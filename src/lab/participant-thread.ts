@@ -2,7 +2,7 @@
 // - a piscina pool task: the default export is the task handler (the pool's
 //   workerData carries the region's SharedArrayBuffer); killed by aborting
 //   the task's AbortSignal, which makes piscina terminate() the thread;
-// - a plain worker thread started with startTsWorker(): `autostart` in its
+// - a plain worker thread: `autostart` in its
 //   data runs the loop at once; killed by worker.terminate().
 import { workerData } from 'node:worker_threads';
 import { Region } from '../shm/region.js';

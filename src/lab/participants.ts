@@ -2,8 +2,11 @@
 //   pool    a piscina pool task on its own pool thread; killed by aborting the
 //           task's AbortSignal (piscina then terminate()s that thread).
 //   worker  a plain worker_threads Worker; killed with worker.terminate().
-//   process a child process forked through tsx; killed with SIGKILL, paused
-//           with SIGSTOP/SIGCONT (a stopped owner is alive, not abandoned).
+//   process a child process; killed with SIGKILL, paused with SIGSTOP/SIGCONT
+//           (a stopped owner is alive, not abandoned).
+//
+// All three start on the compiled participant entries (compiledSibling): a
+// respawn is a plain `node participant-process.js` / `new Worker(...)`.
 //
 // Why both pool tasks and plain workers: piscina runs one task per pool
 // thread and only exposes killing through the task's AbortSignal, never the
@@ -14,12 +17,8 @@ import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
-import { bootWorkerData, forkTs, startTsWorker, workerBootUrl } from '../workers/spawn.js';
+import { compiledSibling } from '../workers/compiled-entry.js';
 import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
-import type { ParticipantBundle } from './participant-bundle.js';
-
-const threadEntry = new URL('./participant-thread.ts', import.meta.url);
-const processEntry = new URL('./participant-process.ts', import.meta.url);
 
 export type ExitHow = 'killed' | 'exited' | 'crashed';
 
@@ -49,12 +48,12 @@ function threadExists(tid: number): boolean {
 
 export class ParticipantLauncher {
   private pool: Piscina | undefined;
+  private readonly threadEntry = compiledSibling(import.meta.url, 'participant-thread');
+  private readonly processEntry = compiledSibling(import.meta.url, 'participant-process');
 
-  /** `bundle`: plain-ESM participant entries (fast starts); without it, the .ts entries run through tsx. */
   constructor(
     private readonly regionPath: string,
     private readonly buffer: SharedArrayBuffer,
-    private readonly bundle: ParticipantBundle | null = null,
   ) {}
 
   start(kind: ParticipantKind, config: ParticipantConfig): ParticipantHandle {
@@ -66,7 +65,8 @@ export class ParticipantLauncher {
   private startProcess(config: ParticipantConfig): ParticipantHandle {
     const args = [this.regionPath, JSON.stringify(config)];
     const stdio: ('ignore' | 'pipe' | 'ipc')[] = ['ignore', 'ignore', 'pipe', 'ipc'];
-    const child = this.bundle ? fork(this.bundle.processEntry, args, { stdio, execArgv: [] }) : forkTs(processEntry, args, { stdio });
+    // execArgv: [] so that a lab started through tsx does not pass its loader on to plain JS.
+    const child = fork(this.processEntry, args, { stdio, execArgv: [] });
     let tail = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -105,7 +105,7 @@ export class ParticipantLauncher {
 
   private startWorker(config: ParticipantConfig): ParticipantHandle {
     const data = { buffer: this.buffer, autostart: config };
-    const worker: Worker = this.bundle ? new Worker(this.bundle.threadEntry, { workerData: { data } }) : startTsWorker(threadEntry, data);
+    const worker = new Worker(this.threadEntry, { workerData: { data } });
     let alive = true;
     let killedByUs = false;
     let error: Error | undefined;
@@ -142,8 +142,8 @@ export class ParticipantLauncher {
 
   private startPoolTask(config: ParticipantConfig): ParticipantHandle {
     this.pool ??= new Piscina({
-      filename: this.bundle ? this.bundle.threadEntry.href : workerBootUrl.href,
-      workerData: this.bundle ? { data: { buffer: this.buffer } } : bootWorkerData(threadEntry, { buffer: this.buffer }),
+      filename: this.threadEntry.href,
+      workerData: { data: { buffer: this.buffer } },
       minThreads: 0,
       maxThreads: 32,
       idleTimeout: 1000,

@@ -1,6 +1,7 @@
 // RobustMutex: a recursive mutex in shared memory whose owner's death is
 // detected, reported as "abandoned" (WAIT_ABANDONED / EOWNERDEAD), and
 // recovered from. Works across worker threads and processes.
+import { testHooksOf } from '../test-hooks.js';
 import { InvalidArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
 import { LockTimeoutError, MutexLayoutError, NotOwnerError, NotRecoverableError } from './errors.js';
@@ -25,7 +26,7 @@ import {
 } from './mutex-layout.js';
 import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat } from './owner.js';
 import { robustEntry, threadRobustList, type RobustEntry, type ThreadRobustList } from './robust-list.js';
-import type { AcquireResult, MutexSnapshot, MutexState, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
+import type { AcquireResult, MutexSnapshot, MutexState, NamedObjectHost, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { waitSlice, wake, type WaitWord } from './waiting.js';
 
 export interface MutexOptions {
@@ -38,11 +39,6 @@ export interface MutexOptions {
   livenessIntervalMs?: number;
   /** Spin iterations before sleeping on a held lock (short critical sections hand over faster). */
   spin?: number;
-  /**
-   * Test-only: runs right after the lock word was taken and before any other
-   * owner field is written, so a test can kill the owner exactly there (hard case 1).
-   */
-  onLockWordTaken?: () => void;
 }
 
 export interface InitializeOptions {
@@ -55,11 +51,7 @@ export interface InitializeOptions {
   waitMechanism?: 'futex' | 'atomics';
 }
 
-/** The subset of a region a mutex needs to be found by name (see src/shm/region.ts). */
-export interface NamedObjectHost {
-  readonly buffer: SharedArrayBuffer;
-  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
-}
+export type { NamedObjectHost } from './types.js';
 
 const ACQUIRED_FIRST: Owned = Object.freeze({ owned: true, status: 'acquired', abandoned: false, depth: 1 });
 const NOT_OWNED_TIMEOUT: NotOwned = Object.freeze({ owned: false, status: 'timeout', abandoned: false });
@@ -117,7 +109,8 @@ export class RobustMutex {
     this.word64 = byteOffset / 8;
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     this.spin = options.spin ?? 100;
-    this.onLockWordTaken = options.onLockWordTaken;
+    // Test-only (src/test-hooks.ts): a test kills the owner right after the lock word was taken (hard case 1).
+    this.onLockWordTaken = testHooksOf(options).onLockWordTaken;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
     // initialize() writes the mechanism before the magic; at() checks the magic right after construction.
     this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lockLow, kind: Atomics.load(this.i32, this.base + I.waitKind) };

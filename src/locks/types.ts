@@ -1,4 +1,21 @@
-// The public result and snapshot types of the robust mutex.
+// The public result and snapshot types of the robust mutex, and the one shape
+// of "a region" that everything found by name in one uses.
+
+/**
+ * What finds a named object in shared memory: a region ({@link Region} from
+ * `openRegion` or `Region.create`), or anything with the same two members.
+ * The mutex, the heap, parking lots and the lab's objects are all opened by
+ * name through it.
+ */
+export interface NamedObjectHost {
+  /** The shared memory every object lives in. */
+  readonly buffer: SharedArrayBuffer;
+  /**
+   * The byte offset of the object called `name`, reserving `bytes` (and running
+   * `init` on them, once, under the region's directory lock) if it does not exist yet.
+   */
+  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
+}
 
 /** Who owns (or owned) a lock: the OS thread, its process, and the thread's start time. */
 export interface OwnerIdentity {

@@ -1,12 +1,25 @@
-// Typed loader for the thin native layer (src/native/*.cc, built by
-// `npm install` through binding.gyp). Everything here is a syscall wrapper;
-// policy lives in the modules that call it.
+// Typed loader for the thin native layer (src/native/*.cc, binding.gyp).
+// Everything here is a syscall wrapper; policy lives in the modules that call it.
+//
+// Where the binary comes from, first match wins (node-gyp-build's order):
+//   <package root>/build/Release/*.node   a local build (a checkout's `npm install`,
+//                                        or the install-time fallback compile)
+//   <package root>/build/Debug/*.node
+//   <package root>/prebuilds/<platform>-<arch>/robust-shm.abi<N>.glibc.node
+//                                        the prebuilt binary `npm pack` puts in the
+//                                        tarball (tools/prebuild.mjs), for the Node ABI
+//                                        that packed it
+// The package root is two levels above this module, both for dist/native/index.js
+// (installed package) and src/native/index.ts (checkout).
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { NativeUnavailableError } from '../errors.js';
 
+/** What `futexWait` reports: woken, the word did not hold `expected`, timed out, or interrupted by a signal. */
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out' | 'interrupted';
+/** madvise(2) advice the addon accepts: MADV_DONTNEED, MADV_PAGEOUT, MADV_COLD, MADV_WILLNEED. */
 export type Advice = 'dontneed' | 'pageout' | 'cold' | 'willneed';
 
 export interface NativeBinding {
@@ -35,26 +48,71 @@ export interface NativeBinding {
   robustListHead(futexOffset: number): { head: ArrayBuffer; address: number };
 }
 
+interface NodeGypBuild {
+  (dir: string): unknown;
+  /** The path of the binary that matches this platform and ABI; throws when none does. */
+  path(dir: string): string;
+}
+
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The files node-gyp-build would consider, for the error message. */
+function candidates(): string[] {
+  const seen: string[] = [];
+  for (const dir of ['build/Release', 'build/Debug', `prebuilds/${process.platform}-${process.arch}`]) {
+    const full = join(packageRoot, dir);
+    let files: string[] = [];
+    try {
+      files = readdirSync(full).filter((f) => f.endsWith('.node'));
+    } catch {
+      /* missing directory */
+    }
+    seen.push(files.length ? `${full}: ${files.join(', ')}` : `${full}: ${existsSync(full) ? 'no .node file' : 'missing'}`);
+  }
+  return seen;
+}
+
 function load(): NativeBinding {
   // Threads-only users (and the tests of that mode) can run without the addon.
-  if (process.env['ROBUST_SHM_NO_NATIVE'] === '1') throw new Error('robust-shm: the native addon is disabled (ROBUST_SHM_NO_NATIVE=1)');
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = join(here, '..', '..');
-  const candidates = [join(root, 'build', 'Release', 'robust_shm_native.node'), join(root, 'build', 'Debug', 'robust_shm_native.node')];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new Error(
-      `robust-shm: the native addon is not built (looked for ${candidates.join(', ')}). ` +
-        'Run `npm install` (it runs node-gyp through binding.gyp; needs python3, make and g++).',
-    );
+  if (process.env['ROBUST_SHM_NO_NATIVE'] === '1') throw new NativeUnavailableError('it is disabled (ROBUST_SHM_NO_NATIVE=1)', []);
+  const require = createRequire(import.meta.url);
+  let nodeGypBuild: NodeGypBuild;
+  try {
+    nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
+  } catch (error) {
+    throw new NativeUnavailableError('its loader (the node-gyp-build package) could not be loaded', [String(error)], { cause: error });
   }
-  return createRequire(import.meta.url)(found) as NativeBinding;
+  const want = `platform=${process.platform} arch=${process.arch} abi=${process.versions.modules} (Node ${process.versions.node})`;
+  let file: string;
+  try {
+    file = nodeGypBuild.path(packageRoot);
+  } catch (error) {
+    throw new NativeUnavailableError(`no local build and no prebuilt binary for ${want}`, candidates(), { cause: error });
+  }
+  try {
+    return require(file) as NativeBinding;
+  } catch (error) {
+    // e.g. a build for another Node ABI left in build/Release, or a missing system library.
+    throw new NativeUnavailableError(`${file} did not load for ${want}`, [`${file}: ${(error as Error).message}`, ...candidates()], { cause: error });
+  }
 }
 
 let cached: NativeBinding | undefined;
+let failure: NativeUnavailableError | undefined;
 
-/** The native binding, loaded on first use so threads-only users never need it. */
+/**
+ * The native binding, loaded on first use so threads-only users never need it.
+ * Throws NativeUnavailableError (the same one on every later call: callers
+ * probe it to choose a wait mechanism, and a failed load is not retried).
+ */
 export function native(): NativeBinding {
-  cached ??= load();
+  if (cached) return cached;
+  if (failure) throw failure;
+  try {
+    cached = load();
+  } catch (error) {
+    failure = error as NativeUnavailableError;
+    throw error;
+  }
   return cached;
 }

@@ -7,6 +7,7 @@ import { randomInt } from 'node:crypto';
 import lockfile from 'proper-lockfile';
 import { InvalidArgumentError, RegionFormatError, RobustShmError } from '../errors.js';
 import { RobustMutex } from '../locks/robust-mutex.js';
+import { testHooksOf } from '../test-hooks.js';
 import { MAX_MAPPING_SIZE, mapFile, type MappedFile } from './map-file.js';
 import {
   DIRECTORY_ENTRIES,
@@ -31,11 +32,6 @@ export interface OpenRegionOptions {
   size?: number;
   /** Create the region if the file does not exist (or a creator died before finishing it). */
   create?: boolean;
-  /**
-   * Test-only: runs while this process holds the creation lock and the header
-   * says "initialising", so a test can kill a creator exactly there.
-   */
-  onInitializing?: () => void | Promise<void>;
   /** proper-lockfile staleness (ms, >= 2000): a creation lock older than this whose holder stopped refreshing it is taken over. */
   staleLockMs?: number;
 }
@@ -247,7 +243,8 @@ export async function openRegion(path: string, options: OpenRegionOptions = {}):
     Atomics.store(i32, H.magic, REGION_MAGIC);
     Atomics.store(i32, H.version, REGION_VERSION);
     Atomics.store(i32, H.initState, INIT_IN_PROGRESS);
-    await options.onInitializing?.();
+    // Test-only (src/test-hooks.ts): a test kills a creator exactly here.
+    await testHooksOf(options).onInitializing?.();
     writeHeader(mapping.buffer, size);
     return Region.fromMapping(mapping, true);
   } finally {

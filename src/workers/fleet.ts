@@ -1,4 +1,4 @@
-// A fleet of TypeScript child processes: fork, ready handshake over IPC,
+// A fleet of child processes: fork, ready handshake over IPC,
 // commands, signals (SIGKILL / SIGSTOP / SIGCONT), reaping, and killAll()
 // that leaves nothing running.
 //
@@ -12,7 +12,7 @@
 // child outlives its parent.
 import type { ChildProcess, ForkOptions } from 'node:child_process';
 import { RobustShmError } from '../errors.js';
-import { forkTs } from './spawn.js';
+import { fork } from 'node:child_process';
 import { awaitMessage } from './await-message.js';
 
 export interface ExitStatus {
@@ -40,8 +40,9 @@ export interface FleetMember<Ready = Record<string, unknown>> {
 export interface FleetOptions {
   /** Extra argv for child i (e.g. a JSON description of the region). */
   args?: (index: number) => string[];
-  /** Safety net for the handshake (default 30 s: tsx start-up on a loaded machine). */
+  /** Safety net for the handshake (default 30 s: a slow start on a loaded machine). */
   readyTimeoutMs?: number;
+  /** Passed to child_process.fork (stdio defaults to ['ignore', 'inherit', 'inherit', 'ipc']); `execArgv` can bring a loader. */
   fork?: ForkOptions;
 }
 
@@ -64,14 +65,19 @@ function installExitHook(): void {
   });
 }
 
-/** Fork one TypeScript child and wait for its `{ type: 'ready' }` message. */
+/**
+ * Fork one child on `entry` (a JavaScript module, or give `fork.execArgv` a
+ * loader) and wait for its `{ type: 'ready' }` message; a child that exits or
+ * stays silent past `readyTimeoutMs` is killed, reaped, and rejects with FleetStartError.
+ */
 export async function forkReady<Ready = Record<string, unknown>>(
   entry: URL,
   args: string[] = [],
   options: { readyTimeoutMs?: number; fork?: ForkOptions; index?: number } = {},
 ): Promise<FleetMember<Ready>> {
   installExitHook();
-  const child = forkTs(entry, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.fork });
+  // A plain fork: the entry is JavaScript, or options.fork.execArgv brings its loader (e.g. ['--import', 'tsx']).
+  const child = fork(entry, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.fork });
   live.add(child);
   const exit = new Promise<ExitStatus>((resolve) => {
     child.once('exit', (code, signal) => {

@@ -23,6 +23,7 @@
 //   6 rolledForward, 7 nextTxId
 //   16.. journal (J below), 32.. record ring (RING offsets), 64.. balances
 import { InvalidArgumentError, RobustShmError } from '../errors.js';
+import type { NamedObjectHost } from '../locks/types.js';
 
 const MAGIC = 0x4c444752; // 'LDGR'
 const W = { magic: 0, accounts: 1, total: 2, txCount: 3, repairs: 4, rolledBack: 5, rolledForward: 6, nextTxId: 7 } as const;
@@ -82,10 +83,6 @@ export class LedgerLayoutError extends RobustShmError {
   }
 }
 
-export interface LedgerHost {
-  readonly buffer: SharedArrayBuffer;
-  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
-}
 
 export class Ledger {
   static bytes(accounts: number): number {
@@ -123,7 +120,7 @@ export class Ledger {
   }
 
   /** The ledger called `name` in a region, created on first use. */
-  static open(region: LedgerHost, name: string, accounts = 8, opening = 10_000): Ledger {
+  static open(region: NamedObjectHost, name: string, accounts = 8, opening = 10_000): Ledger {
     const { offset } = region.findOrCreate(`ledger:${name}`, Ledger.bytes(accounts), (byteOffset) => {
       Ledger.initialize(region.buffer, byteOffset, accounts, opening);
     });

@@ -27,6 +27,7 @@ import { isMainThread } from 'node:worker_threads';
 import { InvalidArgumentError, RobustShmError } from '../errors.js';
 import { native } from '../native/index.js';
 import { currentThreadIdentity } from '../locks/owner.js';
+import type { NamedObjectHost } from '../locks/types.js';
 
 const MAGIC = 0x4b524150; // 'PARK'
 const VERSION = 1;
@@ -69,11 +70,6 @@ export class ParkingLotLayoutError extends RobustShmError {
   }
 }
 
-/** The subset of a region needed to find a parking lot by name (see src/shm/region.ts). */
-export interface ParkingLotHost {
-  readonly buffer: SharedArrayBuffer;
-  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
-}
 
 function hasNative(): boolean {
   try {
@@ -128,7 +124,7 @@ export class ParkingLot {
   }
 
   /** The lot called `name` in a region, created with `slots` slots on first use. */
-  static open(region: ParkingLotHost, name: string, slots: number): ParkingLot {
+  static open(region: NamedObjectHost, name: string, slots: number): ParkingLot {
     const { offset } = region.findOrCreate(`park:${name}`, ParkingLot.BYTES(slots), (byteOffset) => {
       ParkingLot.initialize(region.buffer, byteOffset, slots);
     });

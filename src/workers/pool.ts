@@ -7,30 +7,45 @@
 // the task is inside a critical section, which is exactly how a robust
 // mutex's owner gets killed in the pool-abort demo.
 //
-// Node 20 workers cannot load .ts by themselves: the pool starts them on
-// spawn.ts's boot file, which registers tsx and re-exports the task module's
-// default export as piscina's handler.
+// The workers start on the task module itself: JavaScript, or whatever the
+// worker threads of the running Node can load. Where each worker needs a
+// loader registered first (TypeScript through tsx under Node 20, whose
+// workers do not inherit `--import` hooks), `bootModule` names a module that
+// registers it, loads `workerData.robustShmEntry` and re-exports its default.
 import { Piscina } from 'piscina';
-import { bootWorkerData, workerBootUrl } from './spawn.js';
 
+/** How a {@link CriticalSectionPool} starts its worker threads. */
 export interface CriticalSectionPoolOptions<Shared> {
   /** The task module: its default export `(task) => result` runs in a worker and reads `workerData.data` (= shared). */
   taskModule: URL;
   /** What every worker sees as `workerData.data` (put the SharedArrayBuffer and object offsets here). */
   shared: Shared;
+  /**
+   * Start each worker on this module instead of `taskModule`: it must load the
+   * module named by `workerData.robustShmEntry` (the task module's URL) and
+   * re-export its default export. For runtimes that need a loader in every
+   * worker, e.g. tsx under Node 20. Not needed for JavaScript task modules.
+   */
+  bootModule?: URL;
   /** Default 2 (the machines have 2 cores). */
   maxThreads?: number;
   minThreads?: number;
 }
 
+/**
+ * A piscina pool whose tasks run critical sections on shared memory. Aborting
+ * a task's signal terminates its worker thread: a real thread death, also in
+ * the middle of a critical section, which a robust mutex reports as abandoned.
+ */
 export class CriticalSectionPool<Task, Result, Shared = unknown> {
   private readonly piscina: Piscina;
 
+  /** Starts `minThreads` workers (default 1) on the task module. */
   constructor(options: CriticalSectionPoolOptions<Shared>) {
     const maxThreads = options.maxThreads ?? 2;
     this.piscina = new Piscina({
-      filename: workerBootUrl.href,
-      workerData: bootWorkerData(options.taskModule, options.shared),
+      filename: (options.bootModule ?? options.taskModule).href,
+      workerData: { robustShmEntry: options.taskModule.href, data: options.shared },
       maxThreads,
       minThreads: Math.min(options.minThreads ?? 1, maxThreads),
       // A worker that piscina replaces after an abort must start fresh, never be kept idle for ever.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Worker } from 'node:worker_threads';
-import { forkTs, startTsWorker } from '../../src/workers/spawn.js';
+import { forkTs, startTsWorker } from '../../tools/ts-spawn.js';
 import { awaitMessage } from '../../src/workers/await-message.js';
 
 export interface TestResources {

@@ -1,18 +1,18 @@
-// One way to bundle participant entry modules (TypeScript, run through tsx
-// otherwise) into plain ESM files for Node 20, so that a new worker or child
-// process is a plain `new Worker(x.mjs)` / `fork(x.mjs)`: no tsx module hooks
-// and no TypeScript loading at start-up. Used by the lock lab, the mutex bench
-// and the mutex tests.
+// Dev only (never in the package): bundle participant entry modules
+// (TypeScript, run through tsx otherwise) into plain ESM files for Node 20, so
+// that a new worker or child process is a plain `new Worker(x.mjs)` /
+// `fork(x.mjs)`: no tsx module hooks and no TypeScript loading at start-up.
+// Used by the mutex bench and the mutex tests.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
  * The one module that locates a file from its own URL is the native loader
- * (build/Release/*.node relative to src/native): inside a bundle every
+ * (the package root relative to src/native): inside a bundle every
  * `import.meta.url` is replaced by that module's URL so it keeps its view.
  */
-const nativeLoaderUrl = pathToFileURL(fileURLToPath(new URL('../native/index.ts', import.meta.url))).href;
+const nativeLoaderUrl = pathToFileURL(fileURLToPath(new URL('../src/native/index.ts', import.meta.url))).href;
 
 export interface BundleEntriesOptions {
   /** Output name (the file is `<outdir>/<name>.mjs`) -> entry module. */

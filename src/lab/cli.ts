@@ -1,0 +1,185 @@
+// The lock lab's command line, shared by the package's `robust-shm-lab` bin
+// (src/lab/bin.ts) and the repo's `npm start` (demos/lock-lab.ts): kill worker
+// threads and child processes in the middle of their critical sections and
+// watch abandoned-lock detection and recovery happen live. In a terminal:
+// interactive. Without one: a tour (the lab scripted, then whatever `moreTour`
+// adds: the repo's demos). With --script: the lab driven by words instead of keys.
+import { existsSync } from 'node:fs';
+import { intOption, startDemo } from './command-line.js';
+import { DEFAULT_LAB_OPTIONS, LabController, type LabEvent, type LabOptions } from './controller.js';
+import { runCommand } from './commands.js';
+import { parseScript, ScriptError, type ScriptCommand } from './script.js';
+import { runInteractive } from './tty.js';
+import { tourTable, type TourRow } from './tour.js';
+
+const TOUR_SCRIPT = 'park 2; kill 2; stop 4; wait 1s; cont 4; add worker; chaos 4s rate 4; quit';
+
+export interface LabCommandOptions {
+  /** How --help says to run it. */
+  usage: string;
+  /**
+   * The rest of the tour after the scripted lab; `budgetMs` is what is left of
+   * its 2 minutes. Each row is also reported through `row` as it completes.
+   */
+  moreTour?: (context: { budgetMs: number; say: (text: string) => void; row: (row: TourRow) => void }) => Promise<TourRow[]>;
+}
+
+/** Parse argv, run the lab (interactive, scripted or the tour), print the summary; sets process.exitCode. */
+export async function runLabCommand(command: LabCommandOptions, argv = process.argv.slice(2)): Promise<void> {
+  const demo = startDemo(
+    {
+      name: 'lock-lab',
+      usage: command.usage,
+      summary:
+        'Participants (piscina pool threads, plain worker threads, child processes) move money between the accounts of a shared ledger under one robust mutex, recording each transfer in the shared heap. Kill them mid-transfer (SIGKILL, terminate(), AbortSignal), park them inside the critical section, stop and continue them, or let chaos mode kill at random: the next owner sees "abandoned", repairs the ledger from its journal, and the invariant (total money) holds. In a terminal it is interactive (h for help); without one it tours (the lab scripted' +
+        (command.moreTour ? ', then every demo' : '') +
+        '); --script drives it with words: ' +
+        '"kill N; park N [heap]; unpark N; stop N; cont N; add pool|worker|process; respawn; chaos 5s [rate R]; chaos 200 kills [rate R]; chaos on|off; rate R; wait 1s; ready; quit".',
+      options: {
+        threads: { type: 'string' },
+        workers: { type: 'string' },
+        processes: { type: 'string' },
+        script: { type: 'string' },
+        'chaos-rate': { type: 'string' },
+        'hang-ms': { type: 'string' },
+        'gap-ms': { type: 'string' },
+        region: { type: 'string' },
+        tour: { type: 'boolean' },
+        'no-color': { type: 'boolean' },
+      },
+      descriptions: {
+        threads: `piscina pool threads at start (default ${DEFAULT_LAB_OPTIONS.pool})`,
+        workers: `plain worker threads at start (default ${DEFAULT_LAB_OPTIONS.workers})`,
+        processes: `child processes at start (default ${DEFAULT_LAB_OPTIONS.processes})`,
+        script: 'run these commands instead of reading keys (see above)',
+        'chaos-rate': `chaos kills per second (default ${DEFAULT_LAB_OPTIONS.chaosRate})`,
+        'hang-ms': `no progress for this long counts as a hang (default ${DEFAULT_LAB_OPTIONS.hangMs})`,
+        'gap-ms': `each participant's pause between transfers, outside the lock (default ${DEFAULT_LAB_OPTIONS.gapMs}; larger = less CPU)`,
+        region: 'region file (default /dev/shm/robust-shm-lab-<pid>.region; removed on quit)',
+        tour: 'run the tour even in a terminal',
+        'no-color': 'no colour (also: NO_COLOR in the environment)',
+      },
+    },
+    argv,
+  );
+
+  const v = demo.values;
+  const options: LabOptions = {
+    ...DEFAULT_LAB_OPTIONS,
+    pool: intOption('threads', v.threads, DEFAULT_LAB_OPTIONS.pool, 0, 12),
+    workers: intOption('workers', v.workers, DEFAULT_LAB_OPTIONS.workers, 0, 12),
+    processes: intOption('processes', v.processes, DEFAULT_LAB_OPTIONS.processes, 0, 12),
+    gapMs: intOption('gap-ms', v['gap-ms'], DEFAULT_LAB_OPTIONS.gapMs, 1, 10_000),
+    hangMs: intOption('hang-ms', v['hang-ms'], DEFAULT_LAB_OPTIONS.hangMs, 500, 600_000),
+    chaosRate: v['chaos-rate'] === undefined ? DEFAULT_LAB_OPTIONS.chaosRate : Number(v['chaos-rate']),
+    regionPath: v.region ?? `${existsSync('/dev/shm') ? '/dev/shm' : '/tmp'}/robust-shm-lab-${process.pid}.region`,
+  };
+  if (!(options.chaosRate > 0 && options.chaosRate <= 50)) fail(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);
+  if (options.pool + options.workers + options.processes > 16) fail('at most 16 participants in all');
+
+  /** The running lab, so an uncaught error can still reap its processes and files. */
+  let current: LabController | undefined;
+  process.on('uncaughtException', (error) => {
+    current?.emergencyStop();
+    if (process.stdout.isTTY) process.stdout.write('\x1b[0m\x1b[?25h\x1b[?1049l');
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    process.stderr.write(`lock-lab: ${error.stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+
+  /** The lab driven by a script; returns whether it ended well (invariant held, no hang). */
+  async function scripted(commands: ScriptCommand[], opts: LabOptions, print: boolean): Promise<{ ok: boolean; figures: Record<string, unknown> }> {
+    const printer = (e: LabEvent) => {
+      const { kind, t, text, ...fields } = e;
+      demo.event(kind, { t, text, ...fields }, `${clock(t)} ${text}`);
+    };
+    const lab = await LabController.create(opts, print ? printer : undefined);
+    current = lab;
+    const onSigint = () => void lab.quit().then(() => process.exit(130));
+    process.once('SIGINT', onSigint);
+    try {
+      const running = await lab.waitUntilRunning();
+      if (!running && print) demo.say('(some participants were slow to start; going on)');
+      for (const c of commands) {
+        if (c.op === 'quit') break;
+        await runCommand(lab, c);
+      }
+    } finally {
+      await lab.quit();
+      process.off('SIGINT', onSigint);
+    }
+    const c = lab.counters;
+    const figures = {
+      kills: c.kills,
+      abandonedObserved: c.abandonedObserved,
+      repairs: c.repairs,
+      invariantHeld: c.invariantHeld,
+      hangs: c.hangs,
+      respawns: c.respawns,
+      heapRecoveries: c.heapRecoveries,
+      transactions: lab.finalTxCount,
+    };
+    return { ok: c.invariantHeld && c.hangs === 0, figures };
+  }
+
+  async function tour(): Promise<void> {
+    const started = performance.now();
+    const budgetMs = 110_000;
+    const rows: TourRow[] = [];
+    const say = (text: string) => demo.say(text);
+    say(`lock-lab tour (no terminal): the lab itself, scripted: "${TOUR_SCRIPT}"`);
+    const lab = await scripted(parseScript(TOUR_SCRIPT), options, false);
+    rows.push({ demo: 'lock-lab --script', status: lab.ok ? 'ok' : 'failed', seconds: (performance.now() - started) / 1000, figures: lab.figures, note: '' });
+    demo.event('tour-row', { ...rows[0] }, `  ${lab.ok ? 'ok' : 'FAILED'}: ${JSON.stringify(lab.figures)}`);
+    if (command.moreTour) {
+      const row = (r: TourRow) =>
+        demo.event('tour-row', { ...r }, r.status === 'not available' ? `demos/${r.demo}.ts: not available` : `  ${r.status}${r.note ? ` (${r.note})` : ''}`);
+      rows.push(...(await command.moreTour({ budgetMs: budgetMs - (performance.now() - started), say, row })));
+    }
+    say('');
+    say(tourTable(rows));
+    const failed = rows.filter((r) => r.status === 'failed' || r.status === 'no summary' || r.status === 'timed out');
+    demo.finish(failed.length === 0, {
+      demos: rows.length,
+      passed: rows.filter((r) => r.status === 'ok').length,
+      notAvailable: rows.filter((r) => r.status === 'not available').length,
+      failed: failed.map((r) => r.demo),
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+    });
+  }
+
+  if (v.script !== undefined) {
+    let commands: ScriptCommand[] = [];
+    try {
+      commands = parseScript(v.script);
+    } catch (error) {
+      if (error instanceof ScriptError) fail(error.message);
+      throw error;
+    }
+    const { ok, figures } = await scripted(commands, options, true);
+    demo.finish(ok, figures);
+  } else if (!v.tour && !demo.json && process.stdin.isTTY && process.stdout.isTTY) {
+    const lab = await LabController.create(options);
+    current = lab;
+    await runInteractive(lab, { color: !v['no-color'] && !process.env['NO_COLOR'] });
+    const c = lab.counters;
+    demo.finish(c.invariantHeld && c.hangs === 0, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs });
+  } else {
+    await tour();
+  }
+  // Everything is reaped by now; if some handle still keeps Node up, say so and leave.
+  setTimeout(() => {
+    process.stderr.write('lock-lab: a handle kept the process alive after quit; exiting\n');
+    process.exit(process.exitCode ?? 0);
+  }, 3000).unref();
+}
+
+function fail(message: string): never {
+  process.stderr.write(`lock-lab: ${message}\nTry --help.\n`);
+  process.exit(2);
+}
+
+function clock(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}.${String(Math.floor(ms % 1000)).padStart(3, '0')}`;
+}
