@@ -3,7 +3,7 @@
 // #7 a plain worker thread.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bundleDir, pidRunning, processPids, useLabRunner, type LabEventLine } from './fixtures/lab-run.js';
+import { pidRunning, processPids, useLabRunner, type LabEventLine } from './fixtures/lab-run.js';
 
 const lab = useLabRunner();
 
@@ -23,7 +23,6 @@ function expectCleanEnd(run: Awaited<ReturnType<typeof lab.run>>): void {
   for (const pid of processPids(run.events)) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
   expect(existsSync(run.region)).toBe(false);
   expect(existsSync(`${run.region}.lock`)).toBe(false);
-  expect(existsSync(bundleDir(run.pid))).toBe(false);
 }
 
 describe('lock lab --script', () => {
@@ -65,10 +64,8 @@ describe('lock lab --script', () => {
   }, 60_000);
 
   it('s stops a process holding the mutex without it being taken for dead, s again continues it; s on a thread is refused; P parks in the heap and the kill poisons and recovers it; t/w/n add participants', async () => {
-    // (participants run through tsx here, the fallback when no bundle can be built)
     const run = await lab.run([
       '--json',
-      '--tsx-participants',
       '--script',
       'ready; park 5; stop 5; wait 1500ms; cont 5; unpark 5; stop 1; park 4 heap; kill 4; add pool; add worker; add process; ready; quit',
     ]);
