@@ -1,0 +1,173 @@
+// The package as a user gets it: `npm pack`, then install the tarball into an
+// empty temporary project with --ignore-scripts (no compiler, no install
+// script: the prebuilt binary must load), and with plain node (no tsx, no
+// TypeScript, NODE_OPTIONS cleared):
+// - the README example runs as ESM and through require();
+// - a child process and a worker thread of that project open one region and
+//   mutex; the process is SIGKILLed inside the critical section and the thread
+//   gets 'abandoned', then the thread is terminated inside and a process gets 'abandoned';
+// - `npx -- robust-shm-lab --script "park 2; kill 2; quit" --json` reports the
+//   abandonment and the repair;
+// - without a loadable binary: NativeUnavailableError (code, what was tried), threads-only still works.
+// npm reaches only the registry (the dependencies are normally in its cache already).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const fixtures = fileURLToPath(new URL('./fixtures/consumer/', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), `robust-shm-pack-${process.pid}-`));
+const project = join(work, 'project');
+const installed = join(project, 'node_modules', 'robust-shm');
+const shmPrefix = `/dev/shm/robust-shm-test-installed-${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+/** Plain node: no tsx or vitest loader inherited through NODE_OPTIONS. */
+const env = { ...process.env };
+delete env['NODE_OPTIONS'];
+
+let tarball = '';
+let packedFiles: string[] = [];
+
+function node(args: string[], timeout = 60_000): string {
+  return execFileSync(process.execPath, args, { cwd: project, env, encoding: 'utf8', timeout });
+}
+
+/** The README's example, with its region path made unique to this test. */
+function readmeExample(region: string): string {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const example = /```js\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  expect(example).toContain("openRegion('/dev/shm/readme-example.region'");
+  return example.replace('/dev/shm/readme-example.region', region);
+}
+
+/** The same program for require(): `import { a } from 'x'` -> `const { a } = require('x')`, top-level await inside an async function. */
+function asCommonJs(esm: string): string {
+  const lines = esm.split('\n');
+  const imports = lines.filter((l) => l.startsWith('import '));
+  const body = lines.filter((l) => !l.startsWith('import '));
+  const requires = imports.map((l) => {
+    const m = /^import \{([^}]*)\} from '([^']+)';$/.exec(l);
+    if (!m) throw new Error(`cannot convert: ${l}`);
+    return `const {${m[1]}} = require('${m[2]}');`;
+  });
+  return `${requires.join('\n')}\n(async () => {\n${body.join('\n')}\n})().catch((e) => { console.error(e); process.exit(1); });\n`;
+}
+
+beforeAll(() => {
+  // prepack builds dist/ and the prebuilt binary for this Node.
+  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const info = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
+  tarball = join(work, info[0]!.filename);
+  packedFiles = info[0]!.files.map((f) => f.path).sort();
+  console.log(`tarball ${info[0]!.filename}: ${info[0]!.size} bytes packed, ${info[0]!.unpackedSize} unpacked, ${packedFiles.length} files`);
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'robust-shm-consumer', version: '1.0.0', private: true, type: 'commonjs' }, null, 2));
+  const started = performance.now();
+  execFileSync('npm', ['install', tarball, '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: project,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  console.log(`npm install <tarball> --ignore-scripts: ${Math.round(performance.now() - started)} ms`);
+  for (const f of ['participant.mjs', 'kill-inside.mjs', 'no-native.mjs']) copyFileSync(join(fixtures, f), join(project, f));
+}, 600_000);
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+  for (const suffix of ['-readme-esm.region', '-readme-cjs.region', '-kill.region']) {
+    rmSync(shmPrefix + suffix, { force: true });
+    rmSync(`${shmPrefix}${suffix}.lock`, { force: true, recursive: true });
+  }
+});
+
+describe('installed from the tarball (npm pack; npm install --ignore-scripts; plain node)', () => {
+  it('the tarball holds only dist, prebuilds, the native sources, README, LICENSE and package.json', () => {
+    const allowed = [/^dist\/.*\.(js|d\.ts|js\.map)$/, /^prebuilds\/linux-x64\/robust-shm\.abi\d+\.glibc\.node$/, /^binding\.gyp$/, /^src\/native\/[^/]+\.(cc|h)$/, /^README\.md$/, /^LICENSE$/, /^package\.json$/];
+    expect(packedFiles.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/inspect/index.js', 'dist/testing/index.js', 'dist/lab/bin.js', 'binding.gyp', 'src/native/common.h', 'README.md', 'LICENSE', 'package.json']) {
+      expect(packedFiles, f).toContain(f);
+    }
+    expect(packedFiles.some((f) => f.startsWith(`prebuilds/linux-x64/robust-shm.abi${process.versions.modules}.`))).toBe(true);
+    // Nothing of the checkout's dev side.
+    expect(packedFiles.filter((f) => /^(test|demos|bench|tools)\/|^dist\/.*tsbuildinfo/.test(f))).toEqual([]);
+  });
+
+  it('installed without compiling: no build/ directory, the prebuilt binary is what loads', () => {
+    expect(existsSync(join(installed, 'build'))).toBe(false);
+    const loaded = node(['-e', "require('node-gyp-build'); console.log(require('node-gyp-build').path(require('path').dirname(require.resolve('robust-shm/package.json'))))"]);
+    expect(loaded.trim()).toMatch(/prebuilds\/linux-x64\/robust-shm\.abi\d+\.glibc\.node$/);
+  });
+
+  it('the README example runs as ESM and through require(), and counts across runs', () => {
+    const region = `${shmPrefix}-readme-esm.region`;
+    writeFileSync(join(project, 'example.mjs'), readmeExample(region));
+    expect(node(['example.mjs'])).toMatch(/count 1 free/);
+    expect(node(['example.mjs'])).toMatch(/count 2 free/);
+    const cjsRegion = `${shmPrefix}-readme-cjs.region`;
+    writeFileSync(join(project, 'example.cjs'), asCommonJs(readmeExample(cjsRegion)));
+    expect(node(['example.cjs'])).toMatch(/count 1 free/);
+    expect(node(['example.cjs'])).toMatch(/count 2 free/);
+    // Types and subpaths resolve through require() too.
+    expect(node(['-e', "console.log(typeof require('robust-shm/testing').ParkingLot, typeof require('robust-shm/inspect').inspectPage)"]).trim()).toBe('function function');
+  }, 120_000);
+
+  it('a child process SIGKILLed inside the critical section -> the worker thread gets abandoned; the thread terminated inside -> a process gets abandoned', () => {
+    const out = node(['kill-inside.mjs', `${shmPrefix}-kill.region`], 120_000);
+    const result = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+    expect(result).toMatchObject({ processKilledBy: 'SIGKILL', threadSaw: 'abandoned', processSaw: 'abandoned' });
+    // The thread was told which process died; the process was told the main process's thread died.
+    expect(result['threadSawPreviousOwnerPid']).toBe(result['processParkedPid']);
+    expect(result['processSawPreviousOwnerPid']).toBe(result['mainPid']);
+  }, 180_000);
+
+  it('npx -- robust-shm-lab --script "park 2; kill 2; quit" --json reports the abandonment and the repair', async () => {
+    const child = spawn('npx', ['--no', '--', 'robust-shm-lab', '--script', 'park 2; kill 2; quit', '--json'], {
+      cwd: project,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => killGroup(child.pid!), 150_000);
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    clearTimeout(timer);
+    killGroup(child.pid!); // anything it left behind (nothing, normally)
+    const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const summary = lines.find((l) => 'summary' in l);
+    expect(code, stderr).toBe(0);
+    expect(summary).toMatchObject({ summary: 'lock-lab', ok: true, kills: 1, invariantHeld: true, hangs: 0 });
+    expect(summary!['abandonedObserved']).toBeGreaterThanOrEqual(1);
+    expect(summary!['repairs']).toBeGreaterThanOrEqual(1);
+    expect(lines.some((l) => l['event'] === 'abandoned')).toBe(true);
+    expect(lines.some((l) => l['event'] === 'repaired')).toBe(true);
+  }, 180_000);
+
+  it('with no loadable binary: NativeUnavailableError with a code and what was tried; threads-only use still works', () => {
+    const prebuilds = join(installed, 'prebuilds');
+    renameSync(prebuilds, `${prebuilds}.off`);
+    try {
+      const result = JSON.parse(node(['no-native.mjs', join(work, 'never-mapped')]).trim()) as Record<string, unknown>;
+      expect(result).toMatchObject({ isNativeUnavailable: true, code: 'ERR_NATIVE_UNAVAILABLE', threadsOnlyAcquire: 'acquired' });
+      expect((result['tried'] as string[]).some((t) => t.includes('prebuilds/linux-x64'))).toBe(true);
+      expect(result['message']).toMatch(/Threads-only use/);
+    } finally {
+      renameSync(`${prebuilds}.off`, prebuilds);
+    }
+  }, 60_000);
+});
+
+function killGroup(pgid: number): void {
+  for (const signal of ['SIGCONT', 'SIGKILL'] as const) {
+    try {
+      process.kill(-pgid, signal);
+    } catch {
+      // ESRCH: gone already
+    }
+  }
+}
