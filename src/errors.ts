@@ -1,7 +1,9 @@
 // Named error classes. Each carries a stable string `code` (like Node's fs
 // errors) so callers switch on the code, not on message text.
 
+/** Base class of every error robust-shm throws: switch on `code`, not on the message. */
 export class RobustShmError extends Error {
+  /** Stable name of the failure, e.g. 'ERROR_POSSIBLE_DEADLOCK', 'ENOTRECOVERABLE', 'ERR_NATIVE_UNAVAILABLE'. */
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -5,6 +5,7 @@ import { RobustShmError } from '../errors.js';
 
 /** Base class of every heap failure: `code` is the Win32 name, `errno` its number. */
 export class HeapError extends RobustShmError {
+  /** The Win32 error number (GetLastError) of `code`. */
   readonly errno: number;
   constructor(code: string, errno: number, message: string, options?: { cause?: unknown }) {
     super(code, message, options);

@@ -33,6 +33,7 @@ type ThreadCache = threadCache.ThreadCache;
 
 /** Per-call flags, with the Win32 values. */
 export const HeapFlags = {
+  /** No flag. */
   NONE: 0,
   /** Skip the heap lock (HEAP_NO_SERIALIZE). Only safe when one thread at a time uses the heap. */
   NO_SERIALIZE: 0x1,
@@ -44,6 +45,7 @@ export const HeapFlags = {
   REALLOC_IN_PLACE_ONLY: 0x10,
 } as const;
 
+/** Options of one SharedHeap handle (per thread; nothing here is stored in shared memory). */
 export interface SharedHeapOptions {
   /**
    * Default true: every offset is checked (range, alignment, block start via
@@ -73,12 +75,18 @@ export interface SharedHeapOptions {
   mutex?: MutexOptions;
 }
 
+/**
+ * alloc/free/realloc/sizeOf of a SharedHeap, under its lock and journal
+ * intents (SharedHeap extends this; not exported by the package on its own).
+ */
 export class HeapOperations {
+  /** The shared memory the heap lives in. */
   readonly buffer: SharedArrayBuffer;
   /** Where the heap starts in the buffer. */
   readonly byteOffset: number;
   /** Total bytes of the heap (header, lock, bitmap and blocks). */
   readonly size: number;
+  /** The heap's lock (a RobustMutex inside the heap header). */
   readonly mutex: RobustMutex;
   /** The last failure of this handle (GetLastError style; not cleared by a success). */
   lastError: HeapError | null = null;

@@ -21,6 +21,7 @@ import { H, type HeapGeometry } from './heap-layout.js';
 import { reclaimDeadCaches } from './heap-thread-cache.js';
 import { validateHeap, type HeapValidation } from './heap-validate.js';
 
+/** What recover() did (exported as HeapRecoveryReport). */
 export interface RecoveryReport {
   /** The heap was poisoned when recover() started. */
   wasPoisoned: boolean;
@@ -28,9 +29,11 @@ export interface RecoveryReport {
   lockWasAbandoned: boolean;
   /** The operation in flight when its owner died. */
   interruptedOp: JournalOpName;
+  /** The interrupted operation undone ('back'), finished ('forward'), or none was in flight. */
   rolled: 'back' | 'forward' | 'none';
   /** Blocks freed into the caches of threads that are dead now, returned to the heap. */
   reclaimedFromDeadCaches: number;
+  /** validate() of the whole heap after the repair. */
   validation: HeapValidation;
 }
 

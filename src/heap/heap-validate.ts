@@ -3,12 +3,17 @@
 import { J, JOURNAL_OP_NAMES } from './heap-journal.js';
 import { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, GRANULE, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, badFlags, classOf, guardFor, type HeapGeometry } from './heap-layout.js';
 
+/** What validate() found. */
 export interface HeapValidation {
+  /** No problem found. */
   valid: boolean;
   /** What is wrong, most fundamental first (at most MAX_PROBLEMS). Empty when valid. */
   problems: string[];
+  /** Blocks walked. */
   blocks: number;
+  /** Of which in use. */
   busyBlocks: number;
+  /** Of which free. */
   freeBlocks: number;
   /** Busy blocks sitting freed in some thread's cache (counted in busyBlocks too). */
   cachedBlocks?: number;

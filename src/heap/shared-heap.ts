@@ -41,6 +41,7 @@ export type { RecoveryReport } from './heap-recovery.js';
 
 const { BLOCK_HEADER, BUSY, CACHED, H, HEADER_BYTES, HEAP_LAYOUT_VERSION, HEAP_MAGIC, MAX_HEAP_SIZE, MIN_BLOCK, SIZE_MASK, badFlags, geometryFor } = layout;
 
+/** One block, as walk() reports it. */
 export interface HeapEntry {
   /** Payload byte offset in the buffer (what alloc returns). */
   offset: number;
@@ -52,6 +53,7 @@ export interface HeapEntry {
   state: 'busy' | 'free' | 'cached';
 }
 
+/** What stats() reports (a racy snapshot). */
 export interface HeapStats {
   /** Bytes of the block area (headers included). */
   capacity: number;
@@ -59,19 +61,33 @@ export interface HeapStats {
   used: number;
   /** Bytes in free blocks (headers included). */
   free: number;
+  /** Blocks in use (cached ones included). */
   busyBlocks: number;
+  /** Free blocks. */
   freeBlocks: number;
   /** The heap lock was abandoned and recover() has not run since. */
   poisoned: boolean;
+  /** How many times the heap was poisoned, since initialisation. */
   timesPoisoned: number;
+  /** How many times recover() ran. */
   recoveries: number;
 }
 
+/** A typed-array class (Int32Array, Float64Array, ...), for view(). */
 export type TypedArrayConstructor<T> = {
+  /** A view of `length` elements at `byteOffset`. */
   new (buffer: SharedArrayBuffer, byteOffset: number, length: number): T;
+  /** Bytes per element. */
   readonly BYTES_PER_ELEMENT: number;
 };
 
+/**
+ * A Win32-style heap in shared memory, used at once by threads and processes:
+ * alloc/free/realloc by offset (addresses differ between processes), Win32
+ * flags and error codes. When its lock comes back abandoned the heap poisons
+ * itself and fails every operation with ERROR_POSSIBLE_DEADLOCK until
+ * recover(), which replays its intent journal and rebuilds the free lists.
+ */
 export class SharedHeap extends HeapOperations {
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, geometry: HeapGeometry, options: SharedHeapOptions) {
     super(buffer, byteOffset, geometry, options);
@@ -232,6 +248,7 @@ export class SharedHeap extends HeapOperations {
     };
   }
 
+  /** The heap lock was abandoned and recover() has not run since (every operation fails until then). */
   get poisoned(): boolean {
     return Atomics.load(this.h, H.poisoned) !== 0;
   }

@@ -17,6 +17,7 @@
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { native } from '../native/index.js';
 
+/** One page's /proc/self/pagemap entry (Documentation/admin-guide/mm/pagemap.rst). */
 export interface PagemapEntry {
   /** Bit 63: a page is mapped at this address in this process. */
   present: boolean;
@@ -32,12 +33,19 @@ export interface PagemapEntry {
   pfn: number;
 }
 
+/** The /proc/kpageflags bits of a physical page that the page-lifecycle story needs. */
 export interface PageFlags {
+  /** KPF_DIRTY: modified since last written back. */
   dirty: boolean;
+  /** KPF_WRITEBACK: being written back now. */
   writeback: boolean;
+  /** KPF_ANON: anonymous memory (not a file page). */
   anon: boolean;
+  /** KPF_SWAPBACKED: backed by swap (anonymous or shmem). */
   swapBacked: boolean;
+  /** KPF_ZERO_PAGE: the shared zero page. */
   zeroPage: boolean;
+  /** Every flag bit as read. */
   raw: bigint;
 }
 
@@ -46,21 +54,31 @@ export interface SmapsTotals {
   /** The VMA's address range. Adjacent compatible anonymous mappings merge into one VMA, so
    *  these totals can include neighbouring pages: compare before/after an operation. */
   range: string;
+  /** Size: virtual size of the VMA. */
   sizeKb: number;
+  /** Rss: resident in this process. */
   rssKb: number;
+  /** Private_Clean. */
   privateCleanKb: number;
+  /** Private_Dirty. */
   privateDirtyKb: number;
+  /** Shared_Clean. */
   sharedCleanKb: number;
+  /** Shared_Dirty. */
   sharedDirtyKb: number;
+  /** Swap. */
   swapKb: number;
 }
 
+/** Everything inspectPage() learns about one page of a mapping. */
 export interface PageReport {
   /** mincore bit 0: for a file mapping this is "in the page cache", mapped here or not. */
   resident: boolean;
+  /** This process's page table entry for the page. */
   pagemap: PagemapEntry;
   /** Flags of the physical page; null when not present or PFNs are hidden. */
   flags: PageFlags | null;
+  /** Totals of the VMA holding the page; null when none was found. */
   smaps: SmapsTotals | null;
   /** The file's first bytes of this page through read(2) (the page cache), when a file was given. */
   fileBytes?: number[];
@@ -114,6 +132,7 @@ export function softDirtySupported(): boolean {
   return softDirtyProbe;
 }
 
+/** The pagemap entry of the page holding byte `offset` of `sab` (a mapping the addon made). */
 export function pagemapEntry(sab: SharedArrayBuffer, offset: number): PagemapEntry {
   const page = native().pageSize();
   const raw = readU64At('/proc/self/pagemap', Math.floor(native().addressOf(sab, offset) / page));
@@ -141,6 +160,7 @@ export function pageFlags(pfn: number): PageFlags | null {
   return { dirty: bit(KPF_DIRTY), writeback: bit(KPF_WRITEBACK), anon: bit(KPF_ANON), swapBacked: bit(KPF_SWAPBACKED), zeroPage: bit(KPF_ZERO_PAGE), raw };
 }
 
+/** mincore(2): the page holding byte `offset` is resident (for a file: in the page cache). */
 export function isResident(sab: SharedArrayBuffer, offset: number): boolean {
   return ((native().mincore(sab, offset, 1)[0] ?? 0) & 1) === 1;
 }

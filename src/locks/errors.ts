@@ -3,6 +3,7 @@ import { RobustShmError } from '../errors.js';
 
 /** Release (or markConsistent) by a thread that does not own the mutex. Win32 ERROR_NOT_OWNER (288). */
 export class NotOwnerError extends RobustShmError {
+  /** The Win32 error number, ERROR_NOT_OWNER. */
   readonly errno = 288;
   constructor(message = 'the calling thread does not own the mutex') {
     super('ERROR_NOT_OWNER', message);

@@ -39,6 +39,7 @@ export function readThreadStat(tid: number): ThreadStat | null {
   return { state, flags, startTime };
 }
 
+/** What ownerLiveness() found: only 'alive' can still release a lock. */
 export type Liveness = 'alive' | 'gone' | 'zombie' | 'exiting' | 'reused';
 
 /**
@@ -58,6 +59,7 @@ export function ownerLiveness(owner: Pick<OwnerIdentity, 'tid' | 'startTime'>): 
   return 'alive';
 }
 
+/** ownerLiveness(owner) === 'alive'. */
 export function ownerIsAlive(owner: Pick<OwnerIdentity, 'tid' | 'startTime'>): boolean {
   return ownerLiveness(owner) === 'alive';
 }

@@ -29,6 +29,7 @@ import { robustEntry, threadRobustList, type RobustEntry, type ThreadRobustList 
 import type { AcquireResult, MutexSnapshot, MutexState, NamedObjectHost, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { waitSlice, wake, type WaitWord } from './waiting.js';
 
+/** Options of one handle on a mutex (per thread, not stored in shared memory). */
 export interface MutexOptions {
   /**
    * How often (ms) a blocked waiter looks at the owner's liveness when no
@@ -41,6 +42,7 @@ export interface MutexOptions {
   spin?: number;
 }
 
+/** What initialize() / open() write into a new mutex (shared by every handle). */
 export interface InitializeOptions {
   /** Default 'posix': see RecoveryPolicy. */
   policy?: RecoveryPolicy;
@@ -82,9 +84,12 @@ function defaultWaitMechanism(): 'futex' | 'atomics' {
  * "Abandoned" is a success: you own the mutex. Always test `owned`.
  */
 export class RobustMutex {
+  /** Bytes a mutex occupies (reserve this much, 8-byte aligned). */
   static readonly BYTES = MUTEX_BYTES;
 
+  /** The shared memory the mutex lives in. */
   readonly buffer: SharedArrayBuffer;
+  /** Where in `buffer` (8-byte aligned). */
   readonly byteOffset: number;
   private readonly i32: Int32Array;
   private readonly i64: BigInt64Array;
@@ -152,6 +157,7 @@ export class RobustMutex {
     return RobustMutex.at(region.buffer, offset, options);
   }
 
+  /** The recovery policy chosen at initialisation (see RecoveryPolicy). */
   get policy(): RecoveryPolicy {
     return Atomics.load(this.i32, this.base + I.policy) === 0 ? 'posix' : 'windows';
   }

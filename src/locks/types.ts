@@ -14,7 +14,12 @@ export interface NamedObjectHost {
    * The byte offset of the object called `name`, reserving `bytes` (and running
    * `init` on them, once, under the region's directory lock) if it does not exist yet.
    */
-  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean };
+  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): {
+    /** Byte offset in `buffer`. */
+    offset: number;
+    /** True when this call made it. */
+    created: boolean;
+  };
 }
 
 /** Who owns (or owned) a lock: the OS thread, its process, and the thread's start time. */
@@ -36,10 +41,13 @@ export interface OwnerIdentity {
  */
 export type AcquireResult = Owned | NotOwned;
 
+/** An acquire that got the mutex: `status` 'acquired', or 'abandoned' (its previous owner died holding it). */
 export interface Owned {
+  /** Always true: you own the mutex and must release it. */
   readonly owned: true;
   /** 'acquired': normal; 'abandoned': the previous owner died inside, the protected state may be inconsistent. */
   readonly status: 'acquired' | 'abandoned';
+  /** status === 'abandoned': repair the protected state, then markConsistent() (posix policy). */
   readonly abandoned: boolean;
   /** Recursion depth after this acquire (1 for a first acquire, and always 1 after abandonment). */
   readonly depth: number;
@@ -47,10 +55,13 @@ export interface Owned {
   readonly previousOwner?: OwnerIdentity;
 }
 
+/** An acquire that did not get the mutex. */
 export interface NotOwned {
+  /** Always false: do not release. */
   readonly owned: false;
   /** 'timeout': not acquired in time; 'busy': tryAcquire found it held; 'not-recoverable': ENOTRECOVERABLE, for ever. */
   readonly status: 'timeout' | 'busy' | 'not-recoverable';
+  /** Always false. */
   readonly abandoned: false;
 }
 
@@ -61,15 +72,27 @@ export interface NotOwned {
  */
 export type RecoveryPolicy = 'posix' | 'windows';
 
+/**
+ * A mutex as inspect() sees it: 'owned-inconsistent' = owned after an
+ * abandonment, not yet markConsistent(); 'owner-dead' = held by a thread that
+ * is gone (the next acquirer gets 'abandoned').
+ */
 export type MutexState = 'free' | 'owned' | 'owned-inconsistent' | 'owner-dead' | 'not-recoverable';
 
+/** What RobustMutex.inspect() reports (a racy snapshot, for display and tests). */
 export interface MutexSnapshot {
+  /** See MutexState. */
   state: MutexState;
+  /** Who holds it (or held it, when dead); null when free. */
   owner: OwnerIdentity | null;
   /** Whether the owner is alive right now (null when there is no owner). */
   ownerAlive: boolean | null;
+  /** The owner's recursion depth (0 when free). */
   depth: number;
+  /** Threads registered as waiting. */
   waiters: number;
+  /** How many times an acquirer was told 'abandoned', since initialisation. */
   timesAbandoned: number;
+  /** The policy chosen at initialisation. */
   policy: RecoveryPolicy;
 }

@@ -3,6 +3,7 @@ import { closeSync, constants, fstatSync, ftruncateSync, openSync } from 'node:f
 import { InvalidArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
 
+/** How mapFile treats the file at its path. */
 export type MapMode =
   /** The file must exist. */
   | 'open'
@@ -11,7 +12,9 @@ export type MapMode =
   /** Create the file; fail with EEXIST if anything is at the path. */
   | 'createExclusive';
 
+/** Options of {@link mapFile}. */
 export interface MapFileOptions {
+  /** Default 'open': the file must exist. */
   mode?: MapMode;
   /** Bytes to map. Required when the file may be created; defaults to the file's size on open. */
   size?: number;
@@ -21,10 +24,15 @@ export interface MapFileOptions {
   fileMode?: number;
 }
 
+/** A file mapped MAP_SHARED (or a private copy) into a SharedArrayBuffer. */
 export interface MappedFile {
+  /** The file's path as given. */
   readonly path: string;
+  /** The mapping: every view of the same file, in any thread or process, sees the same bytes. */
   readonly buffer: SharedArrayBuffer;
+  /** Bytes mapped. */
   readonly size: number;
+  /** A private copy (MAP_PRIVATE of a read-only file): writes stay in this process. */
   readonly readOnly: boolean;
   /** True when this call created the file. */
   readonly created: boolean;
@@ -41,6 +49,14 @@ function checkSize(size: number): void {
   }
 }
 
+/**
+ * Open (or create) the file at `path` and map it into a SharedArrayBuffer
+ * (MAP_SHARED): writes are writes to the page cache, seen at once by every
+ * other mapping and kept when the writer dies. The mapping lives until its
+ * buffer is garbage-collected or the process ends (there is no munmap: a JS
+ * reference to unmapped memory would crash). Needs the native addon
+ * (NativeUnavailableError otherwise).
+ */
 export function mapFile(path: string, options: MapFileOptions = {}): MappedFile {
   const mode = options.mode ?? 'open';
   const readOnly = options.readOnly ?? false;

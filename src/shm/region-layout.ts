@@ -13,7 +13,9 @@
 
 export const REGION_MAGIC = 0x52485352; // 'RSHR'
 export const REGION_VERSION = 1;
+/** Bytes of a region's header and directory, before its payload (exported as REGION_HEADER_BYTES). */
 export const HEADER_BYTES = 4096;
+/** The smallest region: its header and one 64-byte object. */
 export const MIN_REGION_SIZE = HEADER_BYTES + 64;
 
 export const H = {

@@ -27,6 +27,7 @@ import {
   REGION_VERSION,
 } from './region-layout.js';
 
+/** Options of {@link openRegion}. */
 export interface OpenRegionOptions {
   /** Total bytes, header included. Required with create; when given on open it must match the file. */
   size?: number;
@@ -36,9 +37,13 @@ export interface OpenRegionOptions {
   staleLockMs?: number;
 }
 
+/** One entry of a region's directory. */
 export interface NamedObject {
+  /** Its name (UTF-8, at most 47 bytes). */
   name: string;
+  /** Byte offset in the region's buffer (64-byte aligned). */
   offset: number;
+  /** Bytes reserved for it. */
   size: number;
 }
 
@@ -52,7 +57,15 @@ export class RegionFullError extends RobustShmError {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A header, a directory of named objects (mutexes, heaps, your own arrays)
+ * and a payload, in shared memory: a mapped file (openRegion, for processes
+ * and threads) or a SharedArrayBuffer (Region.create / attach, threads only,
+ * no addon). Objects are found by name with findOrCreate, so every opener
+ * agrees on their offsets.
+ */
 export class Region {
+  /** The region's memory: header, directory, payload. */
   readonly buffer: SharedArrayBuffer;
   /** The file behind the region, when there is one. */
   readonly path: string | undefined;
@@ -90,6 +103,7 @@ export class Region {
     return new Region(mapping.buffer, created, mapping);
   }
 
+  /** Total bytes, header included. */
   get size(): number {
     return this.buffer.byteLength;
   }
@@ -129,7 +143,12 @@ export class Region {
    * An object becomes visible to others only after init returns, so a
    * constructor that dies halfway leaves nothing half-built behind.
    */
-  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): { offset: number; created: boolean } {
+  findOrCreate(name: string, bytes: number, init?: (byteOffset: number) => void): {
+    /** Byte offset of the object in `buffer`. */
+    offset: number;
+    /** True when this call made it. */
+    created: boolean;
+  } {
     const encoded = encodeName(name);
     if (!Number.isInteger(bytes) || bytes <= 0) throw new InvalidArgumentError(`object size must be a positive integer, got ${String(bytes)}`);
     const found = this.lookup(encoded);

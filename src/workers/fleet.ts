@@ -15,8 +15,11 @@ import { RobustShmError } from '../errors.js';
 import { fork } from 'node:child_process';
 import { awaitMessage } from './await-message.js';
 
+/** How a child ended (its 'exit' event). */
 export interface ExitStatus {
+  /** Exit code, or null when a signal ended it. */
   code: number | null;
+  /** The signal that ended it (e.g. 'SIGKILL'), or null. */
   signal: NodeJS.Signals | null;
 }
 
@@ -27,9 +30,13 @@ export class FleetStartError extends RobustShmError {
   }
 }
 
+/** One started child of a fleet. */
 export interface FleetMember<Ready = Record<string, unknown>> {
+  /** Its position in the fleet. */
   readonly index: number;
+  /** The child process (IPC channel included). */
   readonly child: ChildProcess;
+  /** Its process id. */
   readonly pid: number;
   /** The child's ready message. */
   readonly ready: Ready;
@@ -37,6 +44,7 @@ export interface FleetMember<Ready = Record<string, unknown>> {
   readonly exit: Promise<ExitStatus>;
 }
 
+/** Options of Fleet.start. */
 export interface FleetOptions {
   /** Extra argv for child i (e.g. a JSON description of the region). */
   args?: (index: number) => string[];
@@ -122,7 +130,13 @@ async function killAndReap(child: ChildProcess, exit: Promise<ExitStatus>): Prom
   return exit;
 }
 
+/**
+ * Child processes started on one entry module, each past its ready handshake:
+ * talk to them, stop/continue/kill them, reap them; killAll() (and an 'exit'
+ * hook, if the parent ends first) leaves nothing running.
+ */
 export class Fleet<Ready = Record<string, unknown>> {
+  /** Every child, by index. */
   readonly members: FleetMember<Ready>[];
 
   private constructor(members: FleetMember<Ready>[]) {
@@ -148,16 +162,19 @@ export class Fleet<Ready = Record<string, unknown>> {
     return new Fleet(members);
   }
 
+  /** How many children. */
   get size(): number {
     return this.members.length;
   }
 
+  /** Child `index` (RangeError when there is none). */
   member(index: number): FleetMember<Ready> {
     const m = this.members[index];
     if (!m) throw new RangeError(`no fleet member ${index} (fleet of ${this.members.length})`);
     return m;
   }
 
+  /** Send child `index` a message over its IPC channel. */
   send(index: number, message: unknown): void {
     this.member(index).child.send(message as never);
   }
@@ -185,14 +202,17 @@ export class Fleet<Ready = Record<string, unknown>> {
     this.member(index).child.kill(signal);
   }
 
+  /** SIGSTOP child `index` (a stopped lock owner is alive: nobody takes its lock). */
   stop(index: number): void {
     this.kill(index, 'SIGSTOP');
   }
 
+  /** SIGCONT child `index`. */
   cont(index: number): void {
     this.kill(index, 'SIGCONT');
   }
 
+  /** Child `index` has not exited (a stopped child is running). */
   isRunning(index: number): boolean {
     const { child } = this.member(index);
     return child.exitCode === null && child.signalCode === null;

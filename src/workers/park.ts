@@ -45,12 +45,15 @@ export const IDLE = 0;
 export const REQUESTED = 1;
 export const PARKED = 2;
 export const RELEASED = 3;
+/** A slot's state: idle -> requested (request) -> parked (by the participant) -> released (release) -> idle. */
 export type ParkState = 'idle' | 'requested' | 'parked' | 'released';
 const STATE_NAMES: readonly ParkState[] = ['idle', 'requested', 'parked', 'released'];
 
 /** Who parked in a slot. */
 export interface Parked {
+  /** OS thread id of the parked thread. */
   tid: number;
+  /** Its process id. */
   pid: number;
   /** How many times this slot has been parked in, this one included. */
   times: number;
@@ -80,6 +83,11 @@ function hasNative(): boolean {
   }
 }
 
+/**
+ * A parking lot in shared memory: ask participant N (a thread or process) to
+ * stop the next time it passes parkIfRequested() inside its critical section,
+ * wait until it has, then kill it exactly there (or release it).
+ */
 export class ParkingLot {
   /** Bytes needed for a lot with `slots` participants. */
   static BYTES(slots: number): number {
@@ -87,8 +95,11 @@ export class ParkingLot {
     return HEADER_BYTES + slots * SLOT_BYTES;
   }
 
+  /** The shared memory the lot lives in. */
   readonly buffer: SharedArrayBuffer;
+  /** Where in `buffer`. */
   readonly byteOffset: number;
+  /** Participant slots, numbered from 0. */
   readonly slots: number;
   private readonly i32: Int32Array;
   private readonly futex: boolean;
@@ -165,6 +176,7 @@ export class ParkingLot {
     return this.parkedInfo(s);
   }
 
+  /** Slot `n`'s state right now. */
   state(n: number): ParkState {
     return STATE_NAMES[Atomics.load(this.i32, this.slot(n) + S_STATE)] ?? 'idle';
   }

@@ -8,12 +8,17 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 /** Where a participant finds the shared memory: the buffer itself (threads) or the region file (processes). */
 export interface ParticipantMemory {
+  /** A process participant: the region file to map. */
   path?: string;
+  /** A thread participant: the region's buffer itself. */
   buffer?: SharedArrayBuffer;
 }
 
+/** What participantSide() gives a participant: its data, its shared memory and its channel to the starter. */
 export interface ParticipantSide<D> {
+  /** The data its starter gave it (workerData.data, or argv[2] as JSON). */
   data: D;
+  /** The shared memory: the buffer passed in, or the region file mapped again. */
   buffer: SharedArrayBuffer;
   /** To the starter: parentPort.postMessage (thread) or process.send (process). */
   send(message: unknown): void;
@@ -21,6 +26,12 @@ export interface ParticipantSide<D> {
   onMessage(handler: (message: unknown) => void): void;
 }
 
+/**
+ * The started side of a participant, the same code as a worker thread or a
+ * child process: a thread reads `workerData.data` (its buffer passed
+ * directly), a process reads argv[2] as JSON and maps the region file at
+ * `path`; messages go over parentPort or the IPC channel.
+ */
 export async function participantSide<D extends ParticipantMemory>(): Promise<ParticipantSide<D>> {
   const port = parentPort;
   const data = (port ? workerData.data : JSON.parse(process.argv[2] ?? '{}')) as D;

@@ -29,6 +29,7 @@ export interface CriticalSectionPoolOptions<Shared> {
   bootModule?: URL;
   /** Default 2 (the machines have 2 cores). */
   maxThreads?: number;
+  /** Threads started at once and kept (default 1, at most maxThreads). */
   minThreads?: number;
 }
 
