@@ -9,7 +9,7 @@ import type { TourRow } from '../src/lab/tour.js';
 const demosDir = fileURLToPath(new URL('.', import.meta.url));
 
 await runLabCommand({
-  usage: 'npm start -- | npx tsx demos/lock-lab.ts',
+  usage: 'npm start --',
   async moreTour({ budgetMs, say, row }) {
     const started = performance.now();
     const rows: TourRow[] = [];
