@@ -72,7 +72,7 @@ beforeAll(() => {
     timeout: 300_000,
   });
   console.log(`npm install <tarball> --ignore-scripts: ${Math.round(performance.now() - started)} ms`);
-  for (const f of ['participant.mjs', 'kill-inside.mjs', 'no-native.mjs']) copyFileSync(join(fixtures, f), join(project, f));
+  for (const f of ['participant.mjs', 'kill-inside.mjs', 'no-native.mjs', 'typed.mts']) copyFileSync(join(fixtures, f), join(project, f));
 }, 600_000);
 
 afterAll(() => {
@@ -100,6 +100,19 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
     const loaded = node(['-e', "require('node-gyp-build'); console.log(require('node-gyp-build').path(require('path').dirname(require.resolve('robust-shm/package.json'))))"]);
     expect(loaded.trim()).toMatch(/prebuilds\/linux-x64\/robust-shm\.abi\d+\.glibc\.node$/);
   });
+
+  it('a TypeScript user type-checks against the installed .d.ts of every entry point (nodenext); test hooks are not in the option types', () => {
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const args = [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
+    args.push('--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', 'typed.mts');
+    let output = '';
+    try {
+      output = node(args, 120_000);
+    } catch (error) {
+      output = `tsc failed:\n${(error as { stdout?: string }).stdout ?? String(error)}`;
+    }
+    expect(output).toBe('');
+  }, 150_000);
 
   it('the README example runs as ESM and through require(), and counts across runs', () => {
     const region = `${shmPrefix}-readme-esm.region`;
