@@ -4,7 +4,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomInt } from 'node:crypto';
-import lockfile from 'proper-lockfile';
 import { InvalidArgumentError, RegionFormatError, RobustShmError } from '../errors.js';
 import { RobustMutex } from '../locks/robust-mutex.js';
 import { testHooksOf } from '../test-hooks.js';
@@ -246,6 +245,9 @@ export async function openRegion(path: string, options: OpenRegionOptions = {}):
       : new RegionFormatError('ERR_REGION_NOT_READY', `${path} is still being initialised by its creator`);
   }
   const size = options.size as number;
+  // Loaded here, on the creation path only: proper-lockfile (and graceful-fs,
+  // which it patches fs with) is about half of `import('robust-shm')`'s cold time.
+  const { default: lockfile } = await import('proper-lockfile');
   const release = await lockfile.lock(path, {
     realpath: false,
     stale: Math.max(2000, options.staleLockMs ?? 2000),
