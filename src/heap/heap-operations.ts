@@ -22,9 +22,8 @@ import * as recovery from './heap-recovery.js';
 import * as threadCache from './heap-thread-cache.js';
 import { testHooksOf, type HeapHookPoint } from '../test-hooks.js';
 
-// Module-local copies of imported constants and helpers: under tsx (CommonJS
-// output) each use of an imported binding is a getter call, which the
-// alloc/free path cannot afford (see heap-blocks.ts).
+// Module-local copies of imported constants and helpers: under vitest's module
+// runner each use of an imported binding is a getter call (see heap-blocks.ts).
 const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, setPhase } = journal;
 const { BLOCK_HEADER, BUSY, CACHED, H, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
 const { poisonAbandonedHeap, poisonHeap } = recovery;

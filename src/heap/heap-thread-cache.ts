@@ -17,9 +17,8 @@ import { currentThreadIdentity, ownerLiveness } from '../locks/owner.js';
 import * as layout from './heap-layout.js';
 import type { HeapGeometry } from './heap-layout.js';
 
-// Module-local copies: under tsx (CommonJS output) each use of an imported
-// binding is a getter call, which the cached alloc/free path cannot afford
-// (see heap-blocks.ts).
+// Module-local copies: under vitest's module runner each use of an imported
+// binding is a getter call (see heap-blocks.ts).
 const { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, MIN_BLOCK, SIZE_MASK, badFlags } = layout;
 const threadIdentity = currentThreadIdentity;
 
