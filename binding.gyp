@@ -6,7 +6,8 @@
         "src/native/addon.cc",
         "src/native/mapping.cc",
         "src/native/futex.cc",
-        "src/native/robust-list.cc"
+        "src/native/robust-list.cc",
+        "src/native/file-space.cc"
       ],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["_GNU_SOURCE"],

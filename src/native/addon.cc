@@ -3,7 +3,7 @@
 // The raw V8 API is used (not N-API) because only V8 can wrap external memory
 // in a SharedArrayBuffer. NODE_MODULE_INIT makes the addon context-aware so it
 // loads in worker threads too. One file per concern: mapping.cc, futex.cc,
-// robust-list.cc; this one only registers their functions.
+// robust-list.cc, file-space.cc; this one only registers their functions.
 #include "common.h"
 
 namespace robust_shm {
@@ -17,6 +17,7 @@ void SetFunction(Local<Context> context, Local<Object> exports, const char* name
 void RegisterMapping(Local<Context> context, Local<Object> exports);
 void RegisterFutex(Local<Context> context, Local<Object> exports);
 void RegisterRobustList(Local<Context> context, Local<Object> exports);
+void RegisterFileSpace(Local<Context> context, Local<Object> exports);
 
 }  // namespace robust_shm
 
@@ -24,4 +25,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   robust_shm::RegisterMapping(context, exports);
   robust_shm::RegisterFutex(context, exports);
   robust_shm::RegisterRobustList(context, exports);
+  robust_shm::RegisterFileSpace(context, exports);
 }

@@ -40,6 +40,8 @@ export interface NativeBinding {
   /** The calling OS thread's id. */
   gettid(): number;
   pageSize(): number;
+  /** posix_fallocate(fd, 0, length): reserve the file's blocks (extending it); throws with code ENOSPC when they do not fit. */
+  reserveFileSpace(fd: number, length: number): void;
   /**
    * Register (once per thread) a kernel robust-futex list head for the calling
    * thread and return a view of it: { next, futex_offset, list_op_pending } as

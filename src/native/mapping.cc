@@ -8,8 +8,11 @@ namespace {
 // Mappings this addon made, by base address. msync/madvise/mincore are only
 // allowed on these: on a V8-allocated SharedArrayBuffer they would act on
 // memory V8 owns (and madvise(DONTNEED) would zero it under V8's feet).
-std::mutex g_mappings_lock;
-std::unordered_map<uintptr_t, size_t> g_mappings;
+// Allocated once and never destroyed: Unmap() (a backing-store deleter) may
+// run while the process exits, after static destructors have begun (a worker
+// isolate torn down during exit()); a destroyed map there would be a crash.
+std::mutex& g_mappings_lock = *new std::mutex();
+std::unordered_map<uintptr_t, size_t>& g_mappings = *new std::unordered_map<uintptr_t, size_t>();
 
 // The page-aligned span of one of our own mappings that covers [offset, offset+length).
 bool OwnMappingSpan(Isolate* isolate, const SabRange& sab, size_t offset, size_t length, void** start, size_t* span) {
