@@ -15,6 +15,21 @@ export class RobustShmError extends Error {
 /** A file is not a usable region: wrong magic, other version, bad sizes, truncated. */
 export class RegionFormatError extends RobustShmError {}
 
+/**
+ * The path holds something robust-shm will not open as a region: not a
+ * regular file (FIFO, socket, device, directory, symlink), an empty file, a
+ * file owned by another user or writable by group/others (unless the caller
+ * opted in), or a file it may not open.
+ */
+export class RegionFileError extends RobustShmError {}
+
+/** The file system has no room for the region's pages (posix_fallocate failed with ENOSPC). */
+export class RegionNoSpaceError extends RobustShmError {
+  constructor(message: string) {
+    super('ENOSPC', message);
+  }
+}
+
 /** Bad arguments to a mapping or region call (sizes, offsets, modes, paths). */
 export class InvalidArgumentError extends RobustShmError {
   constructor(message: string) {

@@ -10,6 +10,11 @@
 /** The key under which an options object carries its test hooks. */
 export const TEST_HOOKS: unique symbol = Symbol('robust-shm.testHooks');
 
+/** The steps of creating a region file, in order; `onCreationStep` can stop (and a test kill) the creator at each. */
+export const CREATION_STEPS = ['temp-created', 'space-reserved', 'initialised', 'linked'] as const;
+/** One of {@link CREATION_STEPS}. */
+export type CreationStep = (typeof CREATION_STEPS)[number];
+
 /** Where `onInsideHeapLock` is called, always with the heap lock held. */
 export type HeapHookPoint =
   | 'alloc:intent'
@@ -24,8 +29,8 @@ export type HeapHookPoint =
 export interface TestHooks {
   /** RobustMutex: right after the lock word was taken, before any other owner field is written (hard case 1). */
   onLockWordTaken?: () => void;
-  /** openRegion: while this process holds the creation lock and the header says "initialising". */
-  onInitializing?: () => void | Promise<void>;
+  /** openRegion: at each step of creating a region file (see CREATION_STEPS), with the temporary file's path. */
+  onCreationStep?: (step: CreationStep, tempPath: string) => void | Promise<void>;
   /** SharedHeap: at each HeapHookPoint, inside the heap lock. */
   onInsideHeapLock?: (point: HeapHookPoint) => void;
 }

@@ -80,22 +80,6 @@ describe('regions', () => {
     expect(mine.creationId).toBe(results[0]!.creationId);
   });
 
-  it('a creator SIGKILLed in the middle of initialisation does not wedge the path', async () => {
-    const path = res.path('killed-creator');
-    const size = 32 * 1024;
-    const creator = res.fork(child, [JSON.stringify({ op: 'openRegion', path, size, parkWhileInitializing: true })]);
-    await nextMessage(creator, (m) => 'initializing' in m);
-    creator.kill('SIGKILL');
-    await exited(creator);
-    // The dead creator's lock is stale after proper-lockfile's minimum (2 s); then we rebuild.
-    const region = await openRegion(path, { size, create: true });
-    expect(region.created).toBe(true);
-    const object = region.findOrCreate('after-recovery', 256);
-    expect(object.offset).toBeGreaterThanOrEqual(HEADER_BYTES);
-    const again = await openRegion(path, { size });
-    expect(again.find('after-recovery')).toBe(object.offset);
-  }, 30_000);
-
   it('named objects are found by independent openers; threads-only regions need no file', async () => {
     const path = res.path('named');
     const a = await openRegion(path, { size: 16384, create: true });

@@ -1,6 +1,7 @@
 // mapFile: open (or create) a file and map it MAP_SHARED into a SharedArrayBuffer.
-import { closeSync, constants, fstatSync, ftruncateSync, openSync } from 'node:fs';
-import { InvalidArgumentError } from '../errors.js';
+import { closeSync, constants, fstatSync, openSync, statfsSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { InvalidArgumentError, RegionNoSpaceError } from '../errors.js';
 import { native } from '../native/index.js';
 
 /** How mapFile treats the file at its path. */
@@ -64,7 +65,8 @@ export function mapFile(path: string, options: MapFileOptions = {}): MappedFile 
   if (mode !== 'open' && options.size === undefined) throw new InvalidArgumentError(`mode '${mode}' needs a size`);
   if (mode !== 'open' && readOnly) throw new InvalidArgumentError('a read-only mapping cannot create its file');
   // O_NOFOLLOW: a symlink planted at the path must not redirect our writes elsewhere.
-  let flags = constants.O_NOFOLLOW | (readOnly ? constants.O_RDONLY : constants.O_RDWR);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (fstat refuses it next).
+  let flags = constants.O_NOFOLLOW | constants.O_NONBLOCK | (readOnly ? constants.O_RDONLY : constants.O_RDWR);
   if (mode === 'openOrCreate') flags |= constants.O_CREAT;
   if (mode === 'createExclusive') flags |= constants.O_CREAT | constants.O_EXCL;
   const fd = openSync(path, flags, options.fileMode ?? 0o600);
@@ -75,23 +77,58 @@ export function mapFile(path: string, options: MapFileOptions = {}): MappedFile 
     const created = mode === 'createExclusive' || (mode === 'openOrCreate' && stat.size === 0);
     const size = options.size ?? stat.size;
     if (size === 0) throw new InvalidArgumentError(`${path} is empty: nothing to map`);
-    if (created) ftruncateSync(fd, size);
-    else if (stat.size < size) {
+    checkSize(size);
+    if (created) {
+      try {
+        reserveSpace(fd, size, path);
+      } catch (error) {
+        if (mode === 'createExclusive') unlinkSync(path);
+        throw error;
+      }
+    } else if (stat.size < size) {
       throw new InvalidArgumentError(`${path} is ${stat.size} bytes, shorter than the ${size} bytes to map`);
     }
-    checkSize(size);
-    const buffer = native().mapFd(fd, size, readOnly);
-    return {
-      path,
-      buffer,
-      size,
-      readOnly,
-      created,
-      msync(offset = 0, length = size - offset, opts = {}) {
-        native().msync(buffer, offset, length, opts.async ?? false);
-      },
-    };
+    return mapOpenFile(fd, path, size, readOnly, created);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Reserve the first `size` bytes of an open file (extending it). A file sized
+ * by ftruncate alone is sparse: on a full tmpfs the first write to a missing
+ * page through the mapping raises SIGBUS, which kills the process. Reserving
+ * now turns that into ENOSPC here.
+ */
+export function reserveSpace(fd: number, size: number, path: string): void {
+  try {
+    native().reserveFileSpace(fd, size);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+    throw new RegionNoSpaceError(`no space for ${size} bytes at ${path}: the file system is full (${spaceNote(path)})`);
+  }
+}
+
+function spaceNote(path: string): string {
+  try {
+    const fs = statfsSync(dirname(path));
+    return `${fs.bavail * fs.bsize} bytes free of ${fs.blocks * fs.bsize}`;
+  } catch {
+    return 'free space unknown';
+  }
+}
+
+/** Map the first `size` bytes of an open file (the caller checked its type and size, and closes the fd). */
+export function mapOpenFile(fd: number, path: string, size: number, readOnly: boolean, created: boolean): MappedFile {
+  const buffer = native().mapFd(fd, size, readOnly);
+  return {
+    path,
+    buffer,
+    size,
+    readOnly,
+    created,
+    msync(offset = 0, length = size - offset, opts = {}) {
+      native().msync(buffer, offset, length, opts.async ?? false);
+    },
+  };
 }

@@ -1,13 +1,14 @@
 // Regions: a header + a directory of named objects + a payload, in a mapped
 // file shared by processes (openRegion) or in a plain SharedArrayBuffer shared
 // by threads (Region.create / Region.attach, no file and no addon).
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomInt } from 'node:crypto';
-import { InvalidArgumentError, RegionFormatError, RobustShmError } from '../errors.js';
+import { InvalidArgumentError, RobustShmError } from '../errors.js';
 import { RobustMutex } from '../locks/robust-mutex.js';
 import { testHooksOf } from '../test-hooks.js';
-import { MAX_MAPPING_SIZE, mapFile, type MappedFile } from './map-file.js';
+import type { MappedFile } from './map-file.js';
+import { checkHeader, checkRegionSize, writeHeader } from './region-header.js';
+import { openRegionFile } from './region-file.js';
 import {
   DIRECTORY_ENTRIES,
   DIRECTORY_MUTEX_OFFSET,
@@ -17,23 +18,22 @@ import {
   ENTRY_SIZE_WORD,
   H,
   HEADER_BYTES,
-  INIT_IN_PROGRESS,
-  INIT_READY,
-  MIN_REGION_SIZE,
   NAME_BYTES,
   OBJECT_ALIGNMENT,
-  REGION_MAGIC,
-  REGION_VERSION,
 } from './region-layout.js';
 
 /** Options of {@link openRegion}. */
 export interface OpenRegionOptions {
   /** Total bytes, header included. Required with create; when given on open it must match the file. */
   size?: number;
-  /** Create the region if the file does not exist (or a creator died before finishing it). */
+  /** Create the region if nothing is at the path. */
   create?: boolean;
-  /** proper-lockfile staleness (ms, >= 2000): a creation lock older than this whose holder stopped refreshing it is taken over. */
-  staleLockMs?: number;
+  /**
+   * Open a region file owned by another user, or writable by its group or by
+   * others. Refused by default: in a world-writable directory such as /dev/shm
+   * another user could have planted it.
+   */
+  allowUntrustedFile?: boolean;
 }
 
 /** One entry of a region's directory. */
@@ -51,6 +51,21 @@ export class RegionFullError extends RobustShmError {
   constructor(message: string) {
     super('ERR_REGION_FULL', message);
   }
+}
+
+/** The region's header or directory was overwritten with values no region has (see Region.validate()). */
+export class RegionCorruptError extends RobustShmError {
+  constructor(message: string) {
+    super('ERR_REGION_CORRUPT', message);
+  }
+}
+
+/** What {@link Region.validate} found. */
+export interface RegionValidation {
+  /** True when nothing is wrong. */
+  valid: boolean;
+  /** What is wrong, most fundamental first. Empty when valid. */
+  problems: string[];
 }
 
 const encoder = new TextEncoder();
@@ -129,7 +144,7 @@ export class Region {
 
   /** Every named object, in creation order. */
   list(): NamedObject[] {
-    const count = Atomics.load(this.i32, H.directoryCount);
+    const count = this.directoryCount();
     const out: NamedObject[] = [];
     for (let i = 0; i < count; i++) out.push(this.entry(i));
     return out;
@@ -160,9 +175,9 @@ export class Region {
       if (result.abandoned) mutex.markConsistent();
       const again = this.lookup(encoded);
       if (again) return checkSizeMatches(name, again, bytes);
-      const count = Atomics.load(this.i32, H.directoryCount);
+      const count = this.directoryCount();
       if (count >= DIRECTORY_ENTRIES) throw new RegionFullError(`the region directory is full (${DIRECTORY_ENTRIES} named objects)`);
-      const offset = alignUp(Atomics.load(this.i32, H.nextFree), OBJECT_ALIGNMENT);
+      const offset = alignUp(this.nextFree(count), OBJECT_ALIGNMENT);
       if (offset + bytes > this.size) {
         throw new RegionFullError(`no room for '${name}' (${bytes} bytes): ${this.size - offset} bytes of payload left`);
       }
@@ -196,9 +211,82 @@ export class Region {
     this.directoryMutex = undefined;
   }
 
+  /**
+   * Check the header and directory (read without the directory mutex: a
+   * snapshot). Names every value no region can hold: a scribbled header,
+   * count, entry, or directory mutex. Never repairs.
+   */
+  validate(): RegionValidation {
+    const problems: string[] = [];
+    const headerProblem = checkHeader(this.i32, this.size, this.path);
+    if (headerProblem) problems.push(headerProblem.message);
+    else if ((Atomics.load(this.i32, H.totalSize) >>> 0) !== this.size) problems.push(`header says ${Atomics.load(this.i32, H.totalSize) >>> 0} bytes, the mapping has ${this.size}`);
+    try {
+      RobustMutex.at(this.buffer, DIRECTORY_MUTEX_OFFSET);
+    } catch (error) {
+      problems.push(`directory mutex: ${(error as Error).message}`);
+    }
+    let count = 0;
+    try {
+      count = this.directoryCount();
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+    const spans: { name: string; offset: number; end: number }[] = [];
+    for (let i = 0; i < count; i++) {
+      try {
+        const entry = this.entry(i);
+        spans.push({ name: entry.name, offset: entry.offset, end: entry.offset + entry.size });
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
+    }
+    spans.sort((a, b) => a.offset - b.offset);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i]!.offset < spans[i - 1]!.end) problems.push(`directory entries '${spans[i - 1]!.name}' and '${spans[i]!.name}' overlap`);
+    }
+    const names = new Set<string>();
+    for (const span of spans) {
+      if (names.has(span.name)) problems.push(`the name '${span.name}' is in the directory twice`);
+      names.add(span.name);
+    }
+    try {
+      this.nextFree(count);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+    return { valid: problems.length === 0, problems };
+  }
+
   private mutex(): RobustMutex {
     this.directoryMutex ??= RobustMutex.at(this.buffer, DIRECTORY_MUTEX_OFFSET);
     return this.directoryMutex;
+  }
+
+  /** Published entries; a count no directory can have is corruption, not a loop bound. */
+  private directoryCount(): number {
+    const count = Atomics.load(this.i32, H.directoryCount);
+    if (count < 0 || count > DIRECTORY_ENTRIES) {
+      throw new RegionCorruptError(`the region directory count is ${count}, outside 0..${DIRECTORY_ENTRIES} (the header was overwritten)`);
+    }
+    return count;
+  }
+
+  /**
+   * Where the next object goes. It must lie in the payload and past every
+   * published object: a scribbled bump pointer would otherwise make
+   * findOrCreate zero the header or another object.
+   */
+  private nextFree(count: number): number {
+    const next = Atomics.load(this.i32, H.nextFree);
+    if (next < HEADER_BYTES || next > this.size) {
+      throw new RegionCorruptError(`the region's next-free offset is ${next}, outside its payload [${HEADER_BYTES}, ${this.size}] (the header was overwritten)`);
+    }
+    for (let i = 0; i < count; i++) {
+      const { name, offset, size } = this.entry(i);
+      if (offset + size > next) throw new RegionCorruptError(`the region's next-free offset ${next} lies inside '${name}' [${offset}, ${offset + size})`);
+    }
+    return next;
   }
 
   private entry(index: number): NamedObject {
@@ -206,15 +294,18 @@ export class Region {
     const entry = new Int32Array(this.buffer, base, ENTRY_BYTES / 4);
     const raw = new Uint8Array(this.buffer, base, NAME_BYTES);
     const end = raw.indexOf(0);
-    return {
-      name: decoder.decode(raw.slice(0, end < 0 ? NAME_BYTES : end)),
-      offset: Atomics.load(entry, ENTRY_OFFSET_WORD),
-      size: Atomics.load(entry, ENTRY_SIZE_WORD),
-    };
+    const name = decoder.decode(raw.slice(0, end < 0 ? NAME_BYTES : end));
+    const offset = Atomics.load(entry, ENTRY_OFFSET_WORD);
+    const size = Atomics.load(entry, ENTRY_SIZE_WORD);
+    if (end <= 0) throw new RegionCorruptError(`directory entry ${index} has ${end === 0 ? 'an empty' : 'an unterminated'} name`);
+    if (offset < HEADER_BYTES || offset % OBJECT_ALIGNMENT !== 0 || size <= 0 || offset > this.size - size) {
+      throw new RegionCorruptError(`directory entry ${index} ('${name}') says [${offset}, ${offset + size}), which is not an object of this ${this.size}-byte region`);
+    }
+    return { name, offset, size };
   }
 
   private lookup(encoded: Uint8Array): NamedObject | undefined {
-    const count = Atomics.load(this.i32, H.directoryCount);
+    const count = this.directoryCount();
     for (let i = 0; i < count; i++) {
       const raw = new Uint8Array(this.buffer, DIRECTORY_OFFSET + i * ENTRY_BYTES, NAME_BYTES);
       if (sameName(raw, encoded)) return this.entry(i);
@@ -224,139 +315,29 @@ export class Region {
 }
 
 /**
- * Open the region file at `path`; with `create`, make it if it does not exist.
- * Many processes may race to create the same path: exactly one initialises it
- * (under a proper-lockfile lock on `<path>.lock`), the others wait until it is
- * ready. A creator killed halfway leaves a stale lock that proper-lockfile
- * takes over after `staleLockMs`, and a header still saying "initialising",
- * which the next creator redoes.
+ * Open the region file at `path`; with `create`, make it if nothing is there.
+ * Many processes may race to create the same path: each builds a complete
+ * region under a temporary name and links it into place; exactly one link
+ * wins (that opener sees `created: true`), the others attach to the winner's.
+ * A creator killed at any step delays nobody. The region's pages are reserved
+ * up front: where they do not fit, this fails with code ENOSPC and leaves no
+ * file behind (no later write can SIGBUS). Anything at the path that is not a
+ * complete region of this user's (a FIFO, device, directory, symlink, empty
+ * or foreign file) is refused with a clear code and left untouched.
  */
 export async function openRegion(path: string, options: OpenRegionOptions = {}): Promise<Region> {
   if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('region path must be a non-empty string');
   if (options.size !== undefined) checkRegionSize(options.size);
   if (options.create && options.size === undefined) throw new InvalidArgumentError('creating a region needs a size');
   checkDirectory(path);
-  const existing = inspectFile(path, options.size);
-  if (existing === 'ready') return Region.fromMapping(mapFile(path, { mode: 'open', size: options.size }), false);
-  if (existing instanceof Error) throw existing;
-  if (!options.create) {
-    throw existing === 'missing'
-      ? new RobustShmError('ENOENT', `no region at ${path} (pass create: true to make one)`)
-      : new RegionFormatError('ERR_REGION_NOT_READY', `${path} is still being initialised by its creator`);
-  }
-  const size = options.size as number;
-  // Loaded here, on the creation path only: proper-lockfile (and graceful-fs,
-  // which it patches fs with) is about half of `import('robust-shm')`'s cold time.
-  const { default: lockfile } = await import('proper-lockfile');
-  const release = await lockfile.lock(path, {
-    realpath: false,
-    stale: Math.max(2000, options.staleLockMs ?? 2000),
-    retries: { retries: 1000, minTimeout: 5, maxTimeout: 100, factor: 1.5 },
+  const { mapping, created } = await openRegionFile(path, {
+    size: options.size,
+    create: options.create ?? false,
+    allowUntrustedFile: options.allowUntrustedFile ?? false,
+    // Test-only (src/test-hooks.ts): a test kills a creator at each step.
+    onCreationStep: testHooksOf(options).onCreationStep,
   });
-  try {
-    // Another process may have finished while we waited for the lock.
-    const now = inspectFile(path, size);
-    if (now === 'ready') return Region.fromMapping(mapFile(path, { mode: 'open', size }), false);
-    if (now instanceof Error) throw now;
-    // 'missing', or 'unfinished': a creator died before marking it ready. We hold the lock: (re)build it.
-    const mapping = mapFile(path, { mode: 'openOrCreate', size });
-    const i32 = new Int32Array(mapping.buffer, 0, HEADER_BYTES / 4);
-    Atomics.store(i32, H.magic, REGION_MAGIC);
-    Atomics.store(i32, H.version, REGION_VERSION);
-    Atomics.store(i32, H.initState, INIT_IN_PROGRESS);
-    // Test-only (src/test-hooks.ts): a test kills a creator exactly here.
-    await testHooksOf(options).onInitializing?.();
-    writeHeader(mapping.buffer, size);
-    return Region.fromMapping(mapping, true);
-  } finally {
-    await release();
-  }
-}
-
-/** Write a complete, ready header (the init state goes last). */
-function writeHeader(buffer: SharedArrayBuffer, size: number): void {
-  const i32 = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-  new Uint8Array(buffer, 0, HEADER_BYTES).fill(0);
-  Atomics.store(i32, H.magic, REGION_MAGIC);
-  Atomics.store(i32, H.version, REGION_VERSION);
-  Atomics.store(i32, H.totalSize, size);
-  Atomics.store(i32, H.headerBytes, HEADER_BYTES);
-  Atomics.store(i32, H.nextFree, HEADER_BYTES);
-  Atomics.store(i32, H.creationId, randomInt(1, 0x7fff_ffff));
-  RobustMutex.initialize(buffer, DIRECTORY_MUTEX_OFFSET, { policy: 'windows' });
-  Atomics.store(i32, H.initState, INIT_READY);
-}
-
-type FileState = 'missing' | 'ready' | 'unfinished' | RobustShmError;
-
-/**
- * Read the header with plain reads before anything is mapped: mapping a file
- * that is shorter than its header claims and touching the missing part would
- * raise SIGBUS and kill the process. Nothing here writes to the file.
- */
-function inspectFile(path: string, expectedSize: number | undefined): FileState {
-  try {
-    if (lstatSync(path).isSymbolicLink()) {
-      return new RegionFormatError('ERR_REGION_SYMLINK', `${path} is a symbolic link; regions are never opened through links`);
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw error;
-  }
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw error;
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) return new RegionFormatError('ERR_REGION_NOT_FILE', `${path} is not a regular file`);
-    if (stat.size === 0) return 'unfinished';
-    const header = Buffer.alloc(Math.min(HEADER_BYTES, stat.size));
-    readSync(fd, header, 0, header.length, 0);
-    const words = new Int32Array(header.buffer, header.byteOffset, header.length >> 2);
-    // A creator killed before its first header write leaves zeros: unfinished, not foreign.
-    if (words.length > H.version && words[H.magic] === 0 && words[H.version] === 0) return 'unfinished';
-    const problem = checkHeader(words, stat.size, path, expectedSize);
-    if (problem) return problem;
-    return words[H.initState] === INIT_READY ? 'ready' : 'unfinished';
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function checkHeader(words: Int32Array, actualSize: number, path: string | undefined, expectedSize?: number): RobustShmError | undefined {
-  const where = path ?? 'the buffer';
-  if (actualSize < MIN_REGION_SIZE || words.length < HEADER_BYTES / 4) {
-    if (words.length > 0 && words[H.magic] !== REGION_MAGIC) return new RegionFormatError('ERR_REGION_BAD_MAGIC', `${where} is not a robust-shm region (bad magic)`);
-    return new RegionFormatError('ERR_REGION_TOO_SMALL', `${where} is ${actualSize} bytes, smaller than a region header (${HEADER_BYTES})`);
-  }
-  const magic = words[H.magic] ?? 0;
-  if (magic !== REGION_MAGIC) {
-    return new RegionFormatError('ERR_REGION_BAD_MAGIC', `${where} is not a robust-shm region (magic 0x${(magic >>> 0).toString(16)}, expected 0x${REGION_MAGIC.toString(16)})`);
-  }
-  const version = words[H.version] ?? 0;
-  if (version !== REGION_VERSION) {
-    return new RegionFormatError('ERR_REGION_VERSION', `${where} has region format version ${version}; this library reads version ${REGION_VERSION}`);
-  }
-  if (words[H.initState] !== INIT_READY) return undefined; // sizes are not written yet
-  const total = (words[H.totalSize] ?? 0) >>> 0;
-  if (total < MIN_REGION_SIZE) return new RegionFormatError('ERR_REGION_TOO_SMALL', `${where}: header says ${total} bytes, smaller than a region`);
-  if (actualSize < total) {
-    return new RegionFormatError('ERR_REGION_TRUNCATED', `${where} is ${actualSize} bytes but its header says ${total}: the file was truncated`);
-  }
-  if (expectedSize !== undefined && expectedSize !== total) {
-    return new RegionFormatError('ERR_REGION_SIZE_MISMATCH', `${where} is a region of ${total} bytes, not ${expectedSize}`);
-  }
-  return undefined;
-}
-
-function checkRegionSize(size: number): void {
-  if (typeof size !== 'number' || !Number.isInteger(size) || size < MIN_REGION_SIZE || size > MAX_MAPPING_SIZE) {
-    throw new RegionFormatError('ERR_REGION_TOO_SMALL', `region size must be an integer from ${MIN_REGION_SIZE} (header ${HEADER_BYTES} + payload) to ${MAX_MAPPING_SIZE}, got ${String(size)}`);
-  }
+  return Region.fromMapping(mapping, created);
 }
 
 function checkDirectory(path: string): void {
