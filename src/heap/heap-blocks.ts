@@ -17,6 +17,17 @@
 // free space first (inert: nobody walks into them yet), then ONE Atomics.store
 // of an existing block's size word switches the chain from the old shape to
 // the new, after recordChange() put (block, before, after) in the journal.
+//
+// Hostile contents (checked mode, the default): every participant can write
+// anywhere in the heap, so a list head, a link, a neighbour's size or a prev
+// size read from it is checked before it is followed or written through: it
+// must name a block start in the block area, and a free block must have a
+// plain size that fits. A value that does not is reported as
+// HeapCorruptionError (the operation's open intent then poisons the heap)
+// instead of being built on. The checks are a few compares on the hot path.
+// Unchecked mode keeps the release-build behaviour the misuse demos show (a
+// double free hands one block out twice); typed-array bounds still keep it
+// inside the heap, and every loop still has a bound.
 import { HeapCorruptionError } from './heap-errors.js';
 import * as journal from './heap-journal.js';
 import * as layout from './heap-layout.js';
@@ -38,15 +49,50 @@ export class HeapBlocks {
   /** Word index of the bitmap's first word. */
   private readonly bitmap: number;
   private readonly bitmapWords: number;
+  /** Check every pointer and size read from shared memory before following it (see the file comment). */
+  private readonly checked: boolean;
+  /** More blocks than this cannot exist: the bound of every list walk. */
+  private readonly maxBlocks: number;
   /** Test hook: runs right after each committing store (src/test-hooks.ts: onInsideHeapLock). */
   onCommit: (() => void) | undefined;
 
-  constructor(h: Int32Array, geometry: HeapGeometry) {
+  constructor(h: Int32Array, geometry: HeapGeometry, checked = true) {
     this.h = h;
     this.first = geometry.first;
     this.end = geometry.end;
     this.bitmap = geometry.bitmapOffset >> 2;
     this.bitmapWords = geometry.bitmapWords;
+    this.checked = checked;
+    this.maxBlocks = Math.floor((geometry.end - geometry.first) / MIN_BLOCK) + 1;
+  }
+
+  // ---- checking what shared memory says ------------------------------------
+
+  /** A block start could be here: inside the block area, 16-byte aligned. */
+  private inArea(block: number): boolean {
+    return block >= this.first && block < this.end && (block & 15) === 0;
+  }
+
+  /** `block` (read from a list) is a free block of exactly `size` bytes. */
+  private expectFree(block: number, size: number, where: string): void {
+    if (!this.inArea(block) || this.h[block >> 2] !== size) {
+      throw new HeapCorruptionError(`${where}: ${block} is not a free ${size}-byte block (size word 0x${((this.h[block >> 2] ?? 0) >>> 0).toString(16)})`);
+    }
+  }
+
+  /** The size word of a free block (read from a list or a neighbour) is a plain size that fits. */
+  private freeSizeFits(block: number, word: number): boolean {
+    return (word & 15) === 0 && word >= MIN_BLOCK && word <= this.end - block;
+  }
+
+  /** The size of busy block b (already known to be a busy block start): it must fit the block area. */
+  busySize(b: number): number {
+    const word = this.h[b >> 2]!;
+    const size = word & SIZE_MASK;
+    if (this.checked && (badFlags(word) || size < MIN_BLOCK || size > this.end - b)) {
+      throw new HeapCorruptionError(`block at heap offset ${b}: size word 0x${(word >>> 0).toString(16)} is not a block size`);
+    }
+    return size;
   }
 
   // ---- reading -----------------------------------------------------------
@@ -64,8 +110,13 @@ export class HeapBlocks {
     return this.h[block >> 2]!;
   }
 
+  /** The payload size a busy block was asked for; checked mode: it must fit the block's payload. */
   requested(block: number): number {
-    return this.h[(block >> 2) + B.requested]!;
+    const requested = this.h[(block >> 2) + B.requested]!;
+    if (this.checked && (requested < 1 || requested > this.busySize(block) - 16)) {
+      throw new HeapCorruptionError(`block at heap offset ${block}: requested size ${requested} does not fit its payload (overwritten)`);
+    }
+    return requested;
   }
 
   // ---- allocating --------------------------------------------------------
@@ -80,6 +131,7 @@ export class HeapBlocks {
       const k = classOf(size);
       const b = h[H.classHeads + k]!;
       if (b !== 0) {
+        if (this.checked) this.expectFree(b, size, `class ${k} list head`);
         this.unlinkFree(b, size);
         return this.takeWhole(b, size, requested, slot);
       }
@@ -91,6 +143,7 @@ export class HeapBlocks {
       const k2 = 31 - Math.clz32(higher & -higher);
       const f = h[H.classHeads + k2]!;
       const fSize = (k2 + 2) << 4;
+      if (this.checked) this.expectFree(f, fSize, `class ${k2} list head`);
       this.unlinkFree(f, fSize);
       return this.carve(f, fSize, size, requested, slot, false);
     }
@@ -99,11 +152,16 @@ export class HeapBlocks {
 
   private carveFromGeneral(size: number, requested: number, slot: JournalSlot): number {
     const h = this.h;
-    // A list longer than the free-block count has a cycle (an unchecked double
-    // free, an overrun): fail inside the lock rather than spin in it for ever.
-    let budget = h[H.freeBlocks]! + 1;
+    // A list longer than the most blocks the area can hold has a cycle (an
+    // unchecked double free, an overrun): fail inside the lock rather than
+    // spin in it for ever. (Not the free-block counter: it lives in shared
+    // memory and may be overwritten too.)
+    let budget = this.maxBlocks;
     for (let b = h[H.generalHead]!; b !== 0; b = h[(b >> 2) + B.next]!) {
       const f = h[b >> 2]!;
+      if (this.checked && (!this.inArea(b) || !this.freeSizeFits(b, f) || f <= SMALL_MAX_BLOCK)) {
+        throw new HeapCorruptionError(`the general free list holds ${b}, which is not a large free block (size word 0x${((f ?? 0) >>> 0).toString(16)})`);
+      }
       if (f >= size) return this.carve(b, f, size, requested, slot, true);
       if (--budget < 0) throw new HeapCorruptionError('the general free list does not end (a cycle)');
     }
@@ -166,7 +224,7 @@ export class HeapBlocks {
     const h = this.h;
     const w = b >> 2;
     const before = h[w]!;
-    const size = before & SIZE_MASK;
+    const size = this.checked ? this.busySize(b) : before & SIZE_MASK;
     recordChange(h, slot, b, before, size);
     Atomics.store(h, w, size);
     this.onCommit?.();
@@ -186,6 +244,7 @@ export class HeapBlocks {
     if (next < this.end) {
       const nv = h[next >> 2]!;
       if ((nv & BUSY) === 0) {
+        if (this.checked && !this.freeSizeFits(next, nv)) throw new HeapCorruptionError(`the block after ${b} (at ${next}) has size word 0x${(nv >>> 0).toString(16)}`);
         this.unlinkFree(next, nv);
         size += nv;
         Atomics.store(h, b >> 2, size);
@@ -197,6 +256,9 @@ export class HeapBlocks {
     if (prevSize !== 0) {
       const p = b - prevSize;
       const pv = h[p >> 2]!;
+      if (this.checked && (!this.inArea(p) || (pv & SIZE_MASK) !== prevSize)) {
+        throw new HeapCorruptionError(`block at ${b}: prev size ${prevSize} does not lead to the block before it`);
+      }
       if ((pv & BUSY) === 0) {
         this.unlinkFree(p, pv);
         size += pv;
@@ -221,7 +283,7 @@ export class HeapBlocks {
     const h = this.h;
     const w = b >> 2;
     const before = h[w]!;
-    const current = before & SIZE_MASK;
+    const current = this.checked ? this.busySize(b) : before & SIZE_MASK;
     if (size <= current) {
       const rest = current - size;
       if (rest < MIN_BLOCK) {
@@ -248,7 +310,9 @@ export class HeapBlocks {
     const next = b + current;
     if (next >= this.end) return false;
     const nv = h[next >> 2]!;
-    if ((nv & BUSY) !== 0 || current + nv < size) return false;
+    if ((nv & BUSY) !== 0) return false;
+    if (this.checked && !this.freeSizeFits(next, nv)) throw new HeapCorruptionError(`the block after ${b} (at ${next}) has size word 0x${(nv >>> 0).toString(16)}`);
+    if (current + nv < size) return false;
     const total = current + nv;
     const rest = total - size;
     const split = rest >= MIN_BLOCK;
@@ -298,6 +362,7 @@ export class HeapBlocks {
       headAt = H.generalHead;
     }
     const head = h[headAt]!;
+    if (this.checked && head !== 0 && !this.inArea(head)) throw new HeapCorruptionError(`a free list head is ${head}, outside the block area`);
     h[w + B.next] = head;
     h[w + B.prev] = 0;
     if (head !== 0) h[(head >> 2) + B.prev] = b;
@@ -309,6 +374,9 @@ export class HeapBlocks {
     const w = b >> 2;
     const next = h[w + B.next]!;
     const prev = h[w + B.prev]!;
+    if (this.checked && ((next !== 0 && !this.inArea(next)) || (prev !== 0 && !this.inArea(prev)))) {
+      throw new HeapCorruptionError(`free block ${b}: its list links (next ${next}, prev ${prev}) leave the block area`);
+    }
     if (next !== 0) h[(next >> 2) + B.prev] = prev;
     if (prev !== 0) {
       h[(prev >> 2) + B.next] = next;
@@ -390,8 +458,12 @@ export class HeapBlocks {
     // Second pass: file the (final-sized) free blocks. Pushing in reverse
     // address order leaves each list sorted by address, lowest first.
     const frees: number[] = [];
-    for (let b = this.first; b < end; b += h[b >> 2]! & SIZE_MASK) {
-      if ((h[b >> 2]! & BUSY) === 0) frees.push(b);
+    for (let b = this.first; b < end; ) {
+      const v = h[b >> 2]!;
+      // Walked clean above; a size that changed since (another writer) must not stop this loop advancing.
+      if ((v & SIZE_MASK) < MIN_BLOCK) throw new HeapCorruptionError(`block chain changed under rebuild at heap offset ${b}`);
+      if ((v & BUSY) === 0) frees.push(b);
+      b += v & SIZE_MASK;
     }
     for (let i = frees.length - 1; i >= 0; i--) this.pushFree(frees[i]!, h[frees[i]! >> 2]!);
     h[H.usedBytes] = used;

@@ -112,7 +112,7 @@ export class HeapOperations {
     this.geometry = geometry;
     this.h = new Int32Array(buffer, byteOffset, geometry.size >> 2);
     this.u8 = new Uint8Array(buffer, byteOffset, geometry.size);
-    this.blocks = new HeapBlocks(this.h, geometry);
+    this.blocks = new HeapBlocks(this.h, geometry, options.checked ?? true);
     this.mutex = RobustMutex.at(buffer, byteOffset + geometry.mutexOffset, options.mutex ?? {});
     this.checked = options.checked ?? true;
     this.throws = options.generateExceptions ?? false;
