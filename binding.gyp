@@ -11,6 +11,10 @@
       ],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["_GNU_SOURCE"],
+      # -z nodelete: Node dlclose()s an addon when the last environment that loaded it ends; the
+      # mapped buffers' deleters live here and may run later (a worker-only user: SIGSEGV in
+      # ~BackingStore). Today an inline function's static local (an STB_GNU_UNIQUE symbol) also
+      # pins the object, by accident: test/worker-lifetime.test.ts fails without both.
       "ldflags": ["-Wl,-z,nodelete"]
     }
   ]

@@ -13,11 +13,11 @@
 // native (+ errors) -> locks -> shm -> heap; nothing from workers or the lab.
 
 // Errors
-export { RobustShmError, RegionFormatError, InvalidArgumentError, NativeUnavailableError } from './errors.js';
+export { RobustShmError, RegionFormatError, RegionFileError, RegionNoSpaceError, InvalidArgumentError, NativeUnavailableError } from './errors.js';
 
 // Memory-mapped files and regions
 export { mapFile, MAX_MAPPING_SIZE, type MapFileOptions, type MappedFile, type MapMode } from './shm/map-file.js';
-export { openRegion, Region, RegionFullError, type OpenRegionOptions, type NamedObject } from './shm/region.js';
+export { openRegion, Region, RegionFullError, RegionCorruptError, type OpenRegionOptions, type NamedObject, type RegionValidation } from './shm/region.js';
 export { HEADER_BYTES as REGION_HEADER_BYTES, MIN_REGION_SIZE } from './shm/region-layout.js';
 
 // The robust mutex
