@@ -37,8 +37,11 @@ void RobustListHeadJs(const FunctionCallbackInfo<Value>& args) {
     return ThrowRange(isolate, "this thread's robust list uses another futexOffset");
   }
   // The head lives as long as the thread: the backing store must never free it.
+  // V8's own EmptyDeleter, not a lambda of ours: a deleter that lives in the
+  // addon would be called at the isolate's teardown, and must not depend on
+  // the addon still being mapped then.
   std::unique_ptr<BackingStore> store =
-      ArrayBuffer::NewBackingStore(&t_robust_head, sizeof(t_robust_head), [](void*, size_t, void*) {}, nullptr);
+      ArrayBuffer::NewBackingStore(&t_robust_head, sizeof(t_robust_head), BackingStore::EmptyDeleter, nullptr);
   Local<Object> result = Object::New(isolate);
   result->Set(context, String::NewFromUtf8(isolate, "head").ToLocalChecked(), ArrayBuffer::New(isolate, std::move(store))).Check();
   result->Set(context, String::NewFromUtf8(isolate, "address").ToLocalChecked(),
