@@ -10,7 +10,7 @@ import { useResources } from './helpers/resources.js';
 
 const program = new URL('./fixtures/worker-only-main.ts', import.meta.url).pathname;
 
-function runProgram(mode: 'plain' | 'pool', path: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function runProgram(mode: 'plain' | 'pool' | 'exit', path: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     // node --import tsx (not the tsx CLI): the pid we may have to SIGKILL is the program's.
     const child = spawn(process.execPath, ['--import', 'tsx', program, mode, path], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -52,5 +52,12 @@ describe('a process whose main thread never loads the addon survives its workers
     expect(report).toMatchObject({ mappedBefore: false, mappedInWorkers: true, retiredGone: true, destroyedGone: true, heapValid: true, buffersReadable: true });
     expect(report.retiredThreads).toBeGreaterThanOrEqual(1);
     expect(report.statuses).toHaveLength(6);
+  }, 120_000);
+
+  it('process.exit() while a worker holds a mapped region mutex and another is idle: the process exits 0', async () => {
+    const run = await runProgram('exit', res.path('exit-workers'));
+    expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    const report = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(report).toMatchObject({ mappedBefore: false, mappedInWorkers: true, secondStatus: 'acquired' });
   }, 120_000);
 });
