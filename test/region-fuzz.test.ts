@@ -56,7 +56,7 @@ describe('scribbled regions', () => {
         'region-header',
       ].sort(),
     );
-    for (const op of ['attach', 'openRegion', 'findOrCreate-new', 'mutex-acquire', 'mutex-tryAcquire', 'mutex-release', 'mutex-inspect', 'heap-alloc-small', 'heap-free', 'heap-realloc-grow', 'heap-size', 'heap-walk', 'heap-validate', 'heap-recover']) {
+    for (const op of ['attach', 'openRegion', 'findOrCreate-new', 'mutex-acquire', 'mutex-tryAcquire', 'mutex-acquireAsync', 'mutex-release', 'mutex-inspect', 'heap-alloc-small', 'heap-free', 'heap-realloc-grow', 'heap-size', 'heap-walk', 'heap-validate', 'heap-recover']) {
       expect(Object.values(summary.outcomes[op] ?? {}).reduce((a, b) => a + b, 0), op).toBeGreaterThan(0);
     }
     // The corruption was noticed, not just survived.

@@ -41,6 +41,19 @@ describe('a scribbled region directory', () => {
     expect(() => region.findOrCreate('new', 128)).toThrow(expect.objectContaining({ code: 'ERR_REGION_CORRUPT', message: expect.stringContaining("inside 'data'") }));
   });
 
+  it('a lowered directory count: findOrCreate refuses to overwrite the published objects it no longer counts', () => {
+    const { region, i32 } = fresh();
+    region.findOrCreate('last', 512);
+    const data = region.find('data')!;
+    const count = i32[H.directoryCount]!;
+    i32[H.directoryCount] = count - 2; // 'data' and 'last' fall out of the count
+    expect(() => region.findOrCreate('new', 64)).toThrow(expect.objectContaining({ code: 'ERR_REGION_CORRUPT', message: expect.stringContaining('beyond the directory count') }));
+    i32[H.directoryCount] = count - 1; // only 'last' falls out; the bump pointer moved back into it
+    i32[H.nextFree] = region.list().at(-1)!.offset + region.list().at(-1)!.size + 64;
+    expect(() => region.findOrCreate('new', 64)).toThrow(expect.objectContaining({ code: 'ERR_REGION_CORRUPT', message: expect.stringContaining('slot') }));
+    expect(region.find('data')).toBe(data);
+  });
+
   it('an entry that points into the header, or past the end', () => {
     const { region, i32 } = fresh();
     const dataEntry = region.list().findIndex((o) => o.name === 'data');

@@ -86,6 +86,7 @@ export class Region {
   /** True when this call initialised the region (exactly one opener sees true). */
   readonly created: boolean;
   private readonly i32: Int32Array;
+  private readonly u8: Uint8Array;
   private readonly mapping: MappedFile | undefined;
   private directoryMutex: RobustMutex | undefined;
 
@@ -95,6 +96,7 @@ export class Region {
     this.mapping = mapping;
     this.path = mapping?.path;
     this.i32 = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.u8 = new Uint8Array(buffer, 0, HEADER_BYTES);
   }
 
   /** A new region in a fresh SharedArrayBuffer, for worker threads of one process. */
@@ -285,6 +287,23 @@ export class Region {
     for (let i = 0; i < count; i++) {
       const { name, offset, size } = this.entry(i);
       if (offset + size > next) throw new RegionCorruptError(`the region's next-free offset ${next} lies inside '${name}' [${offset}, ${offset + size})`);
+    }
+    // Slots fill in order and the count moves last, so only slot `count` may
+    // hold an unpublished entry (its constructor died). One further on means
+    // the count itself was lowered: a new object would overwrite published ones.
+    for (let i = count + 1; i < DIRECTORY_ENTRIES; i++) {
+      if (this.u8[DIRECTORY_OFFSET + i * ENTRY_BYTES] !== 0) {
+        throw new RegionCorruptError(`directory slot ${i} is in use beyond the directory count ${count} (the count was overwritten)`);
+      }
+    }
+    if (count < DIRECTORY_ENTRIES && this.u8[DIRECTORY_OFFSET + count * ENTRY_BYTES] !== 0) {
+      // A dead constructor wrote its entry and then (perhaps) the bump pointer: next is at or before its start, or at its end.
+      const entry = new Int32Array(this.buffer, DIRECTORY_OFFSET + count * ENTRY_BYTES, ENTRY_BYTES / 4);
+      const offset = Atomics.load(entry, ENTRY_OFFSET_WORD);
+      const end = offset + Atomics.load(entry, ENTRY_SIZE_WORD);
+      if (next > offset && next < end) {
+        throw new RegionCorruptError(`the region's next-free offset ${next} lies inside the object of directory slot ${count} [${offset}, ${end}) (the count was overwritten)`);
+      }
     }
     return next;
   }
