@@ -67,6 +67,7 @@ describe('a path that is not a regular file gets a clear error, never a hang, an
     const path = join(privateDir(res, 'device-dir'), 'region');
     execFileSync('mknod', ['-m', '600', path, 'c', '1', '3']); // the /dev/null device numbers
     await expectRefused(path, 'ERR_REGION_NOT_FILE');
+    expect(() => mapFile(path)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', message: expect.stringContaining('not a regular file') }));
     expect(lstatSync(path).isCharacterDevice()).toBe(true);
   }, 30_000);
 

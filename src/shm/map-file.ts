@@ -1,5 +1,5 @@
 // mapFile: open (or create) a file and map it MAP_SHARED into a SharedArrayBuffer.
-import { closeSync, constants, fstatSync, openSync, statfsSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, statfsSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, RegionNoSpaceError } from '../errors.js';
 import { native } from '../native/index.js';
@@ -69,6 +69,9 @@ export function mapFile(path: string, options: MapFileOptions = {}): MappedFile 
   let flags = constants.O_NOFOLLOW | constants.O_NONBLOCK | (readOnly ? constants.O_RDONLY : constants.O_RDWR);
   if (mode === 'openOrCreate') flags |= constants.O_CREAT;
   if (mode === 'createExclusive') flags |= constants.O_CREAT | constants.O_EXCL;
+  // Judge what is at the path before opening it: opening a device can have effects of its own.
+  const existing = lstatIfAny(path);
+  if (existing && !existing.isFile() && !existing.isSymbolicLink()) throw new InvalidArgumentError(`${path} is not a regular file`);
   const fd = openSync(path, flags, options.fileMode ?? 0o600);
   try {
     const stat = fstatSync(fd);
@@ -91,6 +94,15 @@ export function mapFile(path: string, options: MapFileOptions = {}): MappedFile 
     return mapOpenFile(fd, path, size, readOnly, created);
   } finally {
     closeSync(fd);
+  }
+}
+
+function lstatIfAny(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }
 
