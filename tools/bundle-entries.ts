@@ -23,7 +23,7 @@ export interface BundleEntriesOptions {
    * 'external': bare imports stay imports, so `outdir` must be where they
    * resolve (below the project's node_modules). 'inline': everything goes
    * into the bundle (it may live anywhere, e.g. a temp dir), and the ESM
-   * bundle gets a require() for the CommonJS dependencies (proper-lockfile & co.).
+   * bundle gets a require() for the CommonJS dependencies (piscina & co.).
    */
   packages: 'external' | 'inline';
 }
