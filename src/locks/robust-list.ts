@@ -1,103 +1,233 @@
-// The calling thread's kernel robust-futex list, kept from TypeScript.
+// The calling thread's kernel robust-futex list, shared with glibc.
 //
 // Linux walks a thread's robust list when the thread exits, however it exits
-// (SIGKILL, worker.terminate(), process.exit()): every lock word on the list
+// (SIGKILL, worker.terminate(), process.exit()): every 32-bit word on the list
 // whose low 30 bits still hold the thread's TID gets FUTEX_OWNER_DIED set (the
-// TID cleared), and one waiter is woken if FUTEX_WAITERS was set. Our lock
-// word's low half has exactly that format, so a waiter learns of the death
-// from the kernel within microseconds instead of by polling /proc.
+// TID cleared), and one waiter is woken if FUTEX_WAITERS was set. So a waiter
+// learns of an owner's death from the kernel within microseconds instead of by
+// polling /proc.
 //
-// The list is singly linked through one 8-byte entry inside each mutex
-// (`next`, an address valid in the owner's process only). list_op_pending
-// covers the window in which we are between taking/releasing the word and
-// linking/unlinking it, so a death there is handled too.
+// set_robust_list(2) keeps one head per thread, and glibc registers one for
+// every thread it creates. We never replace it (that would make every glibc
+// PTHREAD_MUTEX_ROBUST mutex locked later on this thread unrobust): our nodes
+// are linked into glibc's own list, in glibc's node format (pthread_mutex_t's
+// __list, x86-64; checked against glibc at load by the native layer):
+//
+//   node + 0    32-bit robust-futex word: TID | FUTEX_WAITERS | FUTEX_OWNER_DIED
+//   node + 8    ROBUST_NODE_TAG (marks the node as robust-shm's; a glibc mutex
+//               has its __owner TID there, which is never this value)
+//   node + 24   __prev: the previous list element (a node's +32, or the head)
+//   node + 32   __next: the next list element; the kernel's list runs through
+//               these, and the head's futex_offset (-32) leads back to the word
+//   bytes 4..7 and 12..23 belong to the structure that embeds the node.
+//
+// API for any robust-futex word at a byte offset of a SharedArrayBuffer:
+//   const node = robustNode(buffer, byteOffset)   // null without the native addon
+//   const list = threadRobustList()               // this thread's list, or null
+//   list.pending(node); <CAS the word to your TID>; list.link(node); list.clearPending();
+//   ... own it ...
+//   list.pending(node); list.unlink(node); <release the word>; list.clearPending();
+// pending() sets list_op_pending, which covers a death between changing the
+// word and (un)linking it: the kernel looks at that word too.
+//
+// Pointers are held in JS as doubles whose bit pattern is the address (an
+// x86-64 user address is < 2^47: a denormal double, never NaN), so every
+// pointer load and store is ONE 8-byte Float64Array access: no BigInt, and
+// never a torn pointer the kernel could follow if we die mid-store.
 import { native } from '../native/index.js';
-import { ROBUST_ENTRY_OFFSET } from './mutex-layout.js';
 
-export interface RobustEntry {
-  /** A BigInt64Array over the mutex's buffer, and the index of the entry word in it. */
-  readonly words: BigInt64Array;
-  readonly index: number;
-  /** The entry's address in this process. */
-  readonly address: bigint;
+export const ROBUST_NODE_BYTES = 40;
+export const ROBUST_NODE_WORD = 0;
+export const ROBUST_NODE_TAG_OFFSET = 8;
+export const ROBUST_NODE_PREV = 24;
+export const ROBUST_NODE_NEXT = 32;
+/** The head's futex_offset: word address - list element address (glibc's, -32 on x86-64). */
+export const ROBUST_FUTEX_OFFSET = -32;
+/** 'RSHM': robust-shm's node tag at node + 8. */
+export const ROBUST_NODE_TAG = 0x4d485352;
+export const FUTEX_TID_MASK = 0x3fff_ffff;
+/** Set by waiters before they sleep: the unlocker (or the kernel, at the owner's death) must wake one. */
+export const FUTEX_WAITERS = 0x8000_0000 | 0;
+/** Set by the kernel when the owner exits with the word on its robust list (the TID is cleared). */
+export const FUTEX_OWNER_DIED = 0x4000_0000;
+
+const scratch = new Float64Array(1);
+const scratch32 = new Uint32Array(scratch.buffer);
+
+/** The double whose bit pattern is `address`. */
+function pointerOf(address: number): number {
+  scratch32[0] = address % 0x1_0000_0000;
+  scratch32[1] = Math.floor(address / 0x1_0000_0000);
+  return scratch[0]!;
 }
 
+function addressOfPointer(pointer: number): number {
+  scratch[0] = pointer;
+  return scratch32[0]! + scratch32[1]! * 0x1_0000_0000;
+}
+
+/** One robust-futex word's list node, as this process sees it. */
+export class RobustNode {
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+  /** Int32Array over the whole buffer; `word` is the futex word's index in it. */
+  readonly i32: Int32Array;
+  readonly word: number;
+  /** Float64Array over the whole buffer, and the indices of __prev and __next in it. */
+  readonly f64: Float64Array;
+  readonly prevIndex: number;
+  readonly nextIndex: number;
+  /** The list element (node + 32) as a pointer double. */
+  readonly pointer: number;
+
+  constructor(buffer: SharedArrayBuffer, byteOffset: number, address: number, i32?: Int32Array, f64?: Float64Array) {
+    this.buffer = buffer;
+    this.byteOffset = byteOffset;
+    this.i32 = i32 ?? new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    this.word = byteOffset >> 2;
+    this.f64 = f64 ?? new Float64Array(buffer, 0, buffer.byteLength >> 3);
+    this.prevIndex = (byteOffset + ROBUST_NODE_PREV) >> 3;
+    this.nextIndex = (byteOffset + ROBUST_NODE_NEXT) >> 3;
+    this.pointer = pointerOf(address + ROBUST_NODE_NEXT);
+  }
+}
+
+/** Write a fresh node (free word, tag, unlinked) at byteOffset. Not for a node someone may hold. */
+export function initRobustNode(buffer: SharedArrayBuffer, byteOffset: number): void {
+  checkNodePlacement(buffer, byteOffset);
+  const i32 = new Int32Array(buffer, byteOffset, ROBUST_NODE_BYTES / 4);
+  Atomics.store(i32, ROBUST_NODE_WORD / 4, 0);
+  Atomics.store(i32, ROBUST_NODE_TAG_OFFSET / 4, ROBUST_NODE_TAG);
+  new Float64Array(buffer, byteOffset + ROBUST_NODE_PREV, 2).fill(0);
+}
+
+/**
+ * The node at byteOffset (8-byte aligned, ROBUST_NODE_BYTES inside the
+ * buffer), or null when the native addon is unavailable (no robust list: only
+ * /proc polling can then tell that an owner died). Pass views over the whole
+ * buffer to share them.
+ */
+export function robustNode(buffer: SharedArrayBuffer, byteOffset: number, views?: { i32: Int32Array; f64: Float64Array }): RobustNode | null {
+  checkNodePlacement(buffer, byteOffset);
+  let address: number;
+  try {
+    address = native().addressOf(buffer, byteOffset);
+  } catch {
+    return null;
+  }
+  return new RobustNode(buffer, byteOffset, address, views?.i32, views?.f64);
+}
+
+function checkNodePlacement(buffer: SharedArrayBuffer, byteOffset: number): void {
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + ROBUST_NODE_BYTES > buffer.byteLength) {
+    throw new RangeError(`a robust-list node needs 8-byte alignment and ${ROBUST_NODE_BYTES} bytes inside the buffer, got offset ${byteOffset}`);
+  }
+}
+
+/**
+ * The calling thread's robust list. Every method is a few plain 8-byte stores
+ * when the neighbours are the head or robust-shm nodes this thread linked; a
+ * glibc mutex as a neighbour is patched by the native layer (which first
+ * checks that it is on this thread's list).
+ */
 export class ThreadRobustList {
-  // head[0] = list.next, head[1] = futex_offset, head[2] = list_op_pending
-  private readonly head: BigInt64Array;
-  private readonly headAddress: bigint;
-  /**
-   * Linked entries, a mirror of the kernel's list: the last element is
-   * head.next. Every `next` value we store comes from here (cached BigInts):
-   * stores of a BigInt are cheap, loads allocate one.
-   */
-  private readonly held: RobustEntry[] = [];
+  /** [0] the head's __prev slot (glibc's robust_prev), [1] list, [2] futex_offset, [3] list_op_pending. */
+  private readonly head: Float64Array;
+  private readonly headPointer: number;
+  /** True when the head is glibc's (the usual case); false when the thread had none and got ours. */
+  readonly sharedWithGlibc: boolean;
+  /** Nodes this thread has linked and not yet unlinked (several handles may name one node: matched by pointer). */
+  private readonly held: RobustNode[] = [];
 
   constructor() {
-    const { head, address } = native().robustListHead(-ROBUST_ENTRY_OFFSET);
-    this.head = new BigInt64Array(head);
-    this.headAddress = BigInt(address);
+    const { head, address, shared } = native().robustListHead(ROBUST_FUTEX_OFFSET);
+    this.head = new Float64Array(head);
+    this.headPointer = pointerOf(address);
+    this.sharedWithGlibc = shared;
   }
 
-  /** Announce the entry we are about to take or release (list_op_pending; one 8-byte store, never torn). */
-  pending(entry: RobustEntry): void {
-    this.head[2] = entry.address;
+  /** Announce the node whose word we are about to take or release (list_op_pending). */
+  pending(node: RobustNode): void {
+    this.head[3] = node.pointer;
   }
 
   clearPending(): void {
-    this.head[2] = 0n;
+    this.head[3] = 0;
   }
 
-  /** Push the entry of a mutex we now own: entry.next = head.next, then head.next = entry. */
-  link(entry: RobustEntry): void {
-    const top = this.held.length > 0 ? this.held[this.held.length - 1]!.address : this.headAddress;
-    entry.words[entry.index] = top;
-    this.head[0] = entry.address;
-    this.held.push(entry);
+  /** Push a node whose word we now own to the front of the list (glibc's ENQUEUE_MUTEX). */
+  link(node: RobustNode): void {
+    const head = this.head;
+    const first = head[1]!;
+    // The old first element's __prev now names us (glibc reads it on its dequeue).
+    if (first === this.headPointer) head[0] = node.pointer;
+    else this.setPrev(first, node.pointer);
+    node.f64[node.nextIndex] = first;
+    node.f64[node.prevIndex] = this.headPointer;
+    // Last: the kernel may walk the list from here on, and the node is complete.
+    head[1] = node.pointer;
+    this.held.push(node);
   }
 
-  /** Remove the entry of a mutex we are releasing (matched by address: several handles may share one mutex). */
-  unlink(entry: RobustEntry): void {
+  /** Take a node out of the list, wherever it is (glibc's DEQUEUE_MUTEX). */
+  unlink(node: RobustNode): void {
     const held = this.held;
     let at = held.length - 1;
-    while (at >= 0 && held[at]!.address !== entry.address) at--;
+    while (at >= 0 && held[at]!.pointer !== node.pointer) at--;
     if (at < 0) return;
-    const below = at > 0 ? held[at - 1]!.address : this.headAddress;
-    if (at === held.length - 1) {
-      this.head[0] = below;
-      held.pop();
-    } else {
-      const above = held[at + 1]!;
-      above.words[above.index] = below;
-      held.splice(at, 1);
-    }
+    const next = node.f64[node.nextIndex]!;
+    const prev = node.f64[node.prevIndex]!;
+    if (next === this.headPointer) this.head[0] = prev;
+    else this.setPrev(next, prev);
+    if (prev === this.headPointer) this.head[1] = next;
+    else this.setNext(prev, next);
+    node.f64[node.nextIndex] = 0;
+    node.f64[node.prevIndex] = 0;
+    if (at === held.length - 1) held.pop();
+    else held.splice(at, 1);
+  }
+
+  /** How many nodes this thread has linked (glibc's own entries not counted). */
+  get linkedCount(): number {
+    return this.held.length;
+  }
+
+  private find(pointer: number): RobustNode | undefined {
+    const held = this.held;
+    for (let i = held.length - 1; i >= 0; i--) if (held[i]!.pointer === pointer) return held[i];
+    return undefined;
+  }
+
+  private setPrev(element: number, value: number): void {
+    const node = this.find(element);
+    if (node) node.f64[node.prevIndex] = value;
+    else native().robustListPatch(addressOfPointer(element), 1, addressOfPointer(value));
+  }
+
+  private setNext(element: number, value: number): void {
+    const node = this.find(element);
+    if (node) node.f64[node.nextIndex] = value;
+    else native().robustListPatch(addressOfPointer(element), 0, addressOfPointer(value));
   }
 }
 
-const KEY = Symbol.for('robust-shm.threadRobustList');
+const KEY = Symbol.for('robust-shm.threadRobustList.v2');
 
 /**
  * This thread's list, or null when the native addon is unavailable. Kept on
  * globalThis (one per isolate, i.e. per thread) so that two copies of this
- * module loaded in one thread still share the one list the kernel knows.
+ * module loaded in one thread still share one mirror of the list.
  */
 export function threadRobustList(): ThreadRobustList | null {
   const holder = globalThis as { [KEY]?: ThreadRobustList | null };
   if (holder[KEY] === undefined) {
     try {
       holder[KEY] = new ThreadRobustList();
-    } catch {
+    } catch (error) {
+      // A head we cannot share safely is an error worth seeing, not a silent downgrade.
+      if (error instanceof RangeError) throw error;
       holder[KEY] = null;
     }
   }
   return holder[KEY];
-}
-
-export function robustEntry(buffer: SharedArrayBuffer, words: BigInt64Array, mutexByteOffset: number): RobustEntry | null {
-  try {
-    const offset = mutexByteOffset + ROBUST_ENTRY_OFFSET;
-    return { words, index: offset / 8, address: BigInt(native().addressOf(buffer, offset)) };
-  } catch {
-    return null;
-  }
 }

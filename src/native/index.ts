@@ -43,11 +43,20 @@ export interface NativeBinding {
   /** posix_fallocate(fd, 0, length): reserve the file's blocks (extending it); throws with code ENOSPC when they do not fit. */
   reserveFileSpace(fd: number, length: number): void;
   /**
-   * Register (once per thread) a kernel robust-futex list head for the calling
-   * thread and return a view of it: { next, futex_offset, list_op_pending } as
-   * three 64-bit words, and its address.
+   * The calling thread's kernel robust-list head (glibc's when it has one,
+   * checked against glibc's node layout; else one registered for it). `head`
+   * views 32 bytes from head - 8: the head's __prev slot, list, futex_offset,
+   * list_op_pending. futexOffset must be -32. Also registers (once per thread)
+   * the environment cleanup hook that marks the thread's robust-shm words
+   * OWNER_DIED when its environment is torn down.
    */
-  robustListHead(futexOffset: number): { head: ArrayBuffer; address: number };
+  robustListHead(futexOffset: number): { head: ArrayBuffer; address: number; shared: boolean };
+  /**
+   * Write a pointer into the __next (slot 0) or __prev (slot 1) of a list
+   * element that is not one of ours (a glibc mutex), after checking it is on
+   * the calling thread's list.
+   */
+  robustListPatch(element: number, slot: 0 | 1, value: number): void;
 }
 
 interface NodeGypBuild {
