@@ -30,3 +30,17 @@ export class MutexLayoutError extends RobustShmError {
     super('ERR_MUTEX_LAYOUT', message);
   }
 }
+
+/** markConsistent() when the mutex holds no abandoned, not-yet-repaired state. POSIX pthread_mutex_consistent's EINVAL. */
+export class NotInconsistentError extends RobustShmError {
+  constructor(message = 'markConsistent() needs a pending abandonment: the mutex was not acquired abandoned, or was already marked consistent') {
+    super('EINVAL', message);
+  }
+}
+
+/** RobustMutex.open() asked for one recovery policy (or wait mechanism) and found a mutex of another. */
+export class MutexPolicyMismatchError extends RobustShmError {
+  constructor(message: string) {
+    super('ERR_MUTEX_POLICY_MISMATCH', message);
+  }
+}

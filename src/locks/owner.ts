@@ -59,6 +59,20 @@ export function ownerLiveness(owner: Pick<OwnerIdentity, 'tid' | 'startTime'>): 
   return 'alive';
 }
 
+/**
+ * Liveness of a thread whose start time is not known (an owner that died, or
+ * has not yet got to record it, between taking a lock word and writing its
+ * start time): only "gone", "zombie" and "exiting" are certain deaths. A live
+ * thread with that TID may be the owner, so it counts as alive.
+ */
+export function threadLiveness(tid: number): Liveness {
+  const stat = readThreadStat(tid);
+  if (stat === null) return 'gone';
+  if (stat.state === 'Z' || stat.state === 'X' || stat.state === 'x') return 'zombie';
+  if ((stat.flags & PF_EXITING) !== 0) return 'exiting';
+  return 'alive';
+}
+
 /** ownerLiveness(owner) === 'alive'. */
 export function ownerIsAlive(owner: Pick<OwnerIdentity, 'tid' | 'startTime'>): boolean {
   return ownerLiveness(owner) === 'alive';

@@ -1,10 +1,36 @@
 // RobustMutex: a recursive mutex in shared memory whose owner's death is
 // detected, reported as "abandoned" (WAIT_ABANDONED / EOWNERDEAD), and
 // recovered from. Works across worker threads and processes.
+//
+// The lock word is the Linux robust-futex word (TID | FUTEX_WAITERS |
+// FUTEX_OWNER_DIED, 32 bits, see mutex-layout.ts), linked into the owner
+// thread's robust list next to glibc's own robust mutexes (robust-list.ts).
+// Who decides that an owner died:
+// - the kernel, at the owner thread's exit (however it exits): it sets
+//   OWNER_DIED in every word on the thread's list still holding its TID and
+//   wakes one waiter. list_op_pending covers the instants between the
+//   compare-and-swap on the word and the (un)linking, so an owner that dies
+//   right after taking the word, before writing anything else (hard case 1),
+//   is marked too;
+// - the environment cleanup hook of the native layer, earlier, when a worker
+//   is torn down (same marking, see robust-list.cc);
+// - without the addon (threads only, Atomics.wait), waiters polling /proc
+//   between wait slices. The owner writes its start time (+4) and then its
+//   TID record (+56) right after the compare-and-swap, so a waiter may find
+//   the word taken and the start time not yet the owner's (hard case 1, or a
+//   live owner a few instructions behind). The record tells the two apart:
+//   while it does not equal the word's TID, the start time is not trusted and
+//   only a certain death counts (no such thread, zombie, exiting: see
+//   threadLiveness); a live thread with that TID is taken for the owner. When
+//   it equals the TID, a different start time in /proc means the TID was
+//   handed to a new thread (hard case 2). A waiter that finds the owner dead
+//   marks the word OWNER_DIED by compare-and-swap on the exact value it
+//   judged, as the kernel would, and then takes it like any OWNER_DIED word:
+//   one winner (hard case 6).
 import { testHooksOf } from '../test-hooks.js';
 import { InvalidArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
-import { LockTimeoutError, MutexLayoutError, NotOwnerError, NotRecoverableError } from './errors.js';
+import { LockTimeoutError, MutexLayoutError, MutexPolicyMismatchError, NotInconsistentError, NotOwnerError, NotRecoverableError } from './errors.js';
 import {
   CONSISTENT,
   I,
@@ -12,20 +38,19 @@ import {
   LAYOUT_VERSION,
   MAGIC,
   MUTEX_BYTES,
+  NODE_TAG,
   NOT_RECOVERABLE,
   NOT_RECOVERABLE_TID,
   OWNER_DIED,
   TID_MASK,
+  V1,
   WAIT_ATOMICS,
   WAIT_FUTEX,
   WAITER_SLOTS,
   WAITERS,
-  encodeOwner,
-  highOf,
-  lowOf,
 } from './mutex-layout.js';
-import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat } from './owner.js';
-import { robustEntry, threadRobustList, type RobustEntry, type ThreadRobustList } from './robust-list.js';
+import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat, threadLiveness, type Liveness } from './owner.js';
+import { robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import type { AcquireResult, MutexSnapshot, MutexState, NamedObjectHost, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { waitSlice, wake, type WaitWord } from './waiting.js';
 
@@ -92,16 +117,15 @@ export class RobustMutex {
   /** Where in `buffer` (8-byte aligned). */
   readonly byteOffset: number;
   private readonly i32: Int32Array;
-  private readonly i64: BigInt64Array;
+  /** Int32 index of the lock word; the other fields are at base + I.x. */
   private readonly base: number;
-  private readonly word64: number;
   private readonly lockWord: WaitWord;
   private readonly livenessIntervalMs: number;
   private readonly spin: number;
   private readonly onLockWordTaken: (() => void) | undefined;
-  /** This thread's kernel robust list and this mutex's entry in it (null without the addon). */
+  /** This thread's kernel robust list and this mutex's node in it (null without the addon). */
   private readonly robustList: ThreadRobustList | null;
-  private readonly entry: RobustEntry | null;
+  private readonly node: RobustNode | null;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions) {
     checkPlacement(buffer, byteOffset);
@@ -109,18 +133,16 @@ export class RobustMutex {
     this.byteOffset = byteOffset;
     // Views end at a whole element: a buffer's length need not be a multiple of 8.
     this.i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
-    this.i64 = new BigInt64Array(buffer, 0, buffer.byteLength >> 3);
     this.base = byteOffset / 4;
-    this.word64 = byteOffset / 8;
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     this.spin = options.spin ?? 100;
     // Test-only (src/test-hooks.ts): a test kills the owner right after the lock word was taken (hard case 1).
     this.onLockWordTaken = testHooksOf(options).onLockWordTaken;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
     // initialize() writes the mechanism before the magic; at() checks the magic right after construction.
-    this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lockLow, kind: Atomics.load(this.i32, this.base + I.waitKind) };
-    this.robustList = threadRobustList();
-    this.entry = this.robustList ? robustEntry(buffer, this.i64, byteOffset) : null;
+    this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lock, kind: Atomics.load(this.i32, this.base + I.waitKind) };
+    this.robustList = this.lockWord.kind === WAIT_FUTEX ? threadRobustList() : null;
+    this.node = this.robustList ? robustNode(buffer, byteOffset, { i32: this.i32, f64: new Float64Array(buffer, 0, buffer.byteLength >> 3) }) : null;
   }
 
   /** Write a fresh, unowned mutex at byteOffset (8-byte aligned, RobustMutex.BYTES long). */
@@ -131,6 +153,7 @@ export class RobustMutex {
     const mechanism = options.waitMechanism ?? defaultWaitMechanism();
     const i32 = new Int32Array(buffer, byteOffset, MUTEX_BYTES / 4);
     i32.fill(0);
+    Atomics.store(i32, I.tag, NODE_TAG);
     Atomics.store(i32, I.policy, policy === 'posix' ? 0 : 1);
     Atomics.store(i32, I.waitKind, mechanism === 'futex' ? WAIT_FUTEX : WAIT_ATOMICS);
     Atomics.store(i32, I.version, LAYOUT_VERSION);
@@ -141,20 +164,28 @@ export class RobustMutex {
 
   /** Attach to a mutex that initialize() wrote (in any thread or process). */
   static at(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions = {}): RobustMutex {
-    const mutex = new RobustMutex(buffer, byteOffset, options);
-    const magic = Atomics.load(mutex.i32, mutex.base + I.magic);
-    if (magic !== MAGIC) throw new MutexLayoutError(`no robust mutex at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
-    const version = Atomics.load(mutex.i32, mutex.base + I.version);
-    if (version !== LAYOUT_VERSION) throw new MutexLayoutError(`mutex layout version ${version}, this library reads ${LAYOUT_VERSION}`);
-    return mutex;
+    checkPlacement(buffer, byteOffset);
+    checkLayout(new Int32Array(buffer, byteOffset, MUTEX_BYTES / 4), byteOffset);
+    return new RobustMutex(buffer, byteOffset, options);
   }
 
-  /** Find the mutex called `name` in a region, creating it on first use (like a Windows named mutex). */
+  /**
+   * Find the mutex called `name` in a region, creating it on first use (like a
+   * Windows named mutex). An explicit `policy` (or `waitMechanism`) that differs
+   * from the existing mutex's throws MutexPolicyMismatchError.
+   */
   static open(region: NamedObjectHost, name: string, options: InitializeOptions & MutexOptions = {}): RobustMutex {
     const { offset } = region.findOrCreate(`mutex:${name}`, MUTEX_BYTES, (byteOffset) => {
       RobustMutex.initialize(region.buffer, byteOffset, options);
     });
-    return RobustMutex.at(region.buffer, offset, options);
+    const mutex = RobustMutex.at(region.buffer, offset, options);
+    if (options.policy !== undefined && mutex.policy !== options.policy) {
+      throw new MutexPolicyMismatchError(`mutex '${name}' exists with policy '${mutex.policy}', not the '${options.policy}' asked for`);
+    }
+    if (options.waitMechanism !== undefined && mutex.waitMechanism !== options.waitMechanism) {
+      throw new MutexPolicyMismatchError(`mutex '${name}' exists with wait mechanism '${mutex.waitMechanism}', not the '${options.waitMechanism}' asked for`);
+    }
+    return mutex;
   }
 
   /** The recovery policy chosen at initialisation (see RecoveryPolicy). */
@@ -162,15 +193,19 @@ export class RobustMutex {
     return Atomics.load(this.i32, this.base + I.policy) === 0 ? 'posix' : 'windows';
   }
 
+  get waitMechanism(): 'futex' | 'atomics' {
+    return this.lockWord.kind === WAIT_FUTEX ? 'futex' : 'atomics';
+  }
+
   // ---- acquiring -------------------------------------------------------
 
   /** Block until owned, abandoned-and-owned, timed out, or not recoverable. */
   acquire(timeoutMs = Infinity): AcquireResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
-    // Fast path, uncontended: one compare-and-swap installs our whole identity.
+    // Fast path, uncontended: one compare-and-swap of the 32-bit word.
     const me = currentThreadIdentity();
     this.announce();
-    if (Atomics.compareExchange(this.i64, this.word64, 0n, ownerWord(me)) === 0n) return this.took(me, false, undefined);
+    if (Atomics.compareExchange(this.i32, this.base, 0, me.tid) === 0) return this.took(me, false, undefined);
     const result = this.acquireBlocking(me, timeoutMs);
     if (!result.owned) this.withdraw();
     return result;
@@ -199,7 +234,7 @@ export class RobustMutex {
    */
   private *waiting(me: OwnerIdentity, timeoutMs: number): Generator<{ waitValue: number; sliceMs: number; seq: number }, AcquireResult, boolean> {
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
-    let registered = -1;
+    let registered = NOT_REGISTERED;
     try {
       let checkOwner = false;
       for (;;) {
@@ -211,13 +246,13 @@ export class RobustMutex {
         if (step.retry) continue;
         const remaining = deadline - performance.now();
         if (remaining <= 0) return NOT_OWNED_TIMEOUT;
-        if (registered < 0) registered = this.registerWaiter(me.tid);
+        if (registered === NOT_REGISTERED) registered = this.registerWaiter(me.tid);
         // Only a sleep that nobody cut short means the owner held on for a
         // whole interval: that is when it is worth asking /proc about it.
         checkOwner = yield { waitValue: step.waitValue, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq };
       }
     } finally {
-      if (registered >= 0) Atomics.compareExchange(this.i32, this.base + I.waiterSlots + registered, me.tid, 0);
+      this.unregisterWaiter(registered, me.tid);
     }
   }
 
@@ -236,7 +271,6 @@ export class RobustMutex {
       }
     }
   }
-
   /**
    * Acquire without blocking the event loop. Same outcomes as acquire();
    * rejects with the signal's reason when `signal` aborts.
@@ -297,61 +331,70 @@ export class RobustMutex {
   }
 
   /**
-   * One look at the lock word: take it if free, recurse if ours, take it over
-   * if its owner is dead. Otherwise report the value to sleep on.
+   * One look at the lock word: take it if free (or its owner died), recurse
+   * if ours, mark it OWNER_DIED if its owner is dead. Otherwise report the
+   * value to sleep on.
    */
   private step(me: OwnerIdentity, wantWait: boolean, checkOwner: boolean): { result?: AcquireResult; waitValue: number; retry?: boolean } {
-    const word = Atomics.load(this.i64, this.word64);
-    const low = lowOf(word);
-    const tid = low & TID_MASK;
-    if (tid === 0 && (low & OWNER_DIED) !== 0) {
-      // The kernel walked the dead owner's robust list: it cleared the TID and set OWNER_DIED.
-      const next = encodeOwner(me.tid, me.startTime, wantWait || (low & WAITERS) !== 0);
-      this.announce();
-      if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
-        return { result: this.took(me, true, this.recordedOwner(highOf(word))), waitValue: 0 };
-      }
-      return { waitValue: 0, retry: true };
-    }
+    const b = this.base;
+    const i32 = this.i32;
+    const word = Atomics.load(i32, b);
+    const tid = word & TID_MASK;
     if (tid === 0) {
-      // Free. A thread past its spin phase takes it with WAITERS set: the
-      // release that woke it woke only one sleeper, others may still sleep,
-      // and without the bit our own release would not wake them.
-      const next = encodeOwner(me.tid, me.startTime, wantWait);
+      // Free, or free after its owner died: the kernel (or the cleanup hook,
+      // or a waiter reading /proc) cleared the TID and set OWNER_DIED.
+      const died = (word & OWNER_DIED) !== 0;
+      // A thread past its spin phase takes it with WAITERS set: the release
+      // that woke it woke only one sleeper, others may still sleep, and
+      // without the bit our own release would not wake them.
+      const next = me.tid | (wantWait || (died && (word & WAITERS) !== 0) ? WAITERS : 0);
+      let previous: OwnerIdentity | undefined;
+      if (died) {
+        previous = this.recordedOwner();
+        // The dead owner's record must not vouch for our start time: cleared
+        // by compare-and-swap, so a racing taker never erases the winner's.
+        if (previous.tid !== 0) Atomics.compareExchange(i32, b + I.ownerTid, previous.tid, 0);
+      }
       this.announce();
-      if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) return { result: this.took(me, false, undefined), waitValue: 0 };
+      if (Atomics.compareExchange(i32, b, word, next) === word) return { result: this.took(me, died, previous), waitValue: 0 };
       return { waitValue: 0, retry: true };
     }
     if (tid === NOT_RECOVERABLE_TID) return { result: NOT_OWNED_UNRECOVERABLE, waitValue: 0 };
-    const startTime = highOf(word);
-    if (tid === me.tid && startTime === me.startTime >>> 0) {
-      const depth = (this.i32[this.base + I.depth] ?? 0) + 1;
-      this.i32[this.base + I.depth] = depth;
+    if (tid === me.tid && i32[b + I.startTime] === (me.startTime | 0)) {
+      const depth = (i32[b + I.depth] ?? 0) + 1;
+      i32[b + I.depth] = depth;
       return { result: { owned: true, status: 'acquired', abandoned: false, depth }, waitValue: 0 };
     }
-    if (checkOwner) {
-      if (ownerLiveness({ tid, startTime }) !== 'alive') {
-        // Exactly one of several waiters that notice the death at once wins
-        // this compare-and-swap (hard case 6); the others see a live owner.
-        const next = encodeOwner(me.tid, me.startTime, wantWait || (low & WAITERS) !== 0);
-        this.announce();
-        if (Atomics.compareExchange(this.i64, this.word64, word, next) === word) {
-          return { result: this.took(me, true, { ...this.recordedOwner(startTime), tid }), waitValue: 0 };
-        }
-        return { waitValue: 0, retry: true };
-      }
+    // Our own TID with another start time: a dead thread's that this one
+    // inherited (this thread is not inside an acquire, so it is not the taker).
+    if (tid === me.tid || (checkOwner && this.ownerLivenessOf(tid) !== 'alive')) {
+      // Exactly one of several waiters that notice the death at once wins
+      // this compare-and-swap (hard case 6); the next step takes the word.
+      Atomics.compareExchange(i32, b, word, (word & WAITERS) | OWNER_DIED);
+      return { waitValue: 0, retry: true };
     }
-    if (wantWait && (low & WAITERS) === 0) {
-      const flagged = BigInt.asIntN(64, word | BigInt(WAITERS >>> 0));
-      if (Atomics.compareExchange(this.i64, this.word64, word, flagged) !== word) return { waitValue: 0, retry: true };
-      return { waitValue: lowOf(flagged) };
+    if (wantWait && (word & WAITERS) === 0) {
+      const flagged = word | WAITERS;
+      if (Atomics.compareExchange(i32, b, word, flagged) !== word) return { waitValue: 0, retry: true };
+      return { waitValue: flagged };
     }
-    return { waitValue: low };
+    return { waitValue: word };
+  }
+
+  /** The /proc verdict on the thread whose TID is in the word (see the file comment). */
+  private ownerLivenessOf(tid: number): Liveness {
+    const i32 = this.i32;
+    const b = this.base;
+    if (Atomics.load(i32, b + I.ownerTid) !== tid) return threadLiveness(tid);
+    const startTime = Atomics.load(i32, b + I.startTime);
+    // Still the same owner's record: the start time just read is that owner's.
+    if (Atomics.load(i32, b + I.ownerTid) !== tid) return threadLiveness(tid);
+    return ownerLiveness({ tid, startTime });
   }
 
   /** Before any compare-and-swap that may make us owner: a death from here on is the kernel's to report. */
   private announce(): void {
-    if (this.entry) this.robustList!.pending(this.entry);
+    if (this.node) this.robustList!.pending(this.node);
   }
 
   /**
@@ -360,26 +403,29 @@ export class RobustMutex {
    * is mapped at that address by then.
    */
   private withdraw(): void {
-    if (this.entry) this.robustList!.clearPending();
+    if (this.node) this.robustList!.clearPending();
   }
 
   /** The owner as the metadata words remember it (it may have died before writing them). */
-  private recordedOwner(startTime: number): OwnerIdentity {
-    return { tid: this.i32[this.base + I.ownerTid] ?? 0, pid: this.i32[this.base + I.ownerPid] ?? 0, startTime };
+  private recordedOwner(): OwnerIdentity {
+    const b = this.base;
+    return { tid: Atomics.load(this.i32, b + I.ownerTid), pid: this.i32[b + I.ownerPid] ?? 0, startTime: (this.i32[b + I.startTime] ?? 0) >>> 0 };
   }
 
   private took(me: OwnerIdentity, abandoned: boolean, previousOwner: OwnerIdentity | undefined): Owned {
     this.onLockWordTaken?.();
-    if (this.entry) {
-      this.robustList!.link(this.entry);
-      this.robustList!.clearPending();
-    }
     const b = this.base;
     const i32 = this.i32;
+    // Start time first, then the record that vouches for it. Plain stores:
+    // V8 keeps typed-array stores in program order, x86 (TSO) never reorders
+    // two stores, and the compare-and-swap that made us owner, like the
+    // exchange that releases, is a full fence (locked instruction).
+    i32[b + I.startTime] = me.startTime;
     i32[b + I.ownerTid] = me.tid;
-    // Fields only the owner writes are plain stores: the compare-and-swap that
-    // made us owner, and the exchange that releases, are the fences that
-    // publish them (x86 locked instructions); Atomics.store would add a fence each.
+    if (this.node) {
+      this.robustList!.link(this.node);
+      this.robustList!.clearPending();
+    }
     i32[b + I.ownerPid] = me.pid;
     i32[b + I.depth] = 1;
     i32[b + I.acquisitions] = (i32[b + I.acquisitions] ?? 0) + 1;
@@ -388,20 +434,27 @@ export class RobustMutex {
       // Under both policies the state is suspect until the new owner says otherwise;
       // only release() differs (posix: not recoverable; windows: passes on).
       Atomics.compareExchange(i32, b + I.consistency, CONSISTENT, INCONSISTENT);
-      return previousOwner
+      return previousOwner && previousOwner.tid !== 0
         ? { owned: true, status: 'abandoned', abandoned: true, depth: 1, previousOwner }
         : { owned: true, status: 'abandoned', abandoned: true, depth: 1 };
     }
     return ACQUIRED_FIRST;
   }
 
+  /** A waiter slot for inspect(); WITHOUT_SLOT (counted in one shared word) when all are taken. */
   private registerWaiter(tid: number): number {
     const first = this.base + I.waiterSlots;
     for (let i = 0; i < WAITER_SLOTS; i++) {
       const current = Atomics.load(this.i32, first + i);
       if (current === 0 && Atomics.compareExchange(this.i32, first + i, 0, tid) === 0) return i;
     }
-    return -1;
+    Atomics.add(this.i32, this.base + I.waitersWithoutSlot, 1);
+    return WITHOUT_SLOT;
+  }
+
+  private unregisterWaiter(registered: number, tid: number): void {
+    if (registered >= 0) Atomics.compareExchange(this.i32, this.base + I.waiterSlots + registered, tid, 0);
+    else if (registered === WITHOUT_SLOT) Atomics.sub(this.i32, this.base + I.waitersWithoutSlot, 1);
   }
 
   // ---- releasing -------------------------------------------------------
@@ -412,19 +465,24 @@ export class RobustMutex {
   }
 
   /**
-   * Two 32-bit reads, no BigInt: while `me` owns the word nobody else changes
-   * its identity (others may only add WAITERS), so a torn read cannot produce
-   * a false "mine".
+   * The word holds our TID and the start time is ours. No other thread can
+   * produce that pair: a dead thread with our TID had another start time,
+   * and while we own the word only we write the start time.
    */
   private heldBy(me: OwnerIdentity): boolean {
     const b = this.base;
-    return ((this.i32[b + I.lockLow] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.lockHigh] === (me.startTime | 0);
+    return ((this.i32[b] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.startTime] === (me.startTime | 0);
   }
 
-  /** After an abandoned acquire: declare the protected state repaired (pthread_mutex_consistent). */
+  /**
+   * After an abandoned acquire: declare the protected state repaired
+   * (pthread_mutex_consistent). Throws NotOwnerError when the caller does not
+   * own the mutex, and NotInconsistentError (EINVAL) when there is no
+   * abandonment to repair.
+   */
   markConsistent(): void {
     if (!this.isHeldByCurrentThread()) throw new NotOwnerError('markConsistent() needs the calling thread to own the mutex');
-    Atomics.compareExchange(this.i32, this.base + I.consistency, INCONSISTENT, CONSISTENT);
+    if (Atomics.compareExchange(this.i32, this.base + I.consistency, INCONSISTENT, CONSISTENT) !== INCONSISTENT) throw new NotInconsistentError();
   }
 
   /** Release one level of ownership. Throws NotOwnerError (ERROR_NOT_OWNER) when the caller is not the owner. */
@@ -440,32 +498,32 @@ export class RobustMutex {
     }
     i32[b + I.depth] = 0;
     i32[b + I.ownerPid] = 0;
+    // The record goes before the word: a later owner's start time is never vouched for by ours.
     i32[b + I.ownerTid] = 0;
-    const entry = this.entry;
-    if (entry) {
+    const node = this.node;
+    if (node) {
       // Unlinked but not yet released: list_op_pending covers a death in between.
-      this.robustList!.pending(entry);
-      this.robustList!.unlink(entry);
+      this.robustList!.pending(node);
+      this.robustList!.unlink(node);
     }
     if (i32[b + I.consistency] !== INCONSISTENT) {
-      const old = Atomics.exchange(this.i64, this.word64, 0n);
-      if (old !== ownerWord(me)) this.wakeWaiters(1);
+      if (Atomics.exchange(i32, b, 0) !== me.tid) this.wakeWaiters(1);
     } else {
       this.releaseInconsistent();
     }
-    if (entry) this.robustList!.clearPending();
+    if (node) this.robustList!.clearPending();
   }
 
   private releaseInconsistent(): void {
     const b = this.base;
     if (this.policy === 'posix') {
       Atomics.store(this.i32, b + I.consistency, NOT_RECOVERABLE);
-      Atomics.store(this.i64, this.word64, encodeOwner(NOT_RECOVERABLE_TID, 0));
+      Atomics.store(this.i32, b, NOT_RECOVERABLE_TID);
       this.wakeWaiters(0x7fff_ffff);
       return;
     }
     Atomics.store(this.i32, b + I.consistency, CONSISTENT);
-    Atomics.store(this.i64, this.word64, 0n);
+    Atomics.store(this.i32, b, 0);
     this.wakeWaiters(1);
   }
 
@@ -480,25 +538,25 @@ export class RobustMutex {
   /** A snapshot for tools and the lock lab. Reads /proc for the owner and waiters. */
   inspect(): MutexSnapshot {
     const b = this.base;
-    const word = Atomics.load(this.i64, this.word64);
-    const tid = lowOf(word) & TID_MASK;
+    const word = Atomics.load(this.i32, b);
+    const tid = word & TID_MASK;
     const consistency = Atomics.load(this.i32, b + I.consistency);
     let owner: OwnerIdentity | null = null;
     let ownerAlive: boolean | null = null;
     let state: MutexState;
     if (tid === NOT_RECOVERABLE_TID || consistency === NOT_RECOVERABLE) {
       state = 'not-recoverable';
-    } else if (tid === 0 && (lowOf(word) & OWNER_DIED) !== 0) {
-      owner = this.recordedOwner(highOf(word));
+    } else if (tid === 0 && (word & OWNER_DIED) !== 0) {
+      owner = this.recordedOwner();
       ownerAlive = false;
       state = 'owner-dead';
     } else if (tid === 0) {
       state = 'free';
     } else {
-      const startTime = highOf(word);
-      const pid = Atomics.load(this.i32, b + I.ownerPid) || processOfThread(tid);
-      owner = { tid, pid, startTime };
-      ownerAlive = ownerLiveness(owner) === 'alive';
+      const recorded = Atomics.load(this.i32, b + I.ownerTid) === tid;
+      const pid = (recorded && Atomics.load(this.i32, b + I.ownerPid)) || processOfThread(tid);
+      owner = { tid, pid, startTime: recorded ? Atomics.load(this.i32, b + I.startTime) >>> 0 : 0 };
+      ownerAlive = this.ownerLivenessOf(tid) === 'alive';
       state = !ownerAlive ? 'owner-dead' : consistency === INCONSISTENT ? 'owned-inconsistent' : 'owned';
     }
     let waiters = 0;
@@ -510,12 +568,14 @@ export class RobustMutex {
       if (readThreadStat(waiter) === null) Atomics.compareExchange(this.i32, slot, waiter, 0);
       else waiters++;
     }
+    const withoutSlot = Math.max(0, Atomics.load(this.i32, b + I.waitersWithoutSlot));
     return {
       state,
       owner,
       ownerAlive,
       depth: owner ? Atomics.load(this.i32, b + I.depth) : 0,
-      waiters,
+      waiters: waiters + withoutSlot,
+      waitersExact: withoutSlot === 0,
       timesAbandoned: Atomics.load(this.i32, b + I.timesAbandoned),
       policy: this.policy,
     };
@@ -527,20 +587,27 @@ export class RobustMutex {
   }
 }
 
-// The lock-word values of the calling thread, computed once per thread
-// (module state is per thread): BigInt arithmetic on every acquire would
-// dominate the uncontended path.
-let cachedFor: OwnerIdentity | undefined;
-let cachedWord = 0n;
+const NOT_REGISTERED = -1;
+const WITHOUT_SLOT = -2;
 
-function ownerWord(me: OwnerIdentity): bigint {
-  if (cachedFor !== me) {
-    cachedFor = me;
-    cachedWord = encodeOwner(me.tid, me.startTime);
+/** A clear MutexLayoutError for anything but an initialised version-2 mutex. */
+function checkLayout(i32: Int32Array, byteOffset: number): void {
+  const magic = Atomics.load(i32, I.magic);
+  if (magic === MAGIC) {
+    const version = Atomics.load(i32, I.version);
+    if (version !== LAYOUT_VERSION) throw new MutexLayoutError(`mutex layout version ${version} at byte offset ${byteOffset}, this library reads ${LAYOUT_VERSION}`);
+    return;
   }
-  return cachedWord;
+  if (Atomics.load(i32, V1.magic) === MAGIC) {
+    const version = Atomics.load(i32, V1.version);
+    throw new MutexLayoutError(
+      `the mutex at byte offset ${byteOffset} has layout version ${version} (64-bit lock word, written by robust-shm before the ` +
+        `glibc-shared robust list); this library reads version ${LAYOUT_VERSION}. Recreate the region with this version, ` +
+        'or open it with the robust-shm release that wrote it',
+    );
+  }
+  throw new MutexLayoutError(`no robust mutex at byte offset ${byteOffset} (magic ${(magic >>> 0).toString(16)})`);
 }
-
 
 function checkPlacement(buffer: SharedArrayBuffer, byteOffset: number): void {
   if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('a robust mutex needs a SharedArrayBuffer');

@@ -89,8 +89,14 @@ export interface MutexSnapshot {
   ownerAlive: boolean | null;
   /** The owner's recursion depth (0 when free). */
   depth: number;
-  /** Threads registered as waiting. */
+  /** Threads blocked in acquire (waiters killed while blocked are dropped as soon as they are noticed). */
   waiters: number;
+  /**
+   * False when more threads blocked than the mutex has waiter slots (12): the
+   * ones without a slot are counted by one shared number, which still
+   * includes any of them that were killed while they waited.
+   */
+  waitersExact: boolean;
   /** How many times an acquirer was told 'abandoned', since initialisation. */
   timesAbandoned: number;
   /** The policy chosen at initialisation. */
