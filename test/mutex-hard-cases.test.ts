@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { currentThreadIdentity, readThreadStat } from '../src/locks/owner.js';
 import { native } from '../src/native/index.js';
+import { I } from '../src/locks/mutex-layout.js';
 import { exited, nextMessage, useResources } from './helpers/resources.js';
 import { mutexWorld, processParticipant, threadParticipant, waitFor } from './fixtures/mutex-setup.js';
 
@@ -25,7 +26,14 @@ describe('robust mutex hard cases', () => {
     const snapshot = w.mutex.inspect();
     expect(snapshot.owner?.tid).toBe(owner.tid);
     expect(snapshot.depth).toBe(0);
-    expect(new Int32Array(w.region.buffer, w.mutex.byteOffset, 32)[8]).toBe(0); // ownerPid not yet written
+    const fields = new Int32Array(w.region.buffer, w.mutex.byteOffset, 32);
+    expect(fields[I.ownerPid]).toBe(0); // not yet written
+    expect(fields[I.ownerTid]).toBe(0); // no record vouches for the start time slot
+    // The start time slot still holds this thread's (the previous owner's):
+    // it must not make the live owner look like a reused TID.
+    expect(fields[I.startTime]).toBe(currentThreadIdentity().startTime | 0);
+    expect(w.mutex.tryAcquire().status).toBe('busy');
+    expect(w.mutex.inspect()).toMatchObject({ state: 'owned', ownerAlive: true });
     await owner.kill();
     const result = w.mutex.acquire(10_000);
     expect(result.status).toBe('abandoned');
