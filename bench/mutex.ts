@@ -25,15 +25,18 @@ import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
 const HELP = `Usage: npx tsx bench/mutex.ts [options]
 
 Times the robust mutex: uncontended acquire+release, 2 processes and 2 threads
-contended (lock / increment / unlock), and owner-death detection (SIGKILL of a
-process, worker.terminate() of a thread, both parked inside the critical
-section, to a blocked waiter's "abandoned" return). Builds and times the same
-figures for a glibc robust process-shared pthread mutex, and proper-lockfile.
+contended (lock / increment / unlock), cross-process hand-over (a waiter blocked
+in acquire() in another process, released after 20 ms: release to its return),
+beside a bare native futex wait/wake hand-over in the same harness, and
+owner-death detection (SIGKILL of a process, worker.terminate() of a thread,
+both parked inside the critical section, to a blocked waiter's "abandoned"
+return). Builds and times the same figures for a glibc robust process-shared
+pthread mutex, and proper-lockfile.
 
 Options:
   --uncontended <n>   acquire+release pairs (default 2000000)
   --contended <n>     lock/unlock per contender (default 200000)
-  --rounds <n>        death-detection rounds of each kind (default 30, min 1)
+  --rounds <n>        death-detection and hand-over rounds of each kind (default 30, min 1)
   --thread-owner <k>  'bundled' (default): the thread owner runs the participant bundled
                       into plain JS by esbuild, like a production worker; 'tsx': through
                       tsx (its module hooks make worker teardown, hence detection, slower)
@@ -41,8 +44,9 @@ Options:
   --json              one JSON summary line on stdout (progress goes to stderr)
   -h, --help          this help
 
-Targets (issue 3): uncontendedRatioVsPthread <= 2, contendedProcessRatioVsPthread <= 2,
-deathDetectionMsMedianProcess <= 1, deathDetectionMsMedianThread <= 5.`;
+Targets (issue 10): uncontendedRatioVsPthread <= 1.5, contendedProcessRatioVsPthread <= 2,
+handoverRatioVsFutex <= 2 (median and p90), deathDetectionMsMedianProcess <= 0.5 with
+deathDetectionMsP90Process <= 2, deathDetectionMsMedianThread <= 2.`;
 
 function fail(message: string): never {
   process.stderr.write(`bench/mutex: ${message}\nTry --help.\n`);
@@ -81,6 +85,8 @@ const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.u
 const path = join('/dev/shm', `robust-shm-bench-mutex-${process.pid}`);
 const region = await openRegion(path, { size: 64 * 1024, create: true });
 const { offset: wordsOffset } = region.findOrCreate('words', 16);
+const { offset: handoverOffset } = region.findOrCreate('handover-word', 8);
+const handoverWord = new Int32Array(region.buffer, handoverOffset, 1);
 const words = new Int32Array(region.buffer, wordsOffset, 4);
 const lot = ParkingLot.open(region, 'park', 2);
 
@@ -181,6 +187,51 @@ async function contended(kind: 'process' | 'thread'): Promise<{ nsPerOp: number;
   return { nsPerOp: ns / (2 * CONTENDED), exact: Atomics.load(words, 1) === 2 * CONTENDED, handoffs: results.reduce((a, r) => a + r.handoffs, 0) };
 }
 
+// ---- cross-process hand-over ---------------------------------------------------
+/**
+ * This process holds the lock (or, for 'futex', a plain word) while a waiter
+ * process blocks on it; 20 ms later it releases (wakes). Sample: from just
+ * before release() to the waiter's return, both CLOCK_MONOTONIC.
+ */
+async function handover(kind: 'mutex' | 'futex'): Promise<Summary> {
+  const mutex = RobustMutex.open(region, 'handover', { policy: 'windows' });
+  const waiter = await forkParticipant(mutex, 1);
+  const samples: number[] = [];
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  for (let round = 0; round < ROUNDS; round++) {
+    let t0: bigint;
+    let returned: Promise<{ at: string; status?: string }>;
+    if (kind === 'mutex') {
+      mutex.acquire();
+      returned = next(waiter.child, 'waited');
+      waiter.child.send({ cmd: 'wait' });
+      const deadline = performance.now() + 30_000;
+      while (mutex.inspect().waiters < 1) {
+        if (performance.now() > deadline) throw new Error('the hand-over waiter never blocked');
+        await sleep(1);
+      }
+      await sleep(20);
+      t0 = process.hrtime.bigint();
+      mutex.release();
+    } else {
+      Atomics.store(handoverWord, 0, 0);
+      returned = next(waiter.child, 'futexWoken');
+      waiter.child.send({ cmd: 'futexWait', offset: handoverOffset });
+      await sleep(20);
+      t0 = process.hrtime.bigint();
+      Atomics.store(handoverWord, 0, 1);
+      native().futexWake(region.buffer, handoverOffset, 1);
+    }
+    const result = await returned;
+    if (kind === 'mutex' && result.status !== 'acquired') throw new Error(`hand-over round ${round}: waiter got ${result.status}`);
+    samples.push(Number(BigInt(result.at) - t0) / 1e6);
+  }
+  waiter.child.kill('SIGKILL');
+  await waiter.exit;
+  children.delete(waiter);
+  return summarize(samples);
+}
+
 // ---- death detection ------------------------------------------------------
 async function deathDetection(kind: 'process' | 'thread'): Promise<Summary> {
   const mutex = RobustMutex.open(region, `death-${kind}`, { policy: 'windows' });
@@ -230,6 +281,9 @@ try {
   const cp = await contended('process');
   progress('contended: 2 threads');
   const ct = await contended('thread');
+  progress(`hand-over: ${ROUNDS} rounds, mutex and bare futex`);
+  const hm = await handover('mutex');
+  const hf = await handover('futex');
   progress(`death detection: ${ROUNDS} process kills`);
   const dp = await deathDetection('process');
   progress(`death detection: ${ROUNDS} thread terminations`);
@@ -245,7 +299,12 @@ try {
     ['  handoffs', cp.handoffs, p?.contendedProcesses.handoffs, null],
     ['2 threads contended (ns/op)', ct.nsPerOp, p?.contendedThreads.nsPerOp, ratio(ct.nsPerOp, p?.contendedThreads.nsPerOp)],
     ['  handoffs', ct.handoffs, p?.contendedThreads.handoffs, null],
+    ['hand-over to a waiting process (ms median)', hm.median, null, null],
+    ['  bare futex wait/wake, same harness (ms median)', hf.median, null, ratio(hm.median, hf.median)],
+    ['hand-over to a waiting process (ms p90)', hm.p90, null, null],
+    ['  bare futex wait/wake, same harness (ms p90)', hf.p90, null, ratio(hm.p90, hf.p90)],
     ['death detection, process (ms median)', dp.median, p?.deathProcess.msMedian, ratio(dp.median, p?.deathProcess.msMedian)],
+    ['death detection, process (ms p90)', dp.p90, p?.deathProcess.msP90, ratio(dp.p90, p?.deathProcess.msP90)],
     [`death detection, thread (ms median, ${threadOwner} worker)`, dt.median, p?.deathThreadCancel.msMedian, ratio(dt.median, p?.deathThreadCancel.msMedian)],
   ];
   summary = {
@@ -254,7 +313,14 @@ try {
     uncontendedRatioVsPthread: ratio(uncontendedNs, p?.uncontended.nsPerOp),
     contendedProcessRatioVsPthread: ratio(cp.nsPerOp, p?.contendedProcesses.nsPerOp),
     deathDetectionMsMedianProcess: dp.median,
+    deathDetectionMsP90Process: dp.p90,
     deathDetectionMsMedianThread: dt.median,
+    handoverMsMedianProcess: hm.median,
+    handoverMsP90Process: hm.p90,
+    handoverMsMedianFutex: hf.median,
+    handoverMsP90Futex: hf.p90,
+    handoverRatioVsFutex: ratio(hm.median, hf.median),
+    handoverP90RatioVsFutex: ratio(hm.p90, hf.p90),
     uncontendedNsPerOp: uncontendedNs,
     contendedProcessNsPerOp: cp.nsPerOp,
     contendedThreadNsPerOp: ct.nsPerOp,
@@ -264,7 +330,16 @@ try {
     threadOwner,
     pthread: pthread.available ? p : { unavailable: pthread.reason },
     lockfile: lockfile && { lockUnlockAsyncUsMedian: lockfile.lockUnlockAsyncUs.median, lockUnlockSyncUsMedian: lockfile.lockUnlockSyncUs.median, staleRecoveryMsMedian: lockfile.staleRecoveryMs?.median ?? null },
-    targets: { uncontendedRatioVsPthread: 2, contendedProcessRatioVsPthread: 2, deathDetectionMsMedianProcess: 1, deathDetectionMsMedianThread: 5 },
+    handoverMs: { mutex: hm, futex: hf },
+    targets: {
+      uncontendedRatioVsPthread: 1.5,
+      contendedProcessRatioVsPthread: 2,
+      handoverRatioVsFutex: 2,
+      handoverP90RatioVsFutex: 2,
+      deathDetectionMsMedianProcess: 0.5,
+      deathDetectionMsP90Process: 2,
+      deathDetectionMsMedianThread: 2,
+    },
   };
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {

@@ -5,6 +5,8 @@
 //   hold                    acquire, park in `slot` (the bench kills us there)
 //   wait                    blocking acquire; answers { status, at } with `at` = process.hrtime.bigint()
 //                           (CLOCK_MONOTONIC, comparable across processes) taken right after it returns
+//   futexWait { offset }    the bare floor of the same hand-over: a native futexWait on the Int32 at byte
+//                           `offset` while it is 0; answers { at } taken right after it returns
 import { RobustMutex } from '../../src/locks/robust-mutex.js';
 import { ParkingLot } from '../../src/workers/park.js';
 import { participantSide } from '../../src/workers/participant-side.js';
@@ -27,7 +29,7 @@ const lot = ParkingLot.at(buffer, data.lotOffset);
 const words = new Int32Array(buffer, data.wordsOffset, 4);
 const me = currentThreadIdentity();
 
-function handle(command: { cmd: string; iterations?: number }): Record<string, unknown> {
+function handle(command: { cmd: string; iterations?: number; offset?: number }): Record<string, unknown> {
   switch (command.cmd) {
     case 'contend': {
       send({ type: 'armed' });
@@ -57,10 +59,15 @@ function handle(command: { cmd: string; iterations?: number }): Record<string, u
       }
       return { type: 'waited', status: result.status, at: at.toString() };
     }
+    case 'futexWait': {
+      const word = new Int32Array(buffer, command.offset!, 1);
+      while (Atomics.load(word, 0) === 0) native().futexWait(buffer, command.offset!, 0, -1);
+      return { type: 'futexWoken', at: process.hrtime.bigint().toString() };
+    }
     default:
       return { type: 'error', error: `unknown command ${command.cmd}` };
   }
 }
 
-onMessage((m) => send(handle(m as { cmd: string; iterations?: number })));
+onMessage((m) => send(handle(m as { cmd: string; iterations?: number; offset?: number })));
 send({ type: 'ready', tid: me.tid, pid: me.pid });

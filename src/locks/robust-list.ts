@@ -130,9 +130,17 @@ function checkNodePlacement(buffer: SharedArrayBuffer, byteOffset: number): void
  * glibc mutex as a neighbour is patched by the native layer (which first
  * checks that it is on this thread's list).
  */
+/** Index of list_op_pending in ThreadRobustList.head (hot paths may store a node's pointer there directly). */
+export const PENDING = 3;
+
 export class ThreadRobustList {
-  /** [0] the head's __prev slot (glibc's robust_prev), [1] list, [2] futex_offset, [3] list_op_pending. */
-  private readonly head: Float64Array;
+  /**
+   * The head, as 8-byte slots: [0] the head's __prev slot (glibc's
+   * robust_prev), [1] list, [2] futex_offset, [3] list_op_pending. Only the
+   * owning thread writes it; a hot path may set and clear [PENDING] itself
+   * instead of calling pending()/clearPending().
+   */
+  readonly head: Float64Array;
   private readonly headPointer: number;
   /** True when the head is glibc's (the usual case); false when the thread had none and got ours. */
   readonly sharedWithGlibc: boolean;
@@ -148,11 +156,11 @@ export class ThreadRobustList {
 
   /** Announce the node whose word we are about to take or release (list_op_pending). */
   pending(node: RobustNode): void {
-    this.head[3] = node.pointer;
+    this.head[PENDING] = node.pointer;
   }
 
   clearPending(): void {
-    this.head[3] = 0;
+    this.head[PENDING] = 0;
   }
 
   /** Push a node whose word we now own to the front of the list (glibc's ENQUEUE_MUTEX). */
@@ -169,20 +177,25 @@ export class ThreadRobustList {
     this.held.push(node);
   }
 
-  /** Take a node out of the list, wherever it is (glibc's DEQUEUE_MUTEX). */
+  /**
+   * Take a node out of the list, wherever it is (glibc's DEQUEUE_MUTEX). The
+   * node's own __prev/__next are left as they are: nothing reads them once
+   * no list element points at the node (glibc clears them; that is tidiness).
+   */
   unlink(node: RobustNode): void {
     const held = this.held;
     let at = held.length - 1;
-    while (at >= 0 && held[at]!.pointer !== node.pointer) at--;
     if (at < 0) return;
+    if (held[at] !== node) {
+      while (at >= 0 && held[at]!.pointer !== node.pointer) at--;
+      if (at < 0) return;
+    }
     const next = node.f64[node.nextIndex]!;
     const prev = node.f64[node.prevIndex]!;
     if (next === this.headPointer) this.head[0] = prev;
     else this.setPrev(next, prev);
     if (prev === this.headPointer) this.head[1] = next;
     else this.setNext(prev, next);
-    node.f64[node.nextIndex] = 0;
-    node.f64[node.prevIndex] = 0;
     if (at === held.length - 1) held.pop();
     else held.splice(at, 1);
   }

@@ -50,7 +50,7 @@ import {
   WAITERS,
 } from './mutex-layout.js';
 import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat, threadLiveness, type Liveness } from './owner.js';
-import { robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
+import { PENDING, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import type { AcquireResult, MutexSnapshot, MutexState, NamedObjectHost, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { waitSlice, wake, type WaitWord } from './waiting.js';
 
@@ -126,6 +126,18 @@ export class RobustMutex {
   /** This thread's kernel robust list and this mutex's node in it (null without the addon). */
   private readonly robustList: ThreadRobustList | null;
   private readonly node: RobustNode | null;
+  /** The list head's slots (robustList.head) and our node's pointer, for list_op_pending on the hot path. */
+  private readonly head: Float64Array | null;
+  private readonly nodePointer: number;
+  /**
+   * The calling thread: a RobustMutex object lives in one isolate, i.e. one
+   * thread, for its whole life (JS objects do not move between threads).
+   */
+  private readonly me: OwnerIdentity;
+  /** Its fields as the Int32 values stored on the hot path. */
+  private readonly tid: number;
+  private readonly pid: number;
+  private readonly startTime32: number;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions) {
     checkPlacement(buffer, byteOffset);
@@ -143,6 +155,12 @@ export class RobustMutex {
     this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lock, kind: Atomics.load(this.i32, this.base + I.waitKind) };
     this.robustList = this.lockWord.kind === WAIT_FUTEX ? threadRobustList() : null;
     this.node = this.robustList ? robustNode(buffer, byteOffset, { i32: this.i32, f64: new Float64Array(buffer, 0, buffer.byteLength >> 3) }) : null;
+    this.head = this.node ? this.robustList!.head : null;
+    this.nodePointer = this.node ? this.node.pointer : 0;
+    this.me = currentThreadIdentity();
+    this.tid = this.me.tid;
+    this.pid = this.me.pid;
+    this.startTime32 = this.me.startTime | 0;
   }
 
   /** Write a fresh, unowned mutex at byteOffset (8-byte aligned, RobustMutex.BYTES long). */
@@ -202,10 +220,14 @@ export class RobustMutex {
   /** Block until owned, abandoned-and-owned, timed out, or not recoverable. */
   acquire(timeoutMs = Infinity): AcquireResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
-    // Fast path, uncontended: one compare-and-swap of the 32-bit word.
-    const me = currentThreadIdentity();
-    this.announce();
-    if (Atomics.compareExchange(this.i32, this.base, 0, me.tid) === 0) return this.took(me, false, undefined);
+    // Fast path, uncontended: list_op_pending, then one compare-and-swap of the 32-bit word.
+    const me = this.me;
+    const head = this.head;
+    if (head !== null) head[PENDING] = this.nodePointer;
+    if (Atomics.compareExchange(this.i32, this.base, 0, me.tid) === 0) {
+      this.tookWord();
+      return ACQUIRED_FIRST;
+    }
     const result = this.acquireBlocking(me, timeoutMs);
     if (!result.owned) this.withdraw();
     return result;
@@ -258,7 +280,7 @@ export class RobustMutex {
 
   /** One attempt, never blocks: 'busy' when a live owner holds it. A dead owner is taken over at once. */
   tryAcquire(): AcquireResult {
-    const me = currentThreadIdentity();
+    const me = this.me;
     for (;;) {
       const step = this.step(me, false, true);
       if (step.result) {
@@ -291,7 +313,7 @@ export class RobustMutex {
     checkTimeout(timeoutMs);
     const { signal } = options;
     signal?.throwIfAborted();
-    const me = currentThreadIdentity();
+    const me = this.me;
     // A pending Atomics.waitAsync does not keep Node alive; this handle does.
     const keepAlive = setInterval(() => {}, 1 << 30);
     let onAbort: (() => void) | undefined;
@@ -394,7 +416,7 @@ export class RobustMutex {
 
   /** Before any compare-and-swap that may make us owner: a death from here on is the kernel's to report. */
   private announce(): void {
-    if (this.node) this.robustList!.pending(this.node);
+    if (this.head !== null) this.head[PENDING] = this.nodePointer;
   }
 
   /**
@@ -403,7 +425,7 @@ export class RobustMutex {
    * is mapped at that address by then.
    */
   private withdraw(): void {
-    if (this.node) this.robustList!.clearPending();
+    if (this.head !== null) this.head[PENDING] = 0;
   }
 
   /** The owner as the metadata words remember it (it may have died before writing them). */
@@ -413,32 +435,37 @@ export class RobustMutex {
   }
 
   private took(me: OwnerIdentity, abandoned: boolean, previousOwner: OwnerIdentity | undefined): Owned {
-    this.onLockWordTaken?.();
+    this.tookWord();
+    if (!abandoned) return ACQUIRED_FIRST;
+    const i32 = this.i32;
+    const b = this.base;
+    Atomics.add(i32, b + I.timesAbandoned, 1);
+    // Under both policies the state is suspect until the new owner says otherwise;
+    // only release() differs (posix: not recoverable; windows: passes on).
+    Atomics.compareExchange(i32, b + I.consistency, CONSISTENT, INCONSISTENT);
+    return previousOwner && previousOwner.tid !== 0
+      ? { owned: true, status: 'abandoned', abandoned: true, depth: 1, previousOwner }
+      : { owned: true, status: 'abandoned', abandoned: true, depth: 1 };
+  }
+
+  /** Everything an owner writes right after its compare-and-swap won the word (small: inlined on the fast path). */
+  private tookWord(): void {
+    if (this.onLockWordTaken !== undefined) this.onLockWordTaken();
     const b = this.base;
     const i32 = this.i32;
     // Start time first, then the record that vouches for it. Plain stores:
     // V8 keeps typed-array stores in program order, x86 (TSO) never reorders
     // two stores, and the compare-and-swap that made us owner, like the
     // exchange that releases, is a full fence (locked instruction).
-    i32[b + I.startTime] = me.startTime;
-    i32[b + I.ownerTid] = me.tid;
-    if (this.node) {
-      this.robustList!.link(this.node);
-      this.robustList!.clearPending();
+    i32[b + I.startTime] = this.startTime32;
+    i32[b + I.ownerTid] = this.tid;
+    if (this.head !== null) {
+      this.robustList!.link(this.node!);
+      this.head[PENDING] = 0;
     }
-    i32[b + I.ownerPid] = me.pid;
+    i32[b + I.ownerPid] = this.pid;
     i32[b + I.depth] = 1;
     i32[b + I.acquisitions] = (i32[b + I.acquisitions] ?? 0) + 1;
-    if (abandoned) {
-      Atomics.add(i32, b + I.timesAbandoned, 1);
-      // Under both policies the state is suspect until the new owner says otherwise;
-      // only release() differs (posix: not recoverable; windows: passes on).
-      Atomics.compareExchange(i32, b + I.consistency, CONSISTENT, INCONSISTENT);
-      return previousOwner && previousOwner.tid !== 0
-        ? { owned: true, status: 'abandoned', abandoned: true, depth: 1, previousOwner }
-        : { owned: true, status: 'abandoned', abandoned: true, depth: 1 };
-    }
-    return ACQUIRED_FIRST;
   }
 
   /** A waiter slot for inspect(); WITHOUT_SLOT (counted in one shared word) when all are taken. */
@@ -461,7 +488,7 @@ export class RobustMutex {
 
   /** True when the calling thread owns the mutex. */
   isHeldByCurrentThread(): boolean {
-    return this.heldBy(currentThreadIdentity());
+    return this.heldBy(this.me);
   }
 
   /**
@@ -471,7 +498,7 @@ export class RobustMutex {
    */
   private heldBy(me: OwnerIdentity): boolean {
     const b = this.base;
-    return ((this.i32[b] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.startTime] === (me.startTime | 0);
+    return ((this.i32[b] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.startTime] === this.startTime32;
   }
 
   /**
@@ -487,7 +514,7 @@ export class RobustMutex {
 
   /** Release one level of ownership. Throws NotOwnerError (ERROR_NOT_OWNER) when the caller is not the owner. */
   release(): void {
-    const me = currentThreadIdentity();
+    const me = this.me;
     if (!this.heldBy(me)) throw new NotOwnerError();
     const b = this.base;
     const i32 = this.i32;
@@ -500,18 +527,18 @@ export class RobustMutex {
     i32[b + I.ownerPid] = 0;
     // The record goes before the word: a later owner's start time is never vouched for by ours.
     i32[b + I.ownerTid] = 0;
-    const node = this.node;
-    if (node) {
+    const head = this.head;
+    if (head !== null) {
       // Unlinked but not yet released: list_op_pending covers a death in between.
-      this.robustList!.pending(node);
-      this.robustList!.unlink(node);
+      head[PENDING] = this.nodePointer;
+      this.robustList!.unlink(this.node!);
     }
     if (i32[b + I.consistency] !== INCONSISTENT) {
       if (Atomics.exchange(i32, b, 0) !== me.tid) this.wakeWaiters(1);
     } else {
       this.releaseInconsistent();
     }
-    if (node) this.robustList!.clearPending();
+    if (head !== null) head[PENDING] = 0;
   }
 
   private releaseInconsistent(): void {
