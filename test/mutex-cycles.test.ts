@@ -72,7 +72,7 @@ describe('robust mutex under repeated owner death', () => {
 
       if (waiting) {
         const reply = await waiting;
-        expect(reply.status, `cycle ${i}`).toBe('abandoned');
+        expect(reply.status, `cycle ${i}: ${JSON.stringify(reply)}`).toBe('abandoned');
       } else {
         const result = w.mutex.acquire(30_000);
         expect(result.status, `cycle ${i}`).toBe('abandoned');

@@ -117,8 +117,10 @@ export class RobustMutex {
   /** Where in `buffer` (8-byte aligned). */
   readonly byteOffset: number;
   private readonly i32: Int32Array;
-  /** Int32 index of the lock word; the other fields are at base + I.x. */
+  /** Int32 index of the lock word in i32. */
   private readonly base: number;
+  /** The mutex's own 32 Int32s (lock word at 0, fields at I.x): constant indices on the hot path. */
+  private readonly m: Int32Array;
   private readonly lockWord: WaitWord;
   private readonly livenessIntervalMs: number;
   private readonly spin: number;
@@ -146,13 +148,14 @@ export class RobustMutex {
     // Views end at a whole element: a buffer's length need not be a multiple of 8.
     this.i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
     this.base = byteOffset / 4;
+    this.m = new Int32Array(buffer, byteOffset, MUTEX_BYTES / 4);
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     this.spin = options.spin ?? 100;
     // Test-only (src/test-hooks.ts): a test kills the owner right after the lock word was taken (hard case 1).
     this.onLockWordTaken = testHooksOf(options).onLockWordTaken;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
     // initialize() writes the mechanism before the magic; at() checks the magic right after construction.
-    this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lock, kind: Atomics.load(this.i32, this.base + I.waitKind) };
+    this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lock, kind: Atomics.load(this.m, I.waitKind) };
     this.robustList = this.lockWord.kind === WAIT_FUTEX ? threadRobustList() : null;
     this.node = this.robustList ? robustNode(buffer, byteOffset, { i32: this.i32, f64: new Float64Array(buffer, 0, buffer.byteLength >> 3) }) : null;
     this.head = this.node ? this.robustList!.head : null;
@@ -208,7 +211,7 @@ export class RobustMutex {
 
   /** The recovery policy chosen at initialisation (see RecoveryPolicy). */
   get policy(): RecoveryPolicy {
-    return Atomics.load(this.i32, this.base + I.policy) === 0 ? 'posix' : 'windows';
+    return Atomics.load(this.m, I.policy) === 0 ? 'posix' : 'windows';
   }
 
   get waitMechanism(): 'futex' | 'atomics' {
@@ -224,7 +227,7 @@ export class RobustMutex {
     const me = this.me;
     const head = this.head;
     if (head !== null) head[PENDING] = this.nodePointer;
-    if (Atomics.compareExchange(this.i32, this.base, 0, me.tid) === 0) {
+    if (Atomics.compareExchange(this.m, 0, 0, me.tid) === 0) {
       this.tookWord();
       return ACQUIRED_FIRST;
     }
@@ -261,7 +264,7 @@ export class RobustMutex {
       let checkOwner = false;
       for (;;) {
         // Read before looking at the lock word, so that an async waiter cannot miss a release in between.
-        const seq = Atomics.load(this.i32, this.base + I.releaseSeq);
+        const seq = Atomics.load(this.m, I.releaseSeq);
         const step = this.step(me, true, checkOwner);
         if (step.result) return step.result;
         checkOwner = false;
@@ -331,7 +334,7 @@ export class RobustMutex {
         // another process cannot (V8 keeps waiters per process), so the slice
         // bound also bounds cross-process hand-over latency.
         const { seq, sliceMs } = next.value;
-        const wait = Atomics.waitAsync(this.i32, this.base + I.releaseSeq, seq, sliceMs);
+        const wait = Atomics.waitAsync(this.m, I.releaseSeq, seq, sliceMs);
         const outcome = wait.async ? await Promise.race([wait.value, aborted]) : wait.value;
         next = waiting.next(outcome === 'timed-out');
       }
@@ -358,9 +361,8 @@ export class RobustMutex {
    * value to sleep on.
    */
   private step(me: OwnerIdentity, wantWait: boolean, checkOwner: boolean): { result?: AcquireResult; waitValue: number; retry?: boolean } {
-    const b = this.base;
-    const i32 = this.i32;
-    const word = Atomics.load(i32, b);
+    const m = this.m;
+    const word = Atomics.load(m, 0);
     const tid = word & TID_MASK;
     if (tid === 0) {
       // Free, or free after its owner died: the kernel (or the cleanup hook,
@@ -375,16 +377,16 @@ export class RobustMutex {
         previous = this.recordedOwner();
         // The dead owner's record must not vouch for our start time: cleared
         // by compare-and-swap, so a racing taker never erases the winner's.
-        if (previous.tid !== 0) Atomics.compareExchange(i32, b + I.ownerTid, previous.tid, 0);
+        if (previous.tid !== 0) Atomics.compareExchange(m, I.ownerTid, previous.tid, 0);
       }
       this.announce();
-      if (Atomics.compareExchange(i32, b, word, next) === word) return { result: this.took(me, died, previous), waitValue: 0 };
+      if (Atomics.compareExchange(m, 0, word, next) === word) return { result: this.took(me, died, previous), waitValue: 0 };
       return { waitValue: 0, retry: true };
     }
     if (tid === NOT_RECOVERABLE_TID) return { result: NOT_OWNED_UNRECOVERABLE, waitValue: 0 };
-    if (tid === me.tid && i32[b + I.startTime] === (me.startTime | 0)) {
-      const depth = (i32[b + I.depth] ?? 0) + 1;
-      i32[b + I.depth] = depth;
+    if (tid === me.tid && m[I.startTime] === (me.startTime | 0)) {
+      const depth = (m[I.depth] ?? 0) + 1;
+      m[I.depth] = depth;
       return { result: { owned: true, status: 'acquired', abandoned: false, depth }, waitValue: 0 };
     }
     // Our own TID with another start time: a dead thread's that this one
@@ -392,12 +394,12 @@ export class RobustMutex {
     if (tid === me.tid || (checkOwner && this.ownerLivenessOf(tid) !== 'alive')) {
       // Exactly one of several waiters that notice the death at once wins
       // this compare-and-swap (hard case 6); the next step takes the word.
-      Atomics.compareExchange(i32, b, word, (word & WAITERS) | OWNER_DIED);
+      Atomics.compareExchange(m, 0, word, (word & WAITERS) | OWNER_DIED);
       return { waitValue: 0, retry: true };
     }
     if (wantWait && (word & WAITERS) === 0) {
       const flagged = word | WAITERS;
-      if (Atomics.compareExchange(i32, b, word, flagged) !== word) return { waitValue: 0, retry: true };
+      if (Atomics.compareExchange(m, 0, word, flagged) !== word) return { waitValue: 0, retry: true };
       return { waitValue: flagged };
     }
     return { waitValue: word };
@@ -405,12 +407,11 @@ export class RobustMutex {
 
   /** The /proc verdict on the thread whose TID is in the word (see the file comment). */
   private ownerLivenessOf(tid: number): Liveness {
-    const i32 = this.i32;
-    const b = this.base;
-    if (Atomics.load(i32, b + I.ownerTid) !== tid) return threadLiveness(tid);
-    const startTime = Atomics.load(i32, b + I.startTime);
+    const m = this.m;
+    if (Atomics.load(m, I.ownerTid) !== tid) return threadLiveness(tid);
+    const startTime = Atomics.load(m, I.startTime);
     // Still the same owner's record: the start time just read is that owner's.
-    if (Atomics.load(i32, b + I.ownerTid) !== tid) return threadLiveness(tid);
+    if (Atomics.load(m, I.ownerTid) !== tid) return threadLiveness(tid);
     return ownerLiveness({ tid, startTime });
   }
 
@@ -430,19 +431,17 @@ export class RobustMutex {
 
   /** The owner as the metadata words remember it (it may have died before writing them). */
   private recordedOwner(): OwnerIdentity {
-    const b = this.base;
-    return { tid: Atomics.load(this.i32, b + I.ownerTid), pid: this.i32[b + I.ownerPid] ?? 0, startTime: (this.i32[b + I.startTime] ?? 0) >>> 0 };
+    return { tid: Atomics.load(this.m, I.ownerTid), pid: this.m[I.ownerPid] ?? 0, startTime: (this.m[I.startTime] ?? 0) >>> 0 };
   }
 
   private took(me: OwnerIdentity, abandoned: boolean, previousOwner: OwnerIdentity | undefined): Owned {
     this.tookWord();
     if (!abandoned) return ACQUIRED_FIRST;
-    const i32 = this.i32;
-    const b = this.base;
-    Atomics.add(i32, b + I.timesAbandoned, 1);
+    const m = this.m;
+    Atomics.add(m, I.timesAbandoned, 1);
     // Under both policies the state is suspect until the new owner says otherwise;
     // only release() differs (posix: not recoverable; windows: passes on).
-    Atomics.compareExchange(i32, b + I.consistency, CONSISTENT, INCONSISTENT);
+    Atomics.compareExchange(m, I.consistency, CONSISTENT, INCONSISTENT);
     return previousOwner && previousOwner.tid !== 0
       ? { owned: true, status: 'abandoned', abandoned: true, depth: 1, previousOwner }
       : { owned: true, status: 'abandoned', abandoned: true, depth: 1 };
@@ -451,21 +450,20 @@ export class RobustMutex {
   /** Everything an owner writes right after its compare-and-swap won the word (small: inlined on the fast path). */
   private tookWord(): void {
     if (this.onLockWordTaken !== undefined) this.onLockWordTaken();
-    const b = this.base;
-    const i32 = this.i32;
+    const m = this.m;
     // Start time first, then the record that vouches for it. Plain stores:
     // V8 keeps typed-array stores in program order, x86 (TSO) never reorders
     // two stores, and the compare-and-swap that made us owner, like the
     // exchange that releases, is a full fence (locked instruction).
-    i32[b + I.startTime] = this.startTime32;
-    i32[b + I.ownerTid] = this.tid;
+    m[I.startTime] = this.startTime32;
+    m[I.ownerTid] = this.tid;
     if (this.head !== null) {
       this.robustList!.link(this.node!);
       this.head[PENDING] = 0;
     }
-    i32[b + I.ownerPid] = this.pid;
-    i32[b + I.depth] = 1;
-    i32[b + I.acquisitions] = (i32[b + I.acquisitions] ?? 0) + 1;
+    m[I.ownerPid] = this.pid;
+    m[I.depth] = 1;
+    m[I.acquisitions] = (m[I.acquisitions] ?? 0) + 1;
   }
 
   /** A waiter slot for inspect(); WITHOUT_SLOT (counted in one shared word) when all are taken. */
@@ -475,13 +473,13 @@ export class RobustMutex {
       const current = Atomics.load(this.i32, first + i);
       if (current === 0 && Atomics.compareExchange(this.i32, first + i, 0, tid) === 0) return i;
     }
-    Atomics.add(this.i32, this.base + I.waitersWithoutSlot, 1);
+    Atomics.add(this.m, I.waitersWithoutSlot, 1);
     return WITHOUT_SLOT;
   }
 
   private unregisterWaiter(registered: number, tid: number): void {
-    if (registered >= 0) Atomics.compareExchange(this.i32, this.base + I.waiterSlots + registered, tid, 0);
-    else if (registered === WITHOUT_SLOT) Atomics.sub(this.i32, this.base + I.waitersWithoutSlot, 1);
+    if (registered >= 0) Atomics.compareExchange(this.m, I.waiterSlots + registered, tid, 0);
+    else if (registered === WITHOUT_SLOT) Atomics.sub(this.m, I.waitersWithoutSlot, 1);
   }
 
   // ---- releasing -------------------------------------------------------
@@ -497,8 +495,7 @@ export class RobustMutex {
    * and while we own the word only we write the start time.
    */
   private heldBy(me: OwnerIdentity): boolean {
-    const b = this.base;
-    return ((this.i32[b] ?? 0) & TID_MASK) === me.tid && this.i32[b + I.startTime] === this.startTime32;
+    return ((this.m[0] ?? 0) & TID_MASK) === me.tid && this.m[I.startTime] === this.startTime32;
   }
 
   /**
@@ -509,32 +506,31 @@ export class RobustMutex {
    */
   markConsistent(): void {
     if (!this.isHeldByCurrentThread()) throw new NotOwnerError('markConsistent() needs the calling thread to own the mutex');
-    if (Atomics.compareExchange(this.i32, this.base + I.consistency, INCONSISTENT, CONSISTENT) !== INCONSISTENT) throw new NotInconsistentError();
+    if (Atomics.compareExchange(this.m, I.consistency, INCONSISTENT, CONSISTENT) !== INCONSISTENT) throw new NotInconsistentError();
   }
 
   /** Release one level of ownership. Throws NotOwnerError (ERROR_NOT_OWNER) when the caller is not the owner. */
   release(): void {
     const me = this.me;
     if (!this.heldBy(me)) throw new NotOwnerError();
-    const b = this.base;
-    const i32 = this.i32;
-    const depth = i32[b + I.depth] ?? 0;
+    const m = this.m;
+    const depth = m[I.depth] ?? 0;
     if (depth > 1) {
-      i32[b + I.depth] = depth - 1;
+      m[I.depth] = depth - 1;
       return;
     }
-    i32[b + I.depth] = 0;
-    i32[b + I.ownerPid] = 0;
+    m[I.depth] = 0;
+    m[I.ownerPid] = 0;
     // The record goes before the word: a later owner's start time is never vouched for by ours.
-    i32[b + I.ownerTid] = 0;
+    m[I.ownerTid] = 0;
     const head = this.head;
     if (head !== null) {
       // Unlinked but not yet released: list_op_pending covers a death in between.
       head[PENDING] = this.nodePointer;
       this.robustList!.unlink(this.node!);
     }
-    if (i32[b + I.consistency] !== INCONSISTENT) {
-      if (Atomics.exchange(i32, b, 0) !== me.tid) this.wakeWaiters(1);
+    if (m[I.consistency] !== INCONSISTENT) {
+      if (Atomics.exchange(m, 0, 0) !== me.tid) this.wakeWaiters(1);
     } else {
       this.releaseInconsistent();
     }
@@ -542,22 +538,21 @@ export class RobustMutex {
   }
 
   private releaseInconsistent(): void {
-    const b = this.base;
     if (this.policy === 'posix') {
-      Atomics.store(this.i32, b + I.consistency, NOT_RECOVERABLE);
-      Atomics.store(this.i32, b, NOT_RECOVERABLE_TID);
+      Atomics.store(this.m, I.consistency, NOT_RECOVERABLE);
+      Atomics.store(this.m, 0, NOT_RECOVERABLE_TID);
       this.wakeWaiters(0x7fff_ffff);
       return;
     }
-    Atomics.store(this.i32, b + I.consistency, CONSISTENT);
-    Atomics.store(this.i32, b, 0);
+    Atomics.store(this.m, I.consistency, CONSISTENT);
+    Atomics.store(this.m, 0, 0);
     this.wakeWaiters(1);
   }
 
   private wakeWaiters(count: number): void {
     wake(this.lockWord, count);
-    Atomics.add(this.i32, this.base + I.releaseSeq, 1);
-    Atomics.notify(this.i32, this.base + I.releaseSeq, count);
+    Atomics.add(this.m, I.releaseSeq, 1);
+    Atomics.notify(this.m, I.releaseSeq, count);
   }
 
   // ---- looking ---------------------------------------------------------
@@ -565,9 +560,9 @@ export class RobustMutex {
   /** A snapshot for tools and the lock lab. Reads /proc for the owner and waiters. */
   inspect(): MutexSnapshot {
     const b = this.base;
-    const word = Atomics.load(this.i32, b);
+    const word = Atomics.load(this.m, 0);
     const tid = word & TID_MASK;
-    const consistency = Atomics.load(this.i32, b + I.consistency);
+    const consistency = Atomics.load(this.m, I.consistency);
     let owner: OwnerIdentity | null = null;
     let ownerAlive: boolean | null = null;
     let state: MutexState;
@@ -580,9 +575,9 @@ export class RobustMutex {
     } else if (tid === 0) {
       state = 'free';
     } else {
-      const recorded = Atomics.load(this.i32, b + I.ownerTid) === tid;
-      const pid = (recorded && Atomics.load(this.i32, b + I.ownerPid)) || processOfThread(tid);
-      owner = { tid, pid, startTime: recorded ? Atomics.load(this.i32, b + I.startTime) >>> 0 : 0 };
+      const recorded = Atomics.load(this.m, I.ownerTid) === tid;
+      const pid = (recorded && Atomics.load(this.m, I.ownerPid)) || processOfThread(tid);
+      owner = { tid, pid, startTime: recorded ? Atomics.load(this.m, I.startTime) >>> 0 : 0 };
       ownerAlive = this.ownerLivenessOf(tid) === 'alive';
       state = !ownerAlive ? 'owner-dead' : consistency === INCONSISTENT ? 'owned-inconsistent' : 'owned';
     }
@@ -595,22 +590,22 @@ export class RobustMutex {
       if (readThreadStat(waiter) === null) Atomics.compareExchange(this.i32, slot, waiter, 0);
       else waiters++;
     }
-    const withoutSlot = Math.max(0, Atomics.load(this.i32, b + I.waitersWithoutSlot));
+    const withoutSlot = Math.max(0, Atomics.load(this.m, I.waitersWithoutSlot));
     return {
       state,
       owner,
       ownerAlive,
-      depth: owner ? Atomics.load(this.i32, b + I.depth) : 0,
+      depth: owner ? Atomics.load(this.m, I.depth) : 0,
       waiters: waiters + withoutSlot,
       waitersExact: withoutSlot === 0,
-      timesAbandoned: Atomics.load(this.i32, b + I.timesAbandoned),
+      timesAbandoned: Atomics.load(this.m, I.timesAbandoned),
       policy: this.policy,
     };
   }
 
   /** How many times the mutex has been acquired (not counting recursion). */
   get acquisitions(): number {
-    return Atomics.load(this.i32, this.base + I.acquisitions);
+    return Atomics.load(this.m, I.acquisitions);
   }
 }
 

@@ -154,35 +154,40 @@ bool IsOurNode(uintptr_t element) {
 // the kernel marks them then. Our nodes are also unlinked, because the
 // mappings they live in may be unmapped when the isolate goes, before the
 // kernel's walk (a fault there would end the walk and skip glibc's mutexes).
+// JS no longer runs on this thread, but it may have been stopped anywhere,
+// e.g. between taking a word and linking it: list_op_pending names that node.
 void OnEnvironmentCleanup(void*) {
   RobustHead* head = CurrentHead();
   if (head == nullptr || head->futex_offset != kFutexOffset) return;
   uint32_t tid = static_cast<uint32_t>(syscall(SYS_gettid));
   uintptr_t head_at = reinterpret_cast<uintptr_t>(head);
-  uintptr_t pending = reinterpret_cast<uintptr_t>(head->list_op_pending);
-  if (pending != 0 && IsOurNode(pending)) {
-    MarkOwnerDied(reinterpret_cast<uint32_t*>(pending + kFutexOffset), tid);
-    head->list_op_pending = nullptr;
-  }
+  // Unlink first, mark after: once a word is marked, a waiter may take it and
+  // link the node into its own list, and the node is no longer ours to touch.
+  uintptr_t ours[kListLimit];
+  int count = 0;
   uintptr_t prev = head_at;
   uintptr_t element = reinterpret_cast<uintptr_t>(head->list) & ~uintptr_t{1};
   for (int hops = 0; hops < kListLimit && element != head_at; hops++) {
     uintptr_t next;
-    if (!SafeRead(element, &next, sizeof next)) return;
+    if (!SafeRead(element, &next, sizeof next)) break;
     next &= ~uintptr_t{1};
     if (IsOurNode(element)) {
-      MarkOwnerDied(reinterpret_cast<uint32_t*>(element + kFutexOffset), tid);
-      // Unlink: prev->next = next; next->__prev = prev (glibc's DEQUEUE_MUTEX).
-      if (!SafeWrite(prev, &next, sizeof next)) return;
-      if (!SafeWrite(next - kPrevDelta, &prev, sizeof prev)) return;
-      uintptr_t zero = 0;
-      SafeWrite(element, &zero, sizeof zero);
-      SafeWrite(element - kPrevDelta, &zero, sizeof zero);
+      // prev->__next = next; next->__prev = prev (glibc's DEQUEUE_MUTEX).
+      if (!SafeWrite(prev, &next, sizeof next) || !SafeWrite(next - kPrevDelta, &prev, sizeof prev)) break;
+      ours[count++] = element;
     } else {
       prev = element;
     }
     element = next;
   }
+  uintptr_t pending = reinterpret_cast<uintptr_t>(head->list_op_pending);
+  if (pending != 0 && IsOurNode(pending)) {
+    head->list_op_pending = nullptr;
+    bool listed = false;
+    for (int i = 0; i < count && !listed; i++) listed = ours[i] == pending;
+    if (!listed && count < kListLimit) ours[count++] = pending;
+  }
+  for (int i = 0; i < count; i++) MarkOwnerDied(reinterpret_cast<uint32_t*>(ours[i] + kFutexOffset), tid);
 }
 
 Local<Value> HeadView(Isolate* isolate, RobustHead* head, bool shared) {
