@@ -22,7 +22,7 @@ export { HEADER_BYTES as REGION_HEADER_BYTES, MIN_REGION_SIZE } from './shm/regi
 
 // The robust mutex
 export { RobustMutex, type MutexOptions, type InitializeOptions } from './locks/robust-mutex.js';
-export { NotOwnerError, NotRecoverableError, LockTimeoutError, MutexLayoutError } from './locks/errors.js';
+export { NotOwnerError, NotRecoverableError, LockTimeoutError, MutexLayoutError, MutexPolicyMismatchError, NotInconsistentError } from './locks/errors.js';
 export { ownerIsAlive, ownerLiveness, currentThreadIdentity, type Liveness } from './locks/owner.js';
 export type {
   AcquireResult,
