@@ -217,10 +217,21 @@ describe('robust mutex hard cases', () => {
     expect(await exited(child)).toEqual({ code: 3, signal: null });
     expect(existsSync(`/proc/${child.pid}/task/${ready.ownerTid}`)).toBe(false);
     const result = w.mutex.acquire(10_000);
-    expect(result.status).toBe('abandoned');
-    expect(result.owned && result.previousOwner?.tid).toBe(ready.ownerTid);
-    w.mutex.markConsistent();
+    expect(result.owned).toBe(true);
+    // The owner worker's death is marked as soon as its environment is torn
+    // down (the addon's cleanup hook, like the kernel at thread exit), so the
+    // waiter worker of the same process may still take the mutex abandoned,
+    // repair and release it before it is terminated too, or die halfway
+    // and leave it abandoned itself. Never wedged, never unrepaired.
+    if (result.status === 'abandoned') {
+      if (result.previousOwner) expect([ready.ownerTid, ready.waiterTid]).toContain(result.previousOwner.tid);
+      w.mutex.markConsistent();
+    } else {
+      expect(w.words[4]).toBe(1); // the waiter's repair
+    }
+    expect(w.words[3]).toBe(0); // never two owners
     w.mutex.release();
+    expect(w.mutex.inspect().state).toBe('free');
   }, 60_000);
 
   it('10: every native function rejects bad offsets and lengths with RangeError/TypeError, never a crash', () => {
