@@ -95,4 +95,19 @@ describe('robust mutex layout and errors', () => {
     for (const reply of await Promise.all(waits)) expect(reply.status).toBe('acquired');
     expect(w.mutex.inspect()).toMatchObject({ state: 'free', waiters: 0, waitersExact: true });
   }, 60_000);
+
+  it('hostile contents: a lock word scribbled to name a live unrelated thread (pid 1), with no owner record, does not hang acquire()', () => {
+    const sab = new SharedArrayBuffer(256);
+    const mutex = RobustMutex.initialize(sab, 0, { livenessIntervalMs: 50 });
+    // What a buggy or malicious participant can write; init never took this mutex.
+    Atomics.store(new Int32Array(sab, 0, 1), 0, 1);
+    expect(mutex.tryAcquire().status).toBe('busy'); // a live thread in the word may be an owner a few instructions in
+    const started = performance.now();
+    const result = mutex.acquire(20_000);
+    expect(result.status).toBe('abandoned');
+    expect(performance.now() - started).toBeGreaterThan(1_000); // it was given the grace of an owner not yet recorded
+    mutex.markConsistent();
+    mutex.release();
+    expect(mutex.inspect().state).toBe('free');
+  }, 30_000);
 });

@@ -21,7 +21,9 @@
 //   live owner a few instructions behind). The record tells the two apart:
 //   while it does not equal the word's TID, the start time is not trusted and
 //   only a certain death counts (no such thread, zombie, exiting: see
-//   threadLiveness); a live thread with that TID is taken for the owner. When
+//   threadLiveness); a live thread with that TID is taken for the owner,
+//   unless the word stays unrecorded for seconds while that thread runs
+//   (see ownerGone: not an acquire's doing, e.g. a scribbled word). When
 //   it equals the TID, a different start time in /proc means the TID was
 //   handed to a new thread (hard case 2). A waiter that finds the owner dead
 //   marks the word OWNER_DIED by compare-and-swap on the exact value it
@@ -136,6 +138,9 @@ export class RobustMutex {
    * thread, for its whole life (JS objects do not move between threads).
    */
   private readonly me: OwnerIdentity;
+  /** A word seen held by a live thread that had not recorded itself, and since when (ownerGone). */
+  private unrecordedWord = 0;
+  private unrecordedSince = 0;
   /** Its fields as the Int32 values stored on the hot path. */
   private readonly tid: number;
   private readonly pid: number;
@@ -391,7 +396,7 @@ export class RobustMutex {
     }
     // Our own TID with another start time: a dead thread's that this one
     // inherited (this thread is not inside an acquire, so it is not the taker).
-    if (tid === me.tid || (checkOwner && this.ownerLivenessOf(tid) !== 'alive')) {
+    if (tid === me.tid || (checkOwner && this.ownerGone(word, tid))) {
       // Exactly one of several waiters that notice the death at once wins
       // this compare-and-swap (hard case 6); the next step takes the word.
       Atomics.compareExchange(m, 0, word, (word & WAITERS) | OWNER_DIED);
@@ -403,6 +408,32 @@ export class RobustMutex {
       return { waitValue: flagged };
     }
     return { waitValue: word };
+  }
+
+  /**
+   * Whether a waiter may take the word from its owner. A live thread whose
+   * TID is in the word but who never recorded itself is the owner only for
+   * the instants between its compare-and-swap and its record; a word that
+   * stays so for UNRECORDED_GRACE_MS while that thread runs was not written
+   * by an acquire (a scribbled word naming, say, pid 1, or a TID reused after
+   * a death in that window without the addon), and waiting on would hang for
+   * ever. A stopped thread (SIGSTOP) is still given the benefit of the doubt.
+   */
+  private ownerGone(word: number, tid: number): boolean {
+    if (this.ownerLivenessOf(tid) !== 'alive') return true;
+    if (Atomics.load(this.m, I.ownerTid) === tid) {
+      this.unrecordedWord = 0;
+      return false;
+    }
+    const now = performance.now();
+    if (this.unrecordedWord !== word) {
+      this.unrecordedWord = word;
+      this.unrecordedSince = now;
+      return false;
+    }
+    if (now - this.unrecordedSince < UNRECORDED_GRACE_MS) return false;
+    const stat = readThreadStat(tid);
+    return stat !== null && stat.state !== 'T' && stat.state !== 't';
   }
 
   /** The /proc verdict on the thread whose TID is in the word (see the file comment). */
@@ -609,6 +640,8 @@ export class RobustMutex {
   }
 }
 
+/** How long a live, running thread may sit in the lock word without its record before waiters stop believing it (ownerGone). */
+const UNRECORDED_GRACE_MS = 2000;
 const NOT_REGISTERED = -1;
 const WITHOUT_SLOT = -2;
 
