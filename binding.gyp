@@ -7,7 +7,8 @@
         "src/native/mapping.cc",
         "src/native/futex.cc",
         "src/native/robust-list.cc",
-        "src/native/file-space.cc"
+        "src/native/file-space.cc",
+        "src/native/waiter.cc"
       ],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["_GNU_SOURCE"],

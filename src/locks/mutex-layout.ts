@@ -15,7 +15,7 @@
 //  48  recursion depth        52 owner pid (informational)
 //  56  owner TID record: written after the start time; while it equals the
 //      word's TID, the start time at 4 is that owner's
-//  60  times abandoned        64 release sequence (Atomics.waitAsync word for async waiters)
+//  60  times abandoned        64 unused (was a release sequence; async waiters sleep on the lock word)
 //  68  acquisitions           72 waiters without a slot (see inspect())
 //  76  reserved               80..127 twelve waiter slots (TIDs of blocked waiters, for inspect())
 //

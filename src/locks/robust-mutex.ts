@@ -54,7 +54,7 @@ import {
 import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat, threadLiveness, type Liveness } from './owner.js';
 import { PENDING, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import type { AcquireResult, MutexSnapshot, MutexState, NamedObjectHost, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
-import { waitSlice, wake, type WaitWord } from './waiting.js';
+import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism, type WaitWord } from './waiting.js';
 
 /** Options of one handle on a mutex (per thread, not stored in shared memory). */
 export interface MutexOptions {
@@ -86,6 +86,8 @@ const ACQUIRED_FIRST: Owned = Object.freeze({ owned: true, status: 'acquired', a
 const NOT_OWNED_TIMEOUT: NotOwned = Object.freeze({ owned: false, status: 'timeout', abandoned: false });
 const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', abandoned: false });
 const NOT_OWNED_UNRECOVERABLE: NotOwned = Object.freeze({ owned: false, status: 'not-recoverable', abandoned: false });
+/** Shortest interval between an async waiter's /proc looks at the owner on a futex word (see acquireWaiting). */
+const ASYNC_LIVENESS_FLOOR_MS = 1000;
 
 function defaultWaitMechanism(): 'futex' | 'atomics' {
   try {
@@ -257,19 +259,16 @@ export class RobustMutex {
   }
 
   /**
-   * The waiting loop of acquire() and acquireAsync(): it yields what to sleep
-   * on and for how long; the caller sleeps its own way (futex, or
-   * Atomics.waitAsync on the release sequence) and sends back whether the
-   * sleep timed out.
+   * The waiting loop of acquire() and acquireAsync(): it yields the lock-word
+   * value to sleep on and for how long; the caller sleeps its own way
+   * (waitSlice or waitAsync) and sends back whether the sleep timed out.
    */
-  private *waiting(me: OwnerIdentity, timeoutMs: number): Generator<{ waitValue: number; sliceMs: number; seq: number }, AcquireResult, boolean> {
+  private *waiting(me: OwnerIdentity, timeoutMs: number): Generator<{ waitValue: number; sliceMs: number }, AcquireResult, boolean> {
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     let registered = NOT_REGISTERED;
     try {
       let checkOwner = false;
       for (;;) {
-        // Read before looking at the lock word, so that an async waiter cannot miss a release in between.
-        const seq = Atomics.load(this.m, I.releaseSeq);
         const step = this.step(me, true, checkOwner);
         if (step.result) return step.result;
         checkOwner = false;
@@ -279,7 +278,7 @@ export class RobustMutex {
         if (registered === NOT_REGISTERED) registered = this.registerWaiter(me.tid);
         // Only a sleep that nobody cut short means the owner held on for a
         // whole interval: that is when it is worth asking /proc about it.
-        checkOwner = yield { waitValue: step.waitValue, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq };
+        checkOwner = yield { waitValue: step.waitValue, sliceMs: Math.min(this.livenessIntervalMs, remaining) };
       }
     } finally {
       this.unregisterWaiter(registered, me.tid);
@@ -322,34 +321,32 @@ export class RobustMutex {
     const { signal } = options;
     signal?.throwIfAborted();
     const me = this.me;
-    // A pending Atomics.waitAsync does not keep Node alive; this handle does.
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => {});
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    // Async sleeps are on the lock word itself (waiting.ts): a release in any
+    // process wakes them, and so does the kernel at the owner's death (its
+    // robust-list walk sets OWNER_DIED and wakes the word). The /proc look
+    // between sleeps is then only a safety net for an owner the kernel does not
+    // report (one whose thread had no robust list): hundreds of pending
+    // acquires must not each read /proc every livenessIntervalMs.
+    const lookMs = this.lockWord.kind === WAIT_FUTEX ? Math.max(this.livenessIntervalMs, ASYNC_LIVENESS_FLOOR_MS) : this.livenessIntervalMs;
     const waiting = this.waiting(me, timeoutMs);
     try {
       let next = waiting.next(false);
       while (!next.done) {
-        signal?.throwIfAborted();
-        // Releasers in this process notify the sequence word; a release in
-        // another process cannot (V8 keeps waiters per process), so the slice
-        // bound also bounds cross-process hand-over latency.
-        const { seq, sliceMs } = next.value;
-        const wait = Atomics.waitAsync(this.m, I.releaseSeq, seq, sliceMs);
-        const outcome = wait.async ? await Promise.race([wait.value, aborted]) : wait.value;
+        const sliceMs = Math.max(0, Math.min(lookMs, deadline - performance.now()));
+        const outcome = await waitAsync(this.lockWord, next.value.waitValue, sliceMs, signal);
         next = waiting.next(outcome === 'timed-out');
       }
       return next.value;
     } finally {
       // Runs the generator's own finally (frees the waiter slot) when we leave early (abort).
       waiting.return(NOT_OWNED_TIMEOUT);
-      clearInterval(keepAlive);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** What serves acquireAsync() in this process (see AsyncWaitMechanism). */
+  get asyncWaitMechanism(): AsyncWaitMechanism {
+    return asyncWaitMechanism(this.lockWord.kind);
   }
 
   /** acquire() that throws LockTimeoutError / NotRecoverableError instead of returning them. */
@@ -582,8 +579,6 @@ export class RobustMutex {
 
   private wakeWaiters(count: number): void {
     wake(this.lockWord, count);
-    Atomics.add(this.m, I.releaseSeq, 1);
-    Atomics.notify(this.m, I.releaseSeq, count);
   }
 
   // ---- looking ---------------------------------------------------------
@@ -631,6 +626,7 @@ export class RobustMutex {
       waitersExact: withoutSlot === 0,
       timesAbandoned: Atomics.load(this.m, I.timesAbandoned),
       policy: this.policy,
+      asyncWaits: this.asyncWaitMechanism,
     };
   }
 

@@ -1,5 +1,6 @@
 // The public result and snapshot types of the robust mutex, and the one shape
 // of "a region" that everything found by name in one uses.
+import type { AsyncWaitMechanism } from './waiting.js';
 
 /**
  * What finds a named object in shared memory: a region ({@link Region} from
@@ -101,4 +102,6 @@ export interface MutexSnapshot {
   timesAbandoned: number;
   /** The policy chosen at initialisation. */
   policy: RecoveryPolicy;
+  /** What serves acquireAsync() in the inspecting process: 'futex_waitv' (kernel wakes), or a fallback. */
+  asyncWaits: AsyncWaitMechanism;
 }

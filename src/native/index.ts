@@ -21,6 +21,18 @@ import { NativeUnavailableError } from '../errors.js';
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out' | 'interrupted';
 /** madvise(2) advice the addon accepts: MADV_DONTNEED, MADV_PAGEOUT, MADV_COLD, MADV_WILLNEED. */
 export type Advice = 'dontneed' | 'pageout' | 'cold' | 'willneed';
+/** See waiterCancel(). */
+export type WaiterCancelResult = 'pending' | 'fired' | 'gone';
+export interface WaiterStats {
+  /** Waits of the calling environment (thread) not yet delivered or cancelled. */
+  environment: number;
+  /** Waits registered with the waiter threads, whole process. */
+  process: number;
+  /** Native waiter threads started in this process (each sleeps on up to 127 words). */
+  threads: number;
+  /** Distinct (word, expected value) pairs slept on. */
+  words: number;
+}
 
 export interface NativeBinding {
   /** mmap the first `length` bytes of an open file; privateCopy maps MAP_PRIVATE. */
@@ -57,6 +69,27 @@ export interface NativeBinding {
    * the calling thread's list.
    */
   robustListPatch(element: number, slot: 0 | 1, value: number): void;
+  /** Whether futex_waitv(2) works here (error: the errno name when not). */
+  waiterAvailable(): { available: boolean; error: string };
+  /**
+   * This environment's delivery point for waiterAdd(): `callback` runs on the
+   * event loop with the ids of waits that ended (woken, or the word changed).
+   * Once per environment; a second call replaces the callback.
+   */
+  waiterStart(callback: (ids: number[]) => void): void;
+  /**
+   * One-shot wait, served by the process's futex_waitv waiter threads, until the
+   * 32-bit word at byteOffset is futex-woken or no longer holds `expected`.
+   * The event loop is kept alive while any wait is pending.
+   */
+  waiterAdd(sab: SharedArrayBuffer, byteOffset: number, expected: number): number;
+  /**
+   * Withdraw a wait: 'pending' it was still waiting; 'fired' it had already
+   * taken a wake (or seen a change) that was not yet delivered, and will not
+   * be; 'gone' it was unknown or already delivered.
+   */
+  waiterCancel(id: number): WaiterCancelResult;
+  waiterStats(): WaiterStats;
 }
 
 interface NodeGypBuild {

@@ -12,22 +12,25 @@
 // A participant killed while parked leaves PARKED behind; the next request()
 // simply overwrites it.
 //
-// Waiting, and why it is done this way:
-// - Across processes only a kernel futex wakes a sleeper (V8's Atomics.notify
-//   is per process); inside one process Atomics.wait is the only sleep that
-//   worker.terminate() interrupts at once. Every state change therefore wakes
-//   BOTH queues, and each sleeper uses whichever it can.
-// - A parked worker thread sleeps in Atomics.wait slices, which
-//   worker.terminate() interrupts at once (it cannot interrupt a native call);
-//   a parked main thread sleeps in bounded futex slices (sliceMs, default
-//   10 ms), which a release from another process wakes; SIGKILL ends it anyway.
-// - The async waiter polls with Atomics.waitAsync slices: a wake from another
-//   process never reaches it, so the slice bounds that latency.
+// Waiting is the library's one primitive (src/locks/waiting.ts), the same
+// the mutex sleeps in: every state change is one wake(), which reaches sleepers
+// in every process (futex) and this process's Atomics sleepers; the state word
+// is a futex word when the addon loads, an Atomics word otherwise.
+// - A parked worker thread sleeps in waitSliceTerminable (Atomics.wait), which
+//   worker.terminate() interrupts at once: tests and the bench terminate it
+//   there. A release from another process reaches it at the end of its slice
+//   (sliceMs, default 10 ms).
+// - A parked main thread sleeps in waitSlice (futex slices), which a release
+//   from any process wakes; SIGKILL ends it anyway.
+// - waitUntilParkedAsync sleeps in waitAsync: woken by the kernel (futex_waitv
+//   waiter threads) when a participant in any process parks.
 import { isMainThread } from 'node:worker_threads';
 import { InvalidArgumentError, RobustShmError } from '../errors.js';
 import { native } from '../native/index.js';
 import { currentThreadIdentity } from '../locks/owner.js';
 import type { NamedObjectHost } from '../locks/types.js';
+import { WAIT_ATOMICS, WAIT_FUTEX } from '../locks/mutex-layout.js';
+import { waitAsync, waitSlice, waitSliceTerminable, wake, type WaitWord } from '../locks/waiting.js';
 
 const MAGIC = 0x4b524150; // 'PARK'
 const VERSION = 1;
@@ -102,14 +105,20 @@ export class ParkingLot {
   /** Participant slots, numbered from 0. */
   readonly slots: number;
   private readonly i32: Int32Array;
-  private readonly futex: boolean;
+  /** Each slot's state word, as the waiting primitive sees it. */
+  private readonly stateWords: WaitWord[];
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, slots: number) {
     this.buffer = buffer;
     this.byteOffset = byteOffset;
     this.slots = slots;
     this.i32 = new Int32Array(buffer, byteOffset, ParkingLot.BYTES(slots) / 4);
-    this.futex = hasNative();
+    const whole = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    const kind = hasNative() ? WAIT_FUTEX : WAIT_ATOMICS;
+    this.stateWords = [];
+    for (let n = 0; n < slots; n++) {
+      this.stateWords.push({ sab: buffer, i32: whole, index: byteOffset / 4 + (HEADER_BYTES + n * SLOT_BYTES) / 4 + S_STATE, kind });
+    }
   }
 
   /** Write an empty lot with `slots` participant slots at byteOffset. */
@@ -196,7 +205,7 @@ export class ParkingLot {
       const remaining = deadline - performance.now();
       if (remaining <= 0) throw new ParkTimeoutError(n, timeoutMs);
       // Bounded slices keep a requester that runs in a worker terminate()-able.
-      this.sleep(s, state, Math.min(remaining, 50));
+      waitSlice(this.wordOf(s), state, Math.min(remaining, 50));
     }
   }
 
@@ -206,21 +215,14 @@ export class ParkingLot {
     const timeoutMs = options.timeoutMs ?? 10_000;
     checkTimeout(timeoutMs);
     const { signal } = options;
+    signal?.throwIfAborted();
     const deadline = performance.now() + timeoutMs;
-    // A pending Atomics.waitAsync does not keep Node alive: this handle does.
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    try {
-      for (;;) {
-        signal?.throwIfAborted();
-        const state = Atomics.load(this.i32, s + S_STATE);
-        if (state === PARKED) return this.parkedInfo(s);
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) throw new ParkTimeoutError(n, timeoutMs);
-        const wait = Atomics.waitAsync(this.i32, s + S_STATE, state, Math.min(remaining, 2));
-        if (wait.async) await wait.value;
-      }
-    } finally {
-      clearInterval(keepAlive);
+    for (;;) {
+      const state = Atomics.load(this.i32, s + S_STATE);
+      if (state === PARKED) return this.parkedInfo(s);
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw new ParkTimeoutError(n, timeoutMs);
+      await waitAsync(this.stateWords[n]!, state, remaining, signal);
     }
   }
 
@@ -243,14 +245,13 @@ export class ParkingLot {
     Atomics.add(this.i32, s + S_TIMES, 1);
     if (Atomics.compareExchange(this.i32, s + S_STATE, REQUESTED, PARKED) !== REQUESTED) return false; // cancelled meanwhile
     this.wakeAll(s);
-    // A worker thread sleeps in Atomics.wait, which worker.terminate() (or a
-    // piscina abort) interrupts at once; a native futex slice would hold the
-    // termination until the slice ends. A main thread can only die by signal or
-    // exit, so it sleeps on the futex, which a release from any process wakes.
-    const interruptible = !isMainThread || !this.futex;
+    // A worker thread is terminate()d (or piscina-aborted) here: it sleeps
+    // where that interrupts it at once. A main thread can only die by signal
+    // or exit, so it sleeps where a release from any process wakes it.
+    const word = this.stateWords[n]!;
     while (Atomics.load(this.i32, s + S_STATE) === PARKED) {
-      if (interruptible) Atomics.wait(this.i32, s + S_STATE, PARKED, sliceMs);
-      else this.sleep(s, PARKED, sliceMs);
+      if (isMainThread) waitSlice(word, PARKED, sliceMs);
+      else waitSliceTerminable(word, PARKED, sliceMs);
     }
     Atomics.compareExchange(this.i32, s + S_STATE, RELEASED, IDLE);
     return true;
@@ -277,15 +278,12 @@ export class ParkingLot {
     this.wakeAll(s);
   }
 
-  private sleep(s: number, expected: number, ms: number): void {
-    if (this.futex) native().futexWait(this.buffer, this.byteOffset + s * 4, expected, ms);
-    else Atomics.wait(this.i32, s + S_STATE, expected, ms);
+  private wordOf(s: number): WaitWord {
+    return this.stateWords[(s - HEADER_BYTES / 4) / (SLOT_BYTES / 4)]!;
   }
 
   private wakeAll(s: number): void {
-    // Both queues: a futex sleeper (any process) and an Atomics waiter (this process, e.g. waitUntilParkedAsync).
-    if (this.futex) native().futexWake(this.buffer, this.byteOffset + s * 4, 0x7fff_ffff);
-    Atomics.notify(this.i32, s + S_STATE);
+    wake(this.wordOf(s), 0x7fff_ffff);
   }
 }
 
