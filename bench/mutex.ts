@@ -19,6 +19,7 @@ import { bundleEntries } from '../tools/bundle-entries.js';
 import { native } from '../src/native/index.js';
 import { runPthreadBaseline } from './lib/baselines.js';
 import { runLockfileBaseline } from './lib/lockfile-baseline.js';
+import { asyncRows, asyncSummary, runAsyncBench } from './lib/async-handover.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
 
@@ -41,12 +42,14 @@ Options:
                       into plain JS by esbuild, like a production worker; 'tsx': through
                       tsx (its module hooks make worker teardown, hence detection, slower)
   --no-baselines      skip the C and proper-lockfile baselines
+  --no-async          skip acquireAsync vs acquire (hand-over, death detection, 500 pending)
   --json              one JSON summary line on stdout (progress goes to stderr)
   -h, --help          this help
 
 Targets (issue 10): uncontendedRatioVsPthread <= 1.5, contendedProcessRatioVsPthread <= 2,
 handoverRatioVsFutex <= 2 (median and p90), deathDetectionMsMedianProcess <= 0.5 with
-deathDetectionMsP90Process <= 2, deathDetectionMsMedianThread <= 2.`;
+deathDetectionMsP90Process <= 2, deathDetectionMsMedianThread <= 2.
+Targets (issue 11): asyncHandoverRatioVsSync <= 1.5, asyncDeathDetectionRatioVsSync <= 1.5.`;
 
 function fail(message: string): never {
   process.stderr.write(`bench/mutex: ${message}\nTry --help.\n`);
@@ -60,6 +63,7 @@ try {
       contended: { type: 'string' },
       rounds: { type: 'string' },
       'no-baselines': { type: 'boolean' },
+      'no-async': { type: 'boolean' },
       'thread-owner': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -88,7 +92,7 @@ const { offset: wordsOffset } = region.findOrCreate('words', 16);
 const { offset: handoverOffset } = region.findOrCreate('handover-word', 8);
 const handoverWord = new Int32Array(region.buffer, handoverOffset, 1);
 const words = new Int32Array(region.buffer, wordsOffset, 4);
-const lot = ParkingLot.open(region, 'park', 2);
+const lot = ParkingLot.open(region, 'park', 4);
 
 const children = new Set<FleetMember>();
 const workers = new Set<Worker>();
@@ -288,6 +292,7 @@ try {
   const dp = await deathDetection('process');
   progress(`death detection: ${ROUNDS} thread terminations`);
   const dt = await deathDetection('thread');
+  const asyncFigures = args['no-async'] ? null : await runAsyncBench({ region, path, lot, slots: [2, 3], rounds: ROUNDS, threadOwner, progress });
   await cleanup();
 
   const pthread = args['no-baselines'] ? ({ available: false, reason: 'skipped (--no-baselines)' } as const) : await runPthreadBaseline({ uncontended: UNCONTENDED, contended: CONTENDED, rounds: ROUNDS });
@@ -340,7 +345,9 @@ try {
       deathDetectionMsP90Process: 2,
       deathDetectionMsMedianThread: 2,
     },
+    ...(asyncFigures ? asyncSummary(asyncFigures) : {}),
   };
+  if (asyncFigures) rows.push(...asyncRows(asyncFigures));
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {
     process.stdout.write(formatTable(['figure', 'robust-shm', 'glibc robust pthread', 'ratio'], rows) + '\n');
