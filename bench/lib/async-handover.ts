@@ -11,6 +11,8 @@
 //   and then releases: the child's CPU while they wait (500 ms) and the wall
 //   and CPU time until all 500 returned; once with futex_waitv, once with the
 //   old slice polling (ROBUST_SHM_ASYNC_WAIT=slices in the child).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +37,12 @@ export interface AsyncBenchOptions {
   progress(message: string): void;
 }
 
+/** bench/baseline/futex-hop.c: a cross-process FUTEX_WAKE to a FUTEX_WAIT thread, and through a futex_waitv thread + eventfd to an epoll_wait thread. */
+export type FutexHopFloor = { available: true; rounds: number; directMsMedian: number; directMsP90: number; hopMsMedian: number; hopMsP90: number } | { available: false; reason: string };
+
 export interface AsyncBenchResult {
   asyncMechanism: string;
+  cFloor: FutexHopFloor;
   handover: { sync: Summary; async: Summary };
   death: { process: { sync: Summary; async: Summary }; thread: { sync: Summary; async: Summary } };
   manyPending: Record<'futex_waitv' | 'slice-polling', ManyPendingFigures>;
@@ -210,8 +216,11 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
     progress(`async: ${MANY_MUTEXES * PER_MUTEX} pending acquireAsync on ${MANY_MUTEXES} mutexes, futex_waitv and slice polling`);
     const kernel = await manyPending(undefined);
     const slices = await manyPending({ ROBUST_SHM_ASYNC_WAIT: 'slices' });
+    progress('async: C floor of the wake paths (bench/baseline/futex-hop.c)');
+    const cFloor = await futexHopFloor(Math.max(100, options.rounds * 5));
     return {
       asyncMechanism: handoverMutex.asyncWaitMechanism,
+      cFloor,
       handover: { sync: summarize(handover.sync), async: summarize(handover.async) },
       death: { process: deathProcess, thread: deathThread },
       manyPending: { futex_waitv: kernel, 'slice-polling': slices },
@@ -225,6 +234,21 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
       }),
     );
     if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
+  }
+}
+
+async function futexHopFloor(rounds: number): Promise<FutexHopFloor> {
+  const dir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-hop-'));
+  try {
+    const exe = join(dir, 'futex-hop');
+    const source = new URL('../baseline/futex-hop.c', import.meta.url).pathname;
+    await promisify(execFile)('cc', ['-O2', '-pthread', '-o', exe, source], { timeout: 120_000 });
+    const { stdout } = await promisify(execFile)(exe, [String(rounds)], { timeout: 300_000 });
+    return JSON.parse(stdout) as FutexHopFloor;
+  } catch (error) {
+    return { available: false, reason: (error as Error).message.split('\n')[0]! };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -245,6 +269,7 @@ export function asyncSummary(r: AsyncBenchResult): Record<string, unknown> {
     asyncHandoverMs: r.handover,
     asyncDeathDetectionMs: r.death,
     asyncManyPending: r.manyPending,
+    asyncCFloor: r.cFloor,
     asyncTargets: { asyncHandoverRatioVsSync: 1.5, asyncDeathDetectionRatioVsSync: 1.5 },
   };
 }
@@ -254,8 +279,10 @@ export function asyncRows(r: AsyncBenchResult): [string, number, number, number]
   const row = (figure: string, a: number, b: number): [string, number, number, number] => [figure, a, b, Math.round((a / b) * 1000) / 1000];
   const k = r.manyPending.futex_waitv;
   const s = r.manyPending['slice-polling'];
+  const floor = r.cFloor.available ? [row('C floor: futex_waitv thread + eventfd vs FUTEX_WAIT (ms median)', r.cFloor.hopMsMedian, r.cFloor.directMsMedian)] : [];
   return [
     row(`async vs sync hand-over, process (ms median, ${r.asyncMechanism})`, r.handover.async.median, r.handover.sync.median),
+    ...floor,
     row('async vs sync hand-over, process (ms p90)', r.handover.async.p90, r.handover.sync.p90),
     row('async vs sync death detection, process (ms median)', r.death.process.async.median, r.death.process.sync.median),
     row('async vs sync death detection, thread (ms median)', r.death.thread.async.median, r.death.thread.sync.median),
