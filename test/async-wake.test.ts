@@ -79,6 +79,24 @@ describe('async waits woken by the kernel', () => {
     expect(kernelWaitStats()).toMatchObject({ environment: 0, process: 0 });
   }, 30_000);
 
+  it('acquireAsync returns "abandoned" after the holding worker thread is terminated (liveness looks every 10 s)', async () => {
+    const w = await mutexWorld(res);
+    const mutex = slowLooking(w);
+    const holder = await threadParticipant(res, w.data(0), w.region);
+    w.lot.request(0);
+    holder.request({ cmd: 'cs' }).catch(() => {});
+    await w.lot.waitUntilParkedAsync(0, { timeoutMs: 20_000 });
+    const pending = mutex.acquireAsync();
+    waitFor(() => kernelWaitStats().environment === 1, 10_000, 'the async wait to be registered');
+    const terminated = performance.now();
+    await holder.kill();
+    const result = await within(pending, SAFETY_MS, 'acquireAsync after the owner thread was terminated');
+    expect(performance.now() - terminated).toBeLessThan(SAFETY_MS);
+    expect(result).toMatchObject({ owned: true, status: 'abandoned', previousOwner: { tid: holder.tid } });
+    mutex.markConsistent();
+    mutex.release();
+  }, 30_000);
+
   it('aborting one of 100 pending acquires rejects it promptly; the 99 others complete; no native wait is left', async () => {
     const w = await mutexWorld(res);
     const mutex = slowLooking(w);

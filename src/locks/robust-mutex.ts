@@ -65,6 +65,15 @@ export interface MutexOptions {
    * not CPU.
    */
   livenessIntervalMs?: number;
+  /**
+   * How often (ms) an acquireAsync() waiter on a futex word (the addon's
+   * default) looks at the owner's liveness when nothing woke it. The kernel
+   * wakes it at a release in any process and at the owner's death (robust
+   * list), so this is only a safety net for an owner the kernel does not
+   * report; each look costs a /proc read and a timer per pending acquire.
+   * Default max(livenessIntervalMs, 1000). Atomics-only mutexes use livenessIntervalMs.
+   */
+  asyncLivenessIntervalMs?: number;
   /** Spin iterations before sleeping on a held lock (short critical sections hand over faster). */
   spin?: number;
 }
@@ -86,8 +95,8 @@ const ACQUIRED_FIRST: Owned = Object.freeze({ owned: true, status: 'acquired', a
 const NOT_OWNED_TIMEOUT: NotOwned = Object.freeze({ owned: false, status: 'timeout', abandoned: false });
 const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', abandoned: false });
 const NOT_OWNED_UNRECOVERABLE: NotOwned = Object.freeze({ owned: false, status: 'not-recoverable', abandoned: false });
-/** Shortest interval between an async waiter's /proc looks at the owner on a futex word (see acquireWaiting). */
-const ASYNC_LIVENESS_FLOOR_MS = 1000;
+/** Default shortest interval between an async waiter's /proc looks at the owner on a futex word (see acquireWaiting). */
+const ASYNC_LIVENESS_DEFAULT_MS = 1000;
 
 function defaultWaitMechanism(): 'futex' | 'atomics' {
   try {
@@ -127,6 +136,7 @@ export class RobustMutex {
   private readonly m: Int32Array;
   private readonly lockWord: WaitWord;
   private readonly livenessIntervalMs: number;
+  private readonly asyncLivenessIntervalMs: number;
   private readonly spin: number;
   private readonly onLockWordTaken: (() => void) | undefined;
   /** This thread's kernel robust list and this mutex's node in it (null without the addon). */
@@ -161,6 +171,8 @@ export class RobustMutex {
     // Test-only (src/test-hooks.ts): a test kills the owner right after the lock word was taken (hard case 1).
     this.onLockWordTaken = testHooksOf(options).onLockWordTaken;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
+    this.asyncLivenessIntervalMs = options.asyncLivenessIntervalMs ?? Math.max(this.livenessIntervalMs, ASYNC_LIVENESS_DEFAULT_MS);
+    if (!(this.asyncLivenessIntervalMs > 0)) throw new InvalidArgumentError('asyncLivenessIntervalMs must be > 0');
     // initialize() writes the mechanism before the magic; at() checks the magic right after construction.
     this.lockWord = { sab: buffer, i32: this.i32, index: this.base + I.lock, kind: Atomics.load(this.m, I.waitKind) };
     this.robustList = this.lockWord.kind === WAIT_FUTEX ? threadRobustList() : null;
@@ -327,8 +339,9 @@ export class RobustMutex {
     // robust-list walk sets OWNER_DIED and wakes the word). The /proc look
     // between sleeps is then only a safety net for an owner the kernel does not
     // report (one whose thread had no robust list): hundreds of pending
-    // acquires must not each read /proc every livenessIntervalMs.
-    const lookMs = this.lockWord.kind === WAIT_FUTEX ? Math.max(this.livenessIntervalMs, ASYNC_LIVENESS_FLOOR_MS) : this.livenessIntervalMs;
+    // acquires must not each read /proc every livenessIntervalMs (500 pending
+    // acquires looking every second cost ~1% of a core here).
+    const lookMs = this.lockWord.kind === WAIT_FUTEX ? this.asyncLivenessIntervalMs : this.livenessIntervalMs;
     const waiting = this.waiting(me, timeoutMs);
     try {
       let next = waiting.next(false);
