@@ -37,8 +37,14 @@ export interface AsyncBenchOptions {
   progress(message: string): void;
 }
 
-/** bench/baseline/futex-hop.c: a cross-process FUTEX_WAKE to a FUTEX_WAIT thread, and through a futex_waitv thread + eventfd to an epoll_wait thread. */
-export type FutexHopFloor = { available: true; rounds: number; directMsMedian: number; directMsP90: number; hopMsMedian: number; hopMsP90: number } | { available: false; reason: string };
+/**
+ * bench/baseline/futex-hop.c: a cross-process FUTEX_WAKE to a FUTEX_WAIT thread (acquire()'s path), through
+ * a futex_waitv thread + eventfd to an epoll_wait thread (acquireAsync()'s), and through an io_uring
+ * FUTEX_WAIT's eventfd to an epoll_wait thread (the alternative, when io_uring is allowed).
+ */
+export type FutexHopFloor =
+  | { available: true; rounds: number; directMsMedian: number; directMsP90: number; hopMsMedian: number; hopMsP90: number; uringMsMedian?: number; uringMsP90?: number }
+  | { available: false; reason: string };
 
 export interface AsyncBenchResult {
   asyncMechanism: string;
@@ -280,6 +286,7 @@ export function asyncRows(r: AsyncBenchResult): [string, number, number, number]
   const k = r.manyPending.futex_waitv;
   const s = r.manyPending['slice-polling'];
   const floor = r.cFloor.available ? [row('C floor: futex_waitv thread + eventfd vs FUTEX_WAIT (ms median)', r.cFloor.hopMsMedian, r.cFloor.directMsMedian)] : [];
+  if (r.cFloor.available && r.cFloor.uringMsMedian !== undefined) floor.push(row('C floor: io_uring FUTEX_WAIT + eventfd vs FUTEX_WAIT (ms median)', r.cFloor.uringMsMedian, r.cFloor.directMsMedian));
   return [
     row(`async vs sync hand-over, process (ms median, ${r.asyncMechanism})`, r.handover.async.median, r.handover.sync.median),
     ...floor,

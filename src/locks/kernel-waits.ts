@@ -2,8 +2,8 @@
 // native waiter threads (src/native/waiter.cc, futex_waitv). The native side
 // only says "this wait ended"; what that means is the caller's business.
 //
-// Module state is per thread (per JS environment), like the native side's
-// delivery point: each worker registers its own callback and its own waits.
+// State is per thread (per JS environment), like the native side's delivery
+// point: each worker registers its own callback and its own waits.
 import { native, type WaiterStats } from '../native/index.js';
 
 export type KernelWaitResult = 'woken' | 'timed-out';
@@ -31,10 +31,27 @@ export function kernelWaitsAvailable(): boolean {
   return availability.available;
 }
 
-const pending = new Map<number, () => void>();
-let started = false;
+interface Delivery {
+  /** Wait id -> what settles its promise. */
+  readonly pending: Map<number, () => void>;
+  started: boolean;
+}
+
+const KEY = Symbol.for('robust-shm.kernelWaits');
+
+/**
+ * This thread's delivery point, kept on globalThis (one per isolate): the
+ * native side has one callback per environment, so two copies of this module
+ * loaded in one thread (a bundle and the source, say) must share it, or the
+ * second waiterStart() would orphan the first copy's waits.
+ */
+function delivery(): Delivery {
+  const holder = globalThis as { [KEY]?: Delivery };
+  return (holder[KEY] ??= { pending: new Map(), started: false });
+}
 
 function deliver(ids: number[]): void {
+  const { pending } = delivery();
   for (const id of ids) {
     const settle = pending.get(id);
     if (settle === undefined) continue;
@@ -58,10 +75,12 @@ function deliver(ids: number[]): void {
 export function kernelWait(sab: SharedArrayBuffer, byteOffset: number, expected: number, timeoutMs: number, signal?: AbortSignal): Promise<KernelWaitResult> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   const binding = native();
-  if (!started) {
+  const d = delivery();
+  if (!d.started) {
     binding.waiterStart(deliver);
-    started = true;
+    d.started = true;
   }
+  const { pending } = d;
   return new Promise<KernelWaitResult>((resolve, reject) => {
     const id = binding.waiterAdd(sab, byteOffset, expected);
     let timer: NodeJS.Timeout | undefined;
