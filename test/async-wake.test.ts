@@ -6,7 +6,8 @@
 // safety nets; the figures are in bench/mutex.ts.
 import { describe, expect, it } from 'vitest';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
-import { kernelWaitStats } from '../src/locks/kernel-waits.js';
+import { kernelWait, kernelWaitStats } from '../src/locks/kernel-waits.js';
+import { native } from '../src/native/index.js';
 import type { AcquireResult } from '../src/locks/types.js';
 import { useResources } from './helpers/resources.js';
 import { mutexWorld, processParticipant, threadParticipant, waitFor, type MutexWorld, type Participant } from './fixtures/mutex-setup.js';
@@ -213,4 +214,22 @@ describe('async waits woken by the kernel', () => {
     w.mutex.release();
     expect(await within(waited, SAFETY_MS, 'the slice-polling acquireAsync')).toMatchObject({ status: 'acquired' });
   }, 30_000);
+
+  it('300 distinct words: more than one waiter thread (127 words each), every wait woken, none left; a timeout withdraws its wait', async () => {
+    const sab = new SharedArrayBuffer(4 * 300);
+    const words = new Int32Array(sab);
+    const waits = Array.from({ length: 300 }, (_, i) => kernelWait(sab, i * 4, 0, Infinity));
+    expect(kernelWaitStats()).toMatchObject({ environment: 300, process: 300, words: 300 });
+    expect(kernelWaitStats().threads).toBeGreaterThanOrEqual(3);
+    for (let i = 0; i < 300; i++) {
+      Atomics.store(words, i, 1);
+      native().futexWake(sab, i * 4, 1);
+    }
+    expect(await within(Promise.all(waits), SAFETY_MS, '300 kernel waits')).toEqual(Array(300).fill('woken'));
+    expect(kernelWaitStats()).toMatchObject({ environment: 0, process: 0, words: 0 });
+    // A value that already differs ends the wait at once; a timeout withdraws it.
+    expect(await within(kernelWait(sab, 0, 0, Infinity), SAFETY_MS, 'a changed word')).toBe('woken');
+    expect(await kernelWait(sab, 0, 1, 20)).toBe('timed-out');
+    expect(kernelWaitStats()).toMatchObject({ environment: 0, process: 0 });
+  });
 });
