@@ -17,11 +17,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { bundleEntries } from '../../src/workers/bundle-entries.js';
+import { bundleEntries } from '../../tools/bundle-entries.js';
 import { RobustMutex, type NamedObjectHost } from '../../src/locks/robust-mutex.js';
 import type { ParkingLot } from '../../src/workers/park.js';
 import { forkReady, type FleetMember } from '../../src/workers/fleet.js';
-import { startTsWorker } from '../../src/workers/spawn.js';
+import { startTsWorker, tsFork } from '../../tools/ts-spawn.js';
 import { summarize, median, type Summary } from './stats.js';
 import type { AsyncBenchCommand, AsyncBenchParticipantData } from './async-bench-participant.js';
 
@@ -100,7 +100,7 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
   }
   const dataFor = (slot: number): AsyncBenchParticipantData => ({ path, lotOffset: lot.byteOffset, slot });
   async function fork(slot: number, env?: NodeJS.ProcessEnv): Promise<FleetMember> {
-    const m = await forkReady(participantUrl, [JSON.stringify(dataFor(slot))], env ? { fork: { env: { ...process.env, ...env } } } : {});
+    const m = await forkReady(participantUrl, [JSON.stringify(dataFor(slot))], { fork: env ? { ...tsFork, env: { ...process.env, ...env } } : tsFork });
     children.add(m);
     return m;
   }
