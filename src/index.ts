@@ -24,6 +24,7 @@ export { HEADER_BYTES as REGION_HEADER_BYTES, MIN_REGION_SIZE } from './shm/regi
 export { RobustMutex, type MutexOptions, type InitializeOptions } from './locks/robust-mutex.js';
 export { NotOwnerError, NotRecoverableError, LockTimeoutError, MutexLayoutError, MutexPolicyMismatchError, NotInconsistentError } from './locks/errors.js';
 export { ownerIsAlive, ownerLiveness, currentThreadIdentity, type Liveness } from './locks/owner.js';
+export type { AsyncWaitMechanism } from './locks/waiting.js';
 export type {
   AcquireResult,
   Owned,

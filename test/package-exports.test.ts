@@ -14,6 +14,7 @@ const root = new URL('..', import.meta.url);
 const PINNED: Record<string, string[]> = {
   'robust-shm': [
     'AcquireResult',
+    'AsyncWaitMechanism',
     'HeapCorruptionError',
     'HeapEntry',
     'HeapError',
