@@ -22,7 +22,34 @@ export { HEADER_BYTES as REGION_HEADER_BYTES, MIN_REGION_SIZE } from './shm/regi
 
 // The robust mutex
 export { RobustMutex, type MutexOptions, type InitializeOptions } from './locks/robust-mutex.js';
-export { NotOwnerError, NotRecoverableError, LockTimeoutError, MutexLayoutError, MutexPolicyMismatchError, NotInconsistentError } from './locks/errors.js';
+export {
+  NotOwnerError,
+  NotRecoverableError,
+  LockTimeoutError,
+  MutexLayoutError,
+  MutexPolicyMismatchError,
+  NotInconsistentError,
+  RwLockLayoutError,
+  SemaphoreLayoutError,
+  LockUpgradeError,
+} from './locks/errors.js';
+export {
+  RobustRwLock,
+  type RwLockOptions,
+  type RwLockInitializeOptions,
+  type RwAcquireResult,
+  type RwOwned,
+  type RwLockSnapshot,
+  type RwLockHolder,
+} from './locks/robust-rwlock.js';
+export {
+  RobustSemaphore,
+  type SemaphoreOptions,
+  type SemaphoreInitializeOptions,
+  type SemaphoreResult,
+  type UnitAcquired,
+  type SemaphoreSnapshot,
+} from './locks/robust-semaphore.js';
 export { ownerIsAlive, ownerLiveness, currentThreadIdentity, type Liveness } from './locks/owner.js';
 export type { AsyncWaitMechanism } from './locks/waiting.js';
 export type {

@@ -44,3 +44,27 @@ export class MutexPolicyMismatchError extends RobustShmError {
     super('ERR_MUTEX_POLICY_MISMATCH', message);
   }
 }
+
+/** The bytes at an offset are not an initialised robust reader-writer lock. */
+export class RwLockLayoutError extends RobustShmError {
+  constructor(message: string) {
+    super('ERR_RWLOCK_LAYOUT', message);
+  }
+}
+
+/** The bytes at an offset are not an initialised robust semaphore. */
+export class SemaphoreLayoutError extends RobustShmError {
+  constructor(message: string) {
+    super('ERR_SEMAPHORE_LAYOUT', message);
+  }
+}
+
+/**
+ * acquireWrite() by a thread that holds a read share: it would wait for itself
+ * for ever (two upgrading readers would wait for each other). POSIX EDEADLK.
+ */
+export class LockUpgradeError extends RobustShmError {
+  constructor(message = 'the calling thread holds a read share: release it before acquiring the write lock (no upgrades)') {
+    super('EDEADLK', message);
+  }
+}

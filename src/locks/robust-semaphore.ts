@@ -1,0 +1,359 @@
+// RobustSemaphore: N units shared by threads and processes (a cross-process
+// job limiter) whose units come back by themselves when their holder dies.
+//
+// POSIX and Windows semaphores only count: a holder that dies keeps its unit
+// for ever. Here every unit is a robust-futex word holding its holder's TID,
+// linked on the holder thread's kernel robust list, so the kernel marks the
+// unit OWNER_DIED at the holder's death (and a /proc look finds it when the
+// native addon is absent). The next acquirer takes it back and is told.
+//
+// A unit belongs to the thread that acquired it: only that thread releases it
+// (a counting semaphore's "post from anywhere" cannot be made robust).
+import { InvalidArgumentError } from '../errors.js';
+import { native } from '../native/index.js';
+import { NotOwnerError, SemaphoreLayoutError } from './errors.js';
+import { OWNER_DIED, TID_MASK, WAITERS, WAIT_ATOMICS, WAIT_FUTEX } from './mutex-layout.js';
+import { currentThreadIdentity, ownerLiveness } from './owner.js';
+import type { NamedObjectHost } from './robust-mutex.js';
+import { nodeList, robustNode, type NodeList, type RobustNode } from './robust-nodes.js';
+import { MAX_UNITS, SEM, SEM_LAYOUT_VERSION, SEM_MAGIC, SEM_UNITS_OFFSET, SEM_WAITER_SLOTS, U, UNIT_INTS, semaphoreBytes } from './semaphore-layout.js';
+import type { NotOwned, OwnerIdentity } from './types.js';
+import { waitSlice, wake } from './waiting.js';
+
+export interface SemaphoreOptions {
+  /** How often (ms) a sleeping waiter looks for units of dead holders (default 5). */
+  livenessIntervalMs?: number;
+}
+
+export interface SemaphoreInitializeOptions {
+  /** How many units (1..4096). */
+  units: number;
+  waitMechanism?: 'futex' | 'atomics';
+}
+
+export interface UnitAcquired {
+  readonly owned: true;
+  readonly status: 'acquired';
+  readonly abandoned: false;
+  /** Which unit (0..N-1). */
+  readonly unit: number;
+  /** Units of dead holders this acquire took back (the one it got may be one of them). */
+  readonly unitsReclaimed: number;
+  /** Those dead holders. */
+  readonly deadHolders: readonly OwnerIdentity[];
+}
+
+export type SemaphoreResult = UnitAcquired | NotOwned;
+
+export interface SemaphoreSnapshot {
+  units: number;
+  free: number;
+  holders: { unit: number; tid: number; pid: number; alive: boolean }[];
+  waiting: number;
+  unitsReclaimed: number;
+  acquisitions: number;
+}
+
+const NOT_OWNED_TIMEOUT: NotOwned = Object.freeze({ owned: false, status: 'timeout', abandoned: false });
+const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', abandoned: false });
+const NONE: readonly OwnerIdentity[] = Object.freeze([]);
+
+export class RobustSemaphore {
+  static bytes(units: number): number {
+    return semaphoreBytes(units);
+  }
+
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+  readonly units: number;
+  private readonly i32: Int32Array;
+  private readonly base: number;
+  private readonly kind: number;
+  private readonly livenessIntervalMs: number;
+  private readonly list: NodeList | null;
+  private readonly nodes: RobustNode[] = [];
+  /** Units this thread holds, most recent last (handles are per thread). */
+  private readonly held: number[] = [];
+
+  private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreOptions) {
+    this.buffer = buffer;
+    this.byteOffset = byteOffset;
+    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    this.base = byteOffset / 4;
+    this.units = Atomics.load(this.i32, this.base + SEM.units);
+    this.kind = Atomics.load(this.i32, this.base + SEM.waitKind);
+    this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
+    if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
+    this.list = nodeList(buffer);
+    for (let i = 0; i < this.units; i++) this.nodes.push(robustNode(buffer, byteOffset + SEM_UNITS_OFFSET + i * UNIT_INTS * 4));
+  }
+
+  static initialize(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreInitializeOptions & SemaphoreOptions): RobustSemaphore {
+    const units = options.units;
+    if (!Number.isInteger(units) || units < 1 || units > MAX_UNITS) throw new InvalidArgumentError(`units must be an integer from 1 to ${MAX_UNITS}, got ${String(units)}`);
+    checkPlacement(buffer, byteOffset, semaphoreBytes(units));
+    let mechanism = options.waitMechanism;
+    if (mechanism === undefined) {
+      try {
+        native();
+        mechanism = 'futex';
+      } catch {
+        mechanism = 'atomics';
+      }
+    }
+    const i32 = new Int32Array(buffer, byteOffset, semaphoreBytes(units) / 4);
+    i32.fill(0);
+    Atomics.store(i32, SEM.units, units);
+    Atomics.store(i32, SEM.waitKind, mechanism === 'futex' ? WAIT_FUTEX : WAIT_ATOMICS);
+    Atomics.store(i32, SEM.version, SEM_LAYOUT_VERSION);
+    Atomics.store(i32, SEM.magic, SEM_MAGIC);
+    return RobustSemaphore.at(buffer, byteOffset, options);
+  }
+
+  static at(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreOptions = {}): RobustSemaphore {
+    checkPlacement(buffer, byteOffset, SEM_UNITS_OFFSET);
+    const i32 = new Int32Array(buffer, byteOffset, SEM_UNITS_OFFSET / 4);
+    const magic = Atomics.load(i32, SEM.magic);
+    if (magic !== SEM_MAGIC) throw new SemaphoreLayoutError(`no robust semaphore at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
+    const version = Atomics.load(i32, SEM.version);
+    if (version !== SEM_LAYOUT_VERSION) throw new SemaphoreLayoutError(`semaphore layout version ${version}, this library reads ${SEM_LAYOUT_VERSION}`);
+    checkPlacement(buffer, byteOffset, semaphoreBytes(Atomics.load(i32, SEM.units)));
+    return new RobustSemaphore(buffer, byteOffset, options);
+  }
+
+  /** Find the semaphore called `name` in a region, creating it with `units` units on first use. */
+  static open(region: NamedObjectHost, name: string, options: SemaphoreInitializeOptions & SemaphoreOptions): RobustSemaphore {
+    const { offset } = region.findOrCreate(`semaphore:${name}`, semaphoreBytes(options.units), (byteOffset) => {
+      RobustSemaphore.initialize(region.buffer, byteOffset, options);
+    });
+    const sem = RobustSemaphore.at(region.buffer, offset, options);
+    if (sem.units !== options.units) throw new SemaphoreLayoutError(`semaphore '${name}' has ${sem.units} units, not ${options.units}`);
+    return sem;
+  }
+
+  /** Block until a unit is held ('acquired') or the timeout passes ('timeout'). */
+  acquire(timeoutMs = Infinity): SemaphoreResult {
+    if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
+    const steps = this.acquiring(currentThreadIdentity(), timeoutMs, false);
+    let next = steps.next(false);
+    while (!next.done) {
+      const { seq, sliceMs } = next.value;
+      next = steps.next(waitSlice({ sab: this.buffer, i32: this.i32, index: this.base + SEM.freeSeq, kind: this.kind }, seq, sliceMs) === 'timed-out');
+    }
+    return next.value;
+  }
+
+  /** One attempt: 'busy' when every unit is held by a live holder. */
+  tryAcquire(): SemaphoreResult {
+    const next = this.acquiring(currentThreadIdentity(), 0, true).next(false);
+    return next.done ? next.value : NOT_OWNED_BUSY;
+  }
+
+  /** acquire() without blocking the event loop; rejects with the signal's reason when it aborts. */
+  async acquireAsync(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SemaphoreResult> {
+    const timeoutMs = options.timeoutMs ?? Infinity;
+    checkTimeout(timeoutMs);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const steps = this.acquiring(currentThreadIdentity(), timeoutMs, false);
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    try {
+      let next = steps.next(false);
+      while (!next.done) {
+        signal?.throwIfAborted();
+        const wait = Atomics.waitAsync(this.i32, this.base + SEM.changeSeq, next.value.changeSeq, next.value.sliceMs);
+        const outcome = wait.async ? await Promise.race([wait.value, aborted]) : wait.value;
+        next = steps.next(outcome === 'timed-out');
+      }
+      return next.value;
+    } finally {
+      steps.return(NOT_OWNED_TIMEOUT);
+      clearInterval(keepAlive);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private *acquiring(me: OwnerIdentity, timeoutMs: number, tryOnly: boolean): Generator<{ seq: number; changeSeq: number; sliceMs: number }, SemaphoreResult, boolean> {
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    const i32 = this.i32;
+    const b = this.base;
+    let deadHolders: OwnerIdentity[] | null = null;
+    let registered = -1;
+    let sleeping = false;
+    try {
+      for (;;) {
+        const seq = Atomics.load(i32, b + SEM.freeSeq);
+        const changeSeq = Atomics.load(i32, b + SEM.changeSeq);
+        const start = me.tid % this.units;
+        for (let k = 0; k < this.units; k++) {
+          const unit = (start + k) % this.units;
+          const at = this.unitAt(unit);
+          const v = Atomics.load(i32, at);
+          if (v !== 0 && (v & TID_MASK) === 0) {
+            const dead = this.reclaim(unit, v, me);
+            if (dead) (deadHolders ??= []).push(dead);
+          }
+          if (this.claim(unit, me)) {
+            Atomics.add(i32, b + SEM.acquisitions, 1);
+            return { owned: true, status: 'acquired', abandoned: false, unit, unitsReclaimed: deadHolders?.length ?? 0, deadHolders: deadHolders ?? NONE };
+          }
+        }
+        if (tryOnly) return NOT_OWNED_BUSY;
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) return NOT_OWNED_TIMEOUT;
+        if (registered < 0) registered = this.register(me.tid);
+        if (!sleeping) {
+          // Before the next look: a release after it sees us and wakes the free sequence.
+          Atomics.add(i32, b + SEM.sleepers, 1);
+          sleeping = true;
+          continue;
+        }
+        if (yield { seq, changeSeq, sliceMs: Math.min(this.livenessIntervalMs, remaining) }) this.markDeadHolders();
+      }
+    } finally {
+      if (sleeping) Atomics.sub(i32, b + SEM.sleepers, 1);
+      if (registered >= 0) Atomics.compareExchange(i32, b + SEM.waiters + registered, me.tid, 0);
+    }
+  }
+
+  /** Release the unit the calling thread acquired last. Throws NotOwnerError when it holds none. */
+  release(): void {
+    const me = currentThreadIdentity();
+    const i32 = this.i32;
+    for (;;) {
+      const unit = this.held.pop();
+      if (unit === undefined) throw new NotOwnerError('the calling thread holds no unit of this semaphore');
+      const at = this.unitAt(unit);
+      // Not ours any more only if we were declared dead, which a live thread never is.
+      if ((Atomics.load(i32, at) & TID_MASK) !== me.tid) continue;
+      i32[at + U.pid] = 0;
+      i32[at + U.startTime] = 0;
+      const node = this.nodes[unit]!;
+      this.list?.pending(node);
+      this.list?.unlink(node);
+      Atomics.exchange(i32, at, 0);
+      this.list?.clearPending();
+      this.announceFree();
+      return;
+    }
+  }
+
+  /** How many units the calling thread holds through this handle. */
+  get heldByCurrentThread(): number {
+    return this.held.length;
+  }
+
+  private announceFree(): void {
+    const i32 = this.i32;
+    const b = this.base;
+    Atomics.add(i32, b + SEM.freeSeq, 1);
+    if (Atomics.load(i32, b + SEM.sleepers) > 0) {
+      wake({ sab: this.buffer, i32, index: b + SEM.freeSeq, kind: this.kind }, 1);
+      Atomics.add(i32, b + SEM.changeSeq, 1);
+      Atomics.notify(i32, b + SEM.changeSeq, 1);
+    }
+  }
+
+  private unitAt(unit: number): number {
+    return this.base + SEM.first + unit * UNIT_INTS;
+  }
+
+  private claim(unit: number, me: OwnerIdentity): boolean {
+    const i32 = this.i32;
+    const at = this.unitAt(unit);
+    if (i32[at] !== 0) return false;
+    const node = this.nodes[unit]!;
+    this.list?.pending(node);
+    if (Atomics.compareExchange(i32, at, 0, me.tid) !== 0) {
+      this.list?.clearPending();
+      return false;
+    }
+    this.list?.link(node);
+    this.list?.clearPending();
+    i32[at + U.pid] = me.pid;
+    i32[at + U.startTime] = me.startTime | 0;
+    i32[at + U.tid] = me.tid;
+    this.held.push(unit);
+    return true;
+  }
+
+  /** Take back the unit of a dead holder (the word says OWNER_DIED); returns who held it, or null when someone was faster. */
+  private reclaim(unit: number, v: number, me: OwnerIdentity): OwnerIdentity | null {
+    const i32 = this.i32;
+    const at = this.unitAt(unit);
+    const dead = { tid: i32[at + U.tid] ?? 0, pid: i32[at + U.pid] ?? 0, startTime: (i32[at + U.startTime] ?? 0) >>> 0 };
+    // Hold it for a moment (our TID) while its fields are reset, then free it.
+    if (Atomics.compareExchange(i32, at, v, me.tid) !== v) return null;
+    i32[at + U.pid] = 0;
+    i32[at + U.startTime] = 0;
+    i32[at + U.tid] = 0;
+    Atomics.store(i32, at, 0);
+    Atomics.add(i32, this.base + SEM.reclaimed, 1);
+    return dead;
+  }
+
+  /** The /proc fallback: mark units of holders that are gone as the kernel would. */
+  private markDeadHolders(): void {
+    const i32 = this.i32;
+    for (let unit = 0; unit < this.units; unit++) {
+      const at = this.unitAt(unit);
+      const v = Atomics.load(i32, at);
+      const tid = v & TID_MASK;
+      if (tid === 0) continue;
+      const startTime = Atomics.load(i32, at + U.startTime) >>> 0;
+      const liveness = ownerLiveness({ tid, startTime });
+      if (liveness === 'alive' || (liveness === 'reused' && startTime === 0)) continue;
+      Atomics.compareExchange(i32, at, v, (v & WAITERS) | OWNER_DIED);
+    }
+  }
+
+  private register(tid: number): number {
+    const first = this.base + SEM.waiters;
+    for (let i = 0; i < SEM_WAITER_SLOTS; i++) {
+      if (Atomics.load(this.i32, first + i) === 0 && Atomics.compareExchange(this.i32, first + i, 0, tid) === 0) return i;
+    }
+    return -1;
+  }
+
+  /** Holders (tid, pid, alive), free units, waiters. A dead holder is listed (alive: false) until the next acquire takes its unit back. */
+  inspect(): SemaphoreSnapshot {
+    const i32 = this.i32;
+    const b = this.base;
+    const holders: SemaphoreSnapshot['holders'] = [];
+    let free = 0;
+    for (let unit = 0; unit < this.units; unit++) {
+      const at = this.unitAt(unit);
+      const v = Atomics.load(i32, at);
+      if (v === 0) {
+        free++;
+        continue;
+      }
+      const tid = v & TID_MASK;
+      const startTime = (i32[at + U.startTime] ?? 0) >>> 0;
+      const liveness = tid === 0 ? 'gone' : ownerLiveness({ tid, startTime });
+      holders.push({ unit, tid, pid: i32[at + U.pid] ?? 0, alive: liveness === 'alive' || (liveness === 'reused' && startTime === 0) });
+    }
+    let waiting = 0;
+    for (let i = 0; i < SEM_WAITER_SLOTS; i++) if (Atomics.load(i32, b + SEM.waiters + i) !== 0) waiting++;
+    return { units: this.units, free, holders, waiting, unitsReclaimed: Atomics.load(i32, b + SEM.reclaimed), acquisitions: Atomics.load(i32, b + SEM.acquisitions) };
+  }
+}
+
+function checkPlacement(buffer: SharedArrayBuffer, byteOffset: number, bytes: number): void {
+  if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('a robust semaphore needs a SharedArrayBuffer');
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
+    throw new InvalidArgumentError(`semaphore byteOffset must be a multiple of 8 with ${bytes} bytes inside the buffer, got ${byteOffset}`);
+  }
+}
+
+function checkTimeout(timeoutMs: number): void {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new InvalidArgumentError(`timeoutMs must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
+  }
+}

@@ -1,0 +1,96 @@
+// Byte layout of a RobustRwLock in shared memory (little-endian, 8-byte aligned).
+//
+// Every word that says "this thread holds (part of) the lock" is a Linux
+// robust-futex word (TID | FUTEX_WAITERS | FUTEX_OWNER_DIED) at the start of a
+// 40-byte node in glibc's robust-list format (x86-64 pthread_mutex_t.__list:
+// `__prev` at word + 24, `__next` at word + 32, futex_offset -32). While held,
+// the node is linked on the holder thread's robust list, so when the thread
+// dies, however it dies, the kernel sets FUTEX_OWNER_DIED in the word and
+// wakes one futex waiter on it. The 20 bytes between the word and `__prev`
+// carry the holder's side fields.
+//
+//   0  header (64 bytes)
+//        0 magic 'RRWL'   4 layout version   8 policy (0 posix, 1 windows)
+//       12 wait mechanism (0 kernel futex, 1 Atomics.wait: threads only)
+//       16 consistency (0 consistent, 1 inconsistent, 2 not recoverable)
+//       20 reader slot count   24 read generation (bumped by every write release)
+//       28 times abandoned     32 reader shares reclaimed (all time)
+//       36 write acquisitions  40 read acquisitions (first level only)
+//       44 change sequence (Atomics.waitAsync word of async waiters)
+//   64  writer node (48 bytes)
+//        0 writer word   4 write depth   8 reads nested in the write hold
+//       12 active (1 once the writer has drained the readers)
+//       16 owner pid     20 owner start time   24 __prev   32 __next
+//       40 owner tid (the kernel clears the TID from the word at death)
+//  112  16 waiting-writer TIDs (for inspect())
+//  176  reader slots, 40 bytes each:
+//        0 slot word (reader TID)   4 read depth   8 slot state
+//       12 reader pid   16 reader start time   20 reserved   24 __prev   32 __next
+
+export const RW_MAGIC = 0x4c575252; // 'RRWL'
+export const RW_LAYOUT_VERSION = 1;
+
+export const NODE_BYTES = 40;
+/** glibc's robust-list entry sits this far after the word: the kernel gets futex_offset -32. */
+export const NODE_NEXT_OFFSET = 32;
+export const NODE_PREV_OFFSET = 24;
+
+export const WRITER_NODE_OFFSET = 64;
+export const WRITER_WAITER_SLOTS = 16;
+export const READER_SLOTS_OFFSET = 176;
+export const DEFAULT_READER_SLOTS = 64;
+export const MAX_READER_SLOTS = 4096;
+
+export function rwLockBytes(readerSlots: number): number {
+  return READER_SLOTS_OFFSET + readerSlots * NODE_BYTES;
+}
+
+/** Int32 indices relative to the lock's first Int32. */
+export const H = {
+  magic: 0,
+  version: 1,
+  policy: 2,
+  waitKind: 3,
+  consistency: 4,
+  slotCount: 5,
+  readGen: 6,
+  timesAbandoned: 7,
+  sharesReclaimed: 8,
+  writeAcquisitions: 9,
+  readAcquisitions: 10,
+  changeSeq: 11,
+  // writer node
+  writer: 16,
+  writeDepth: 17,
+  readsInWrite: 18,
+  active: 19,
+  writerPid: 20,
+  writerStart: 21,
+  writerTid: 26,
+  writerWaiters: 28,
+  slots: 44,
+} as const;
+
+/** Int32s per reader slot, and the field indices inside one. */
+export const SLOT_INTS = NODE_BYTES / 4;
+export const S = { word: 0, depth: 1, state: 2, pid: 3, startTime: 4 } as const;
+
+/**
+ * Slot states. A reader holds its slot while it waits, too, so a waiting
+ * reader is visible to writers (phase fairness) and its death is the kernel's
+ * to report like a holder's.
+ * - HOLDING (0): inside, or about to look at the writer word once more.
+ * - FREE (2): released or never written (a claim's state is written right after its CAS).
+ * - odd: waiting since read generation g, encoded (g << 1) | 1. Admitted once
+ *   the generation moves on: a write release let it in ahead of the next writer.
+ */
+export const SLOT_HOLDING = 0;
+export const SLOT_FREE = 2;
+
+export function waitingState(generation: number): number {
+  return (generation << 1) | 1;
+}
+
+export function isWaitingState(state: number): boolean {
+  return (state & 1) === 1;
+}
