@@ -33,7 +33,7 @@ import { LockUpgradeError, NotOwnerError, RwLockLayoutError } from './errors.js'
 import { NOT_RECOVERABLE_TID, OWNER_DIED, TID_MASK, WAITERS, WAIT_ATOMICS, WAIT_FUTEX, CONSISTENT, INCONSISTENT, NOT_RECOVERABLE } from './mutex-layout.js';
 import { currentThreadIdentity, ownerLiveness } from './owner.js';
 import type { NamedObjectHost } from './robust-mutex.js';
-import { nodeList, robustNode, type NodeList, type RobustNode } from './robust-nodes.js';
+import { initRobustNode, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import {
   DEFAULT_READER_SLOTS,
   H,
@@ -168,7 +168,7 @@ export class RobustRwLock {
   private readonly kind: number;
   private readonly livenessIntervalMs: number;
   private readonly spin: number;
-  private readonly list: NodeList | null;
+  private readonly list: ThreadRobustList | null;
   private readonly writerNode: RobustNode;
   private readonly slotNodes: RobustNode[];
   /** The slot this thread last held (handles are per thread: JS objects are not shared between threads). */
@@ -184,10 +184,13 @@ export class RobustRwLock {
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     this.spin = options.spin ?? 100;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
-    this.list = nodeList(buffer);
-    this.writerNode = robustNode(buffer, byteOffset + WRITER_NODE_OFFSET);
+    // Without the native addon there is no robust list (both are null): waiters then read /proc between sleeps.
+    const views = { i32: this.i32, f64: new Float64Array(buffer, 0, buffer.byteLength >> 3) };
+    const writerNode = robustNode(buffer, byteOffset + WRITER_NODE_OFFSET, views);
+    this.list = writerNode ? threadRobustList() : null;
+    this.writerNode = writerNode!;
     this.slotNodes = [];
-    for (let i = 0; i < this.readerSlots; i++) this.slotNodes.push(robustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * NODE_BYTES));
+    if (writerNode) for (let i = 0; i < this.readerSlots; i++) this.slotNodes.push(robustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * NODE_BYTES, views)!);
   }
 
   /** Write a fresh, free lock at byteOffset (8-byte aligned, RobustRwLock.bytes(readerSlots) long). */
@@ -200,7 +203,11 @@ export class RobustRwLock {
     const mechanism = options.waitMechanism ?? defaultWaitMechanism();
     const i32 = new Int32Array(buffer, byteOffset, rwLockBytes(slots) / 4);
     i32.fill(0);
-    for (let i = 0; i < slots; i++) i32[H.slots + i * SLOT_INTS + S.state] = SLOT_FREE;
+    initRobustNode(buffer, byteOffset + WRITER_NODE_OFFSET);
+    for (let i = 0; i < slots; i++) {
+      initRobustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * NODE_BYTES);
+      i32[H.slots + i * SLOT_INTS + S.state] = SLOT_FREE;
+    }
     Atomics.store(i32, H.policy, policy === 'posix' ? 0 : 1);
     Atomics.store(i32, H.waitKind, mechanism === 'futex' ? WAIT_FUTEX : WAIT_ATOMICS);
     Atomics.store(i32, H.slotCount, slots);

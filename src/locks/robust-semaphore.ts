@@ -15,7 +15,7 @@ import { NotOwnerError, SemaphoreLayoutError } from './errors.js';
 import { OWNER_DIED, TID_MASK, WAITERS, WAIT_ATOMICS, WAIT_FUTEX } from './mutex-layout.js';
 import { currentThreadIdentity, ownerLiveness } from './owner.js';
 import type { NamedObjectHost } from './robust-mutex.js';
-import { nodeList, robustNode, type NodeList, type RobustNode } from './robust-nodes.js';
+import { initRobustNode, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import { MAX_UNITS, SEM, SEM_LAYOUT_VERSION, SEM_MAGIC, SEM_UNITS_OFFSET, SEM_WAITER_SLOTS, U, UNIT_INTS, semaphoreBytes } from './semaphore-layout.js';
 import type { NotOwned, OwnerIdentity } from './types.js';
 import { waitSlice, wake } from './waiting.js';
@@ -70,7 +70,7 @@ export class RobustSemaphore {
   private readonly base: number;
   private readonly kind: number;
   private readonly livenessIntervalMs: number;
-  private readonly list: NodeList | null;
+  private readonly list: ThreadRobustList | null;
   private readonly nodes: RobustNode[] = [];
   /** Units this thread holds, most recent last (handles are per thread). */
   private readonly held: number[] = [];
@@ -84,8 +84,13 @@ export class RobustSemaphore {
     this.kind = Atomics.load(this.i32, this.base + SEM.waitKind);
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
-    this.list = nodeList(buffer);
-    for (let i = 0; i < this.units; i++) this.nodes.push(robustNode(buffer, byteOffset + SEM_UNITS_OFFSET + i * UNIT_INTS * 4));
+    // Without the native addon there is no robust list (nodes are null): waiters then read /proc between sleeps.
+    const views = { i32: this.i32, f64: new Float64Array(buffer, 0, buffer.byteLength >> 3) };
+    for (let i = 0; i < this.units; i++) {
+      const node = robustNode(buffer, byteOffset + SEM_UNITS_OFFSET + i * UNIT_INTS * 4, views);
+      if (node) this.nodes.push(node);
+    }
+    this.list = this.nodes.length > 0 ? threadRobustList() : null;
   }
 
   static initialize(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreInitializeOptions & SemaphoreOptions): RobustSemaphore {
@@ -103,6 +108,7 @@ export class RobustSemaphore {
     }
     const i32 = new Int32Array(buffer, byteOffset, semaphoreBytes(units) / 4);
     i32.fill(0);
+    for (let i = 0; i < units; i++) initRobustNode(buffer, byteOffset + SEM_UNITS_OFFSET + i * UNIT_INTS * 4);
     Atomics.store(i32, SEM.units, units);
     Atomics.store(i32, SEM.waitKind, mechanism === 'futex' ? WAIT_FUTEX : WAIT_ATOMICS);
     Atomics.store(i32, SEM.version, SEM_LAYOUT_VERSION);

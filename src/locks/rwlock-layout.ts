@@ -6,8 +6,8 @@
 // `__prev` at word + 24, `__next` at word + 32, futex_offset -32). While held,
 // the node is linked on the holder thread's robust list, so when the thread
 // dies, however it dies, the kernel sets FUTEX_OWNER_DIED in the word and
-// wakes one futex waiter on it. The 20 bytes between the word and `__prev`
-// carry the holder's side fields.
+// wakes one futex waiter on it. The node's tag ('RSHM', robust-list.ts) sits
+// at + 8; bytes 4..7 and 12..23 carry the holder's side fields.
 //
 //   0  header (64 bytes)
 //        0 magic 'RRWL'   4 layout version   8 policy (0 posix, 1 windows)
@@ -18,22 +18,21 @@
 //       36 write acquisitions  40 read acquisitions (first level only)
 //       44 change sequence (Atomics.waitAsync word of async waiters)
 //   64  writer node (48 bytes)
-//        0 writer word   4 write depth   8 reads nested in the write hold
-//       12 active (1 once the writer has drained the readers)
-//       16 owner pid     20 owner start time   24 __prev   32 __next
-//       40 owner tid (the kernel clears the TID from the word at death)
+//        0 writer word   4 write depth   8 node tag   12 reads nested in the write hold
+//       16 active (1 once the writer has drained the readers)
+//       20 owner pid     24 __prev   32 __next
+//       40 owner start time   44 owner tid (the kernel clears the TID from the word at death)
 //  112  16 waiting-writer TIDs (for inspect())
 //  176  reader slots, 40 bytes each:
-//        0 slot word (reader TID)   4 read depth   8 slot state
-//       12 reader pid   16 reader start time   20 reserved   24 __prev   32 __next
+//        0 slot word (reader TID)   4 read depth   8 node tag   12 slot state
+//       16 reader pid   20 reader start time   24 __prev   32 __next
+
+import { ROBUST_NODE_BYTES } from './robust-list.js';
 
 export const RW_MAGIC = 0x4c575252; // 'RRWL'
 export const RW_LAYOUT_VERSION = 1;
 
-export const NODE_BYTES = 40;
-/** glibc's robust-list entry sits this far after the word: the kernel gets futex_offset -32. */
-export const NODE_NEXT_OFFSET = 32;
-export const NODE_PREV_OFFSET = 24;
+export const NODE_BYTES = ROBUST_NODE_BYTES;
 
 export const WRITER_NODE_OFFSET = 64;
 export const WRITER_WAITER_SLOTS = 16;
@@ -62,18 +61,18 @@ export const H = {
   // writer node
   writer: 16,
   writeDepth: 17,
-  readsInWrite: 18,
-  active: 19,
-  writerPid: 20,
-  writerStart: 21,
-  writerTid: 26,
+  readsInWrite: 19,
+  active: 20,
+  writerPid: 21,
+  writerStart: 26,
+  writerTid: 27,
   writerWaiters: 28,
   slots: 44,
 } as const;
 
 /** Int32s per reader slot, and the field indices inside one. */
 export const SLOT_INTS = NODE_BYTES / 4;
-export const S = { word: 0, depth: 1, state: 2, pid: 3, startTime: 4 } as const;
+export const S = { word: 0, depth: 1, state: 3, pid: 4, startTime: 5 } as const;
 
 /**
  * Slot states. A reader holds its slot while it waits, too, so a waiting

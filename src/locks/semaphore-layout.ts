@@ -11,8 +11,8 @@
 //  24  units reclaimed from dead holders (all time)   28 acquisitions
 //  32  change sequence (Atomics.waitAsync word of async waiters)
 //  64  16 waiting-thread TIDs (for inspect())
-// 128  units, 40 bytes each: 0 unit word (holder TID)  4 holder pid  8 holder start time
-//      12 holder TID (kept: the kernel clears it from the word at death)  16..23 reserved   24 __prev   32 __next
+// 128  units, 40 bytes each: 0 unit word (holder TID)  4 holder pid  8 node tag
+//      12 holder start time  16 holder TID (kept: the kernel clears it from the word at death)   24 __prev   32 __next
 
 export const SEM_MAGIC = 0x4d455352; // 'RSEM'
 export const SEM_LAYOUT_VERSION = 1;
@@ -35,7 +35,7 @@ export const SEM = {
 } as const;
 
 export const UNIT_INTS = 10;
-export const U = { word: 0, pid: 1, startTime: 2, tid: 3 } as const;
+export const U = { word: 0, pid: 1, startTime: 3, tid: 4 } as const;
 
 export function semaphoreBytes(units: number): number {
   return SEM_UNITS_OFFSET + units * UNIT_INTS * 4;
