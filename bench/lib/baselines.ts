@@ -269,6 +269,42 @@ export async function runPthreadBaseline(opts: PthreadBaselineOptions = {}): Pro
   return outcome;
 }
 
+export interface PthreadRwlockBenchResult {
+  lock: string;
+  uncontended: { iterations: number; nsPerOp: number };
+  /** glibc's default rwlock prefers readers: writesPerSec shows how much the writer got in. */
+  readMostly: { readers: number; durationMs: number; writerGapUs: number; readsPerSec: number; writesPerSec: number; torn: boolean };
+}
+
+export interface PthreadRwlockReaderDeathResult {
+  lock: string;
+  readerKilledBy: 'SIGKILL';
+  readerReaped: boolean;
+  writerWaitMs: number;
+  /** 'ETIMEDOUT' when the writer was still blocked by the dead reader's share at the end of its wait. */
+  writerRc: string;
+  writerBlocked: boolean;
+  waitedMs: number;
+}
+
+/** glibc process-shared pthread_rwlock_t: uncontended rdlock+unlock and read-mostly throughput (processes). */
+export async function runPthreadRwlockBench(opts: { uncontended?: number; durationMs?: number; readers?: number; writerGapUs?: number; timeoutMs?: number } = {}): Promise<BaselineOutcome<PthreadRwlockBenchResult>> {
+  const args = [
+    '--mode', 'bench',
+    '--uncontended', String(positiveInt('uncontended', opts.uncontended, 2_000_000)),
+    '--duration-ms', String(positiveInt('durationMs', opts.durationMs, 1000)),
+    '--readers', String(positiveInt('readers', opts.readers, 4)),
+    '--writer-gap-us', String(positiveInt('writerGapUs', opts.writerGapUs, 20)),
+  ];
+  return buildAndRun<PthreadRwlockBenchResult>('pthread-rwlock', { file: 'cc', flagsBefore: ['-O2', '-pthread'], flagsAfter: [] }, 'pthread-rwlock.c', args, opts.timeoutMs ?? 120_000);
+}
+
+/** glibc process-shared pthread_rwlock_t: a reader SIGKILLed holding a read lock; does a writer get in within waitMs? */
+export async function runPthreadRwlockReaderDeath(opts: { waitMs?: number; timeoutMs?: number } = {}): Promise<BaselineOutcome<PthreadRwlockReaderDeathResult>> {
+  const args = ['--mode', 'reader-death', '--wait-ms', String(positiveInt('waitMs', opts.waitMs, 500))];
+  return buildAndRun<PthreadRwlockReaderDeathResult>('pthread-rwlock', { file: 'cc', flagsBefore: ['-O2', '-pthread'], flagsAfter: [] }, 'pthread-rwlock.c', args, opts.timeoutMs ?? 120_000);
+}
+
 /** Thrown when the C++ stream differs from bench/lib/heap-pattern.ts: the contenders would not be comparable. */
 export class HeapPatternMismatchError extends Error {
   readonly code = 'HEAP_PATTERN_MISMATCH';
