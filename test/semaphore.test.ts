@@ -91,11 +91,14 @@ describe('robust semaphore', () => {
     expect(errors).toEqual([]);
     const end = w.sem.inspect();
     expect(end).toMatchObject({ free: UNITS, holders: [] });
-    // Every victim killed while marked as holding had a unit that somebody took back and was told about.
+    // Each reclaimed unit was reported to the acquirer that took it back. A victim
+    // marked holding when chosen may have released just before the kill, so the
+    // count of reclaims is at most the kills, and most of them (holders sleep 1 ms inside).
     let reportedToAcquirers = 0;
     for (let slot = 0; slot < kinds.length; slot++) reportedToAcquirers += Atomics.load(w.table, 4 + slot * ENTRY_INTS + T.reclaimed);
-    expect(end.unitsReclaimed).toBeGreaterThanOrEqual(killedHolding);
     expect(reportedToAcquirers).toBe(end.unitsReclaimed);
+    expect(end.unitsReclaimed).toBeLessThanOrEqual(CYCLES);
+    expect(end.unitsReclaimed).toBeGreaterThan(killedHolding / 2);
     console.log(`semaphore: ${CYCLES} kills (${killedHolding} while marked holding), ${end.unitsReclaimed} units reclaimed, ${end.acquisitions} acquisitions`);
   }, 600_000);
 });
