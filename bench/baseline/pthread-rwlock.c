@@ -11,6 +11,8 @@
  *                  busy gap of --writer-gap-us }, for --duration-ms after a common
  *                  start; reads/s and writes/s over the whole run; the readers
  *                  check that the 8 words are always equal (a torn read = broken lock).
+ *     --prefer-writer: PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP instead of
+ *     glibc's default kind, which prefers readers (a reader stream starves the writer).
  *   --mode reader-death
  *     a child takes a read lock and parks; the parent SIGKILLs it and reaps it;
  *     a writer then calls pthread_rwlock_timedwrlock with --wait-ms: glibc never
@@ -63,6 +65,8 @@ static void die_with_parent(pid_t parent) {
   if (getppid() != parent) _exit(1);
 }
 
+static int prefer_writer;
+
 static void map_shared(const char *dir) {
   char path[256];
   snprintf(path, sizeof path, "%s/robust-shm-pthread-rwlock-%d-%ld", dir, (int)getpid(), (long)(now_ns() % 1000000));
@@ -76,6 +80,8 @@ static void map_shared(const char *dir) {
   pthread_rwlockattr_t attr;
   pthread_rwlockattr_init(&attr);
   pthread_rwlockattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  /* glibc's default kind prefers readers: a stream of readers starves a writer. */
+  if (prefer_writer) pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   if (pthread_rwlock_init(&shm->lock, &attr)) die("pthread_rwlock_init");
 }
 
@@ -171,6 +177,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--mode") && i + 1 < argc) mode = argv[++i];
     else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+    else if (!strcmp(argv[i], "--prefer-writer")) prefer_writer = 1;
     else if (!strcmp(argv[i], "--uncontended")) uncontended = parse_count(argv[i], argv[i + 1]), i++;
     else if (!strcmp(argv[i], "--duration-ms")) duration_ms = parse_count(argv[i], argv[i + 1]), i++;
     else if (!strcmp(argv[i], "--readers")) readers = parse_count(argv[i], argv[i + 1]), i++;
@@ -178,7 +185,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--wait-ms")) wait_ms = parse_count(argv[i], argv[i + 1]), i++;
     else if (!strcmp(argv[i], "--help")) {
       printf("usage: pthread-rwlock [--mode bench|reader-death] [--uncontended N] [--duration-ms N] [--readers N]\n"
-             "                      [--writer-gap-us N] [--wait-ms N] [--dir DIR]\n");
+             "                      [--writer-gap-us N] [--wait-ms N] [--dir DIR] [--prefer-writer]\n");
       return 0;
     } else {
       fprintf(stderr, "pthread-rwlock: unknown argument %s (try --help)\n", argv[i]);
@@ -220,7 +227,8 @@ int main(int argc, char **argv) {
   double unc = bench_uncontended(uncontended);
   double rps, wps;
   bench_read_mostly((int)readers, duration_ms, gap_us, &rps, &wps);
-  printf("{\"lock\": \"glibc pthread_rwlock_t PTHREAD_PROCESS_SHARED in a MAP_SHARED file under %s\",\n", dir);
+  printf("{\"lock\": \"glibc pthread_rwlock_t PTHREAD_PROCESS_SHARED (%s) in a MAP_SHARED file under %s\",\n",
+         prefer_writer ? "PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP" : "default kind: prefers readers", dir);
   printf(" \"uncontended\": {\"iterations\": %ld, \"nsPerOp\": %.2f},\n", uncontended, unc);
   printf(" \"readMostly\": {\"readers\": %ld, \"durationMs\": %ld, \"writerGapUs\": %ld, \"readsPerSec\": %.0f, \"writesPerSec\": %.0f, \"torn\": %s}}\n",
          readers, duration_ms, gap_us, rps, wps, atomic_load(&shm->torn) ? "true" : "false");

@@ -288,13 +288,14 @@ export interface PthreadRwlockReaderDeathResult {
 }
 
 /** glibc process-shared pthread_rwlock_t: uncontended rdlock+unlock and read-mostly throughput (processes). */
-export async function runPthreadRwlockBench(opts: { uncontended?: number; durationMs?: number; readers?: number; writerGapUs?: number; timeoutMs?: number } = {}): Promise<BaselineOutcome<PthreadRwlockBenchResult>> {
+export async function runPthreadRwlockBench(opts: { uncontended?: number; durationMs?: number; readers?: number; writerGapUs?: number; preferWriter?: boolean; timeoutMs?: number } = {}): Promise<BaselineOutcome<PthreadRwlockBenchResult>> {
   const args = [
     '--mode', 'bench',
     '--uncontended', String(positiveInt('uncontended', opts.uncontended, 2_000_000)),
     '--duration-ms', String(positiveInt('durationMs', opts.durationMs, 1000)),
     '--readers', String(positiveInt('readers', opts.readers, 4)),
     '--writer-gap-us', String(positiveInt('writerGapUs', opts.writerGapUs, 20)),
+    ...(opts.preferWriter ? ['--prefer-writer'] : []),
   ];
   return buildAndRun<PthreadRwlockBenchResult>('pthread-rwlock', { file: 'cc', flagsBefore: ['-O2', '-pthread'], flagsAfter: [] }, 'pthread-rwlock.c', args, opts.timeoutMs ?? 120_000);
 }

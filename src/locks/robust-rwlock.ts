@@ -43,7 +43,6 @@ import {
   RW_LAYOUT_VERSION,
   RW_MAGIC,
   S,
-  SLOT_FREE,
   SLOT_HOLDING,
   SLOT_INTS,
   WRITER_NODE_OFFSET,
@@ -204,10 +203,7 @@ export class RobustRwLock {
     const i32 = new Int32Array(buffer, byteOffset, rwLockBytes(slots) / 4);
     i32.fill(0);
     initRobustNode(buffer, byteOffset + WRITER_NODE_OFFSET);
-    for (let i = 0; i < slots; i++) {
-      initRobustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * NODE_BYTES);
-      i32[H.slots + i * SLOT_INTS + S.state] = SLOT_FREE;
-    }
+    for (let i = 0; i < slots; i++) initRobustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * NODE_BYTES);
     Atomics.store(i32, H.policy, policy === 'posix' ? 0 : 1);
     Atomics.store(i32, H.waitKind, mechanism === 'futex' ? WAIT_FUTEX : WAIT_ATOMICS);
     Atomics.store(i32, H.slotCount, slots);
@@ -250,12 +246,11 @@ export class RobustRwLock {
     const again = this.readAgain(me);
     if (again) return again;
     // Uncontended: claim our slot, say we are in, find no writer.
+    // The compare-and-swap that claims the slot says "I am in" (a free slot's
+    // state is HOLDING); a writer compare-and-swaps its word before it looks at
+    // the slots, so one of us sees the other.
     const slot = this.claimPreferred(me);
-    if (slot >= 0) {
-      const at = this.slotAt(slot);
-      Atomics.store(this.i32, at + S.state, SLOT_HOLDING);
-      if (Atomics.load(this.i32, this.base + H.writer) === 0) return this.readEntered(slot, 0);
-    }
+    if (slot >= 0 && Atomics.load(this.i32, this.base + H.writer) === 0) return this.readEntered(slot, 0);
     return this.drive(this.reading(me, timeoutMs, false, slot));
   }
 
@@ -611,7 +606,7 @@ export class RobustRwLock {
         }
         if (tid === me.tid) continue;
         const state = Atomics.load(i32, at + S.state);
-        if (state === SLOT_FREE || state === notAdmitted) continue;
+        if (state === notAdmitted) continue;
         waitAt = at;
         break;
       }
@@ -623,7 +618,7 @@ export class RobustRwLock {
       if (v !== expected && Atomics.compareExchange(i32, waitAt, v, expected) !== v) continue;
       // It may have stepped back to waiting (and looked for our flag) in between.
       const state = Atomics.load(i32, waitAt + S.state);
-      if (state === SLOT_FREE || state === notAdmitted) continue;
+      if (state === notAdmitted) continue;
       if (yield { index: waitAt, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq }) this.markSlotIfDead(waitAt);
     }
   }
@@ -745,7 +740,7 @@ export class RobustRwLock {
     const i32 = this.i32;
     const state = Atomics.load(i32, at + S.state);
     if (Atomics.compareExchange(i32, at, v, me.tid) !== v) return 0;
-    i32[at + S.state] = SLOT_FREE;
+    i32[at + S.state] = SLOT_HOLDING;
     i32[at + S.depth] = 0;
     i32[at + S.pid] = 0;
     i32[at + S.startTime] = 0;
@@ -762,9 +757,10 @@ export class RobustRwLock {
   private releaseSlot(slot: number): void {
     const i32 = this.i32;
     const at = this.slotAt(slot);
+    // Plain stores: the exchange below is the fence that publishes them (x86 locked instruction).
     i32[at + S.depth] = 0;
     i32[at + S.startTime] = 0;
-    Atomics.store(i32, at + S.state, SLOT_FREE);
+    i32[at + S.state] = SLOT_HOLDING;
     const node = this.slotNodes[slot]!;
     this.list?.pending(node);
     this.list?.unlink(node);

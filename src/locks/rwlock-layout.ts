@@ -78,13 +78,14 @@ export const S = { word: 0, depth: 1, state: 3, pid: 4, startTime: 5 } as const;
  * Slot states. A reader holds its slot while it waits, too, so a waiting
  * reader is visible to writers (phase fairness) and its death is the kernel's
  * to report like a holder's.
- * - HOLDING (0): inside, or about to look at the writer word once more.
- * - FREE (2): released or never written (a claim's state is written right after its CAS).
+ * - HOLDING (0): inside, or on its way in (about to look at the writer word).
+ *   A free slot's state is always HOLDING, so claiming a slot (one
+ *   compare-and-swap of its word) is all a reader does to say "I am in";
+ *   the uncontended read writes no state at all.
  * - odd: waiting since read generation g, encoded (g << 1) | 1. Admitted once
  *   the generation moves on: a write release let it in ahead of the next writer.
  */
 export const SLOT_HOLDING = 0;
-export const SLOT_FREE = 2;
 
 export function waitingState(generation: number): number {
   return (generation << 1) | 1;

@@ -1,0 +1,220 @@
+// Benchmark of RobustRwLock against a process-shared glibc pthread_rwlock_t
+// (bench/baseline/pthread-rwlock.c, built and run by bench/lib/baselines.ts in
+// the same run): uncontended read acquire+release, read-mostly throughput
+// (4 reader processes + 1 writer process), and a reader SIGKILLed while a
+// writer waits -> the writer's entry (glibc: never). Speed is measured here,
+// never asserted in tests.
+import { parseArgs } from 'node:util';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { intOption } from '../demos/lib/cli.js';
+import { openRegion } from '../src/shm/region.js';
+import { RobustRwLock } from '../src/locks/robust-rwlock.js';
+import { bundleEntries } from '../src/workers/bundle-entries.js';
+import { awaitMessage } from '../src/workers/await-message.js';
+import { runPthreadRwlockBench } from './lib/baselines.js';
+import { formatTable, median, ratio, summarize } from './lib/stats.js';
+import type { RwBenchData } from './lib/rwlock-bench-participant.js';
+
+const HELP = `Usage: npx tsx bench/rwlock.ts [options]
+
+Times RobustRwLock: uncontended read acquire+release, read-mostly throughput
+(4 reader processes + 1 writer process with a 20 us gap between writes), and
+reader SIGKILL -> the waiting writer's entry. Builds and times the same for a
+process-shared glibc pthread_rwlock_t (which never lets the writer in after a
+reader's death).
+
+Options:
+  --uncontended <n>   read acquire+release pairs (default 2000000)
+  --duration-ms <n>   read-mostly run length (default 1000)
+  --runs <n>          read-mostly runs of each contender, median taken (default 3)
+  --rounds <n>        reader-death rounds (default 30)
+  --no-baselines      skip the C baseline
+  --json              one JSON summary line on stdout (progress on stderr)
+  -h, --help          this help
+
+Targets (issue 13): uncontendedReadRatioVsPthread <= 2, readMostlyRatioVsPthread <= 2
+(pthread reads/s over ours), readerDeathToWriterMsMedian <= 1.`;
+
+function fail(message: string): never {
+  process.stderr.write(`bench/rwlock: ${message}\nTry --help.\n`);
+  process.exit(2);
+}
+let args;
+try {
+  args = parseArgs({
+    options: {
+      uncontended: { type: 'string' },
+      'duration-ms': { type: 'string' },
+      runs: { type: 'string' },
+      rounds: { type: 'string' },
+      'no-baselines': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values;
+} catch (error) {
+  fail((error as Error).message);
+}
+if (args.help) {
+  process.stdout.write(HELP + '\n');
+  process.exit(0);
+}
+const UNCONTENDED = intOption('uncontended', args.uncontended, 2_000_000, 1000);
+const DURATION_MS = intOption('duration-ms', args['duration-ms'], 1000, 100);
+const RUNS = intOption('runs', args.runs, 3, 1);
+const ROUNDS = intOption('rounds', args.rounds, 30, 1);
+const READERS = 4;
+const GAP_US = 20;
+const json = Boolean(args.json);
+const progress = (message: string) => process.stderr.write(`[rwlock] ${message}\n`);
+
+const participantUrl = new URL('./lib/rwlock-bench-participant.ts', import.meta.url);
+const path = `/dev/shm/robust-shm-bench-rwlock-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const bundleDir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-rwlock-'));
+const children = new Set<ChildProcess>();
+const workers = new Set<Worker>();
+
+async function cleanup(): Promise<void> {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all([...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  await Promise.all([...workers].map((w) => w.terminate()));
+  rmSync(path, { force: true });
+  rmSync(`${path}.lock`, { force: true, recursive: true });
+  rmSync(bundleDir, { recursive: true, force: true });
+}
+
+const nextMessage = <T>(port: ChildProcess | Worker, type: string) =>
+  awaitMessage<T & { type: string }>(port, (m) => m.type === type, (code, signal) => new Error(`participant ended (${code ?? signal}) before '${type}'`)).answer;
+
+try {
+  const region = await openRegion(path, { size: 256 * 1024, create: true });
+  const { 'rwlock-bench-participant': bundle } = await bundleEntries({ entries: { 'rwlock-bench-participant': participantUrl }, outdir: bundleDir, packages: 'inline' });
+  const rw = RobustRwLock.open(region, 'bench');
+  const wordsOffset = region.findOrCreate('bench-words', 64).offset;
+  const words = new Int32Array(region.buffer, wordsOffset, 16);
+  const dataFor = (role: RwBenchData['role']): RwBenchData => ({ path, lockOffset: rw.byteOffset, wordsOffset, role, gapUs: GAP_US });
+  const forkRole = (role: RwBenchData['role']) => {
+    const c = fork(bundle!, [JSON.stringify(dataFor(role))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(c);
+    return c;
+  };
+
+  // --- uncontended read -----------------------------------------------------
+  progress(`uncontended read acquire+release x ${UNCONTENDED}`);
+  const slices: number[] = [];
+  const perSlice = Math.max(1000, Math.floor(UNCONTENDED / 10));
+  for (let i = 0; i < perSlice; i++) { rw.acquireRead(); rw.releaseRead(); }
+  for (let s = 0; s < 10; s++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < perSlice; i++) { rw.acquireRead(); rw.releaseRead(); }
+    slices.push(Number(process.hrtime.bigint() - t0) / perSlice);
+  }
+  const uncontendedReadNs = median(slices);
+
+  // --- read-mostly ------------------------------------------------------------
+  const runsReads: number[] = [];
+  const runsWrites: number[] = [];
+  let torn = 0;
+  for (let run = 0; run < RUNS; run++) {
+    progress(`read-mostly run ${run + 1}/${RUNS}: ${READERS} reader processes + 1 writer process, ${DURATION_MS} ms`);
+    words.fill(0);
+    const group = [...Array.from({ length: READERS }, () => forkRole('reader')), forkRole('writer')];
+    await Promise.all(group.map((c) => nextMessage(c, 'ready')));
+    const dones = group.map((c) => nextMessage(c, 'done'));
+    const t0 = process.hrtime.bigint();
+    Atomics.store(words, 0, 1);
+    await new Promise((resolve) => setTimeout(resolve, DURATION_MS));
+    Atomics.store(words, 1, 1);
+    await Promise.all(dones);
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    runsReads.push(Atomics.load(words, 2) / secs);
+    runsWrites.push(Atomics.load(words, 3) / secs);
+    torn += Atomics.load(words, 4);
+    await Promise.all(group.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+  }
+  const readMostlyReadsPerSec = median(runsReads);
+  const readMostlyWritesPerSec = median(runsWrites);
+
+  // --- reader death -> writer entry --------------------------------------------
+  progress(`reader SIGKILL -> waiting writer's entry, ${ROUNDS} rounds`);
+  const entrant = new Worker(bundle!, { workerData: { data: { ...dataFor('entrant'), buffer: region.buffer } } });
+  workers.add(entrant);
+  await nextMessage(entrant, 'ready');
+  const deathMs: number[] = [];
+  let reclaimedEachRound = true;
+  for (let round = 0; round < ROUNDS; round++) {
+    const holder = forkRole('holder');
+    await nextMessage(holder, 'holding');
+    const wrote = nextMessage<{ status: string; sharesReclaimed: number; enteredAt: string }>(entrant, 'wrote');
+    entrant.postMessage({ cmd: 'write' });
+    while (rw.inspect().state !== 'draining') await new Promise((resolve) => setImmediate(resolve));
+    const killedAt = process.hrtime.bigint();
+    holder.kill('SIGKILL');
+    const result = await wrote;
+    if (result.status !== 'acquired' || result.sharesReclaimed !== 1) reclaimedEachRound = false;
+    deathMs.push(Number(BigInt(result.enteredAt) - killedAt) / 1e6);
+    await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(null) : holder.once('exit', r)));
+    children.delete(holder);
+  }
+  const death = summarize(deathMs);
+
+  // --- glibc ----------------------------------------------------------------------
+  const pthread = args['no-baselines']
+    ? { available: false as const, reason: 'skipped (--no-baselines)' }
+    : await runPthreadRwlockBench({ uncontended: UNCONTENDED, durationMs: DURATION_MS, readers: READERS, writerGapUs: GAP_US });
+  const pthreadPw = args['no-baselines']
+    ? { available: false as const, reason: 'skipped (--no-baselines)' }
+    : await runPthreadRwlockBench({ uncontended: UNCONTENDED, durationMs: DURATION_MS, readers: READERS, writerGapUs: GAP_US, preferWriter: true });
+  const p = pthread.available ? pthread.result : null;
+  const pw = pthreadPw.available ? pthreadPw.result : null;
+  const uncontendedReadRatioVsPthread = p ? ratio(uncontendedReadNs, p.uncontended.nsPerOp) : null;
+  const readMostlyRatioVsPthread = p ? ratio(p.readMostly.readsPerSec, readMostlyReadsPerSec) : null;
+  const summary = {
+    summary: 'rwlock',
+    uncontendedReadNs,
+    pthreadUncontendedReadNs: p?.uncontended.nsPerOp ?? null,
+    uncontendedReadRatioVsPthread,
+    readMostlyReadsPerSec,
+    readMostlyWritesPerSec,
+    pthreadReadMostlyReadsPerSec: p?.readMostly.readsPerSec ?? null,
+    pthreadReadMostlyWritesPerSec: p?.readMostly.writesPerSec ?? null,
+    readMostlyRatioVsPthread,
+    pthreadPreferWriterReadMostlyReadsPerSec: pw?.readMostly.readsPerSec ?? null,
+    pthreadPreferWriterReadMostlyWritesPerSec: pw?.readMostly.writesPerSec ?? null,
+    readMostlyRatioVsPthreadPreferWriter: pw ? ratio(pw.readMostly.readsPerSec, readMostlyReadsPerSec) : null,
+    readerDeathToWriterMsMedian: death.median,
+    readerDeathToWriterMsP90: death.p90,
+    readerDeathToWriterMsMin: death.min,
+    readerDeathRounds: ROUNDS,
+    readerDeathSharesReclaimedEachRound: reclaimedEachRound,
+    pthreadWriterAfterReaderDeath: 'never (no robust rwlock in glibc; see demos/rwlock-reader-death.ts)',
+    torn: torn + (p?.readMostly.torn ? 1 : 0) + (pw?.readMostly.torn ? 1 : 0),
+    baselineUnavailable: pthread.available ? undefined : pthread.reason,
+    loadAverage: (await import('node:os')).loadavg(),
+  };
+  if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else {
+    process.stdout.write(
+      formatTable(
+        ['figure', 'robust-shm', 'glibc pthread_rwlock_t', 'ratio', 'target'],
+        [
+          ['uncontended read acquire+release (ns)', uncontendedReadNs.toFixed(1), p?.uncontended.nsPerOp ?? null, uncontendedReadRatioVsPthread, '<= 2'],
+          [`read-mostly reads/s (${READERS} readers + 1 writer, processes)`, Math.round(readMostlyReadsPerSec), p ? Math.round(p.readMostly.readsPerSec) : null, readMostlyRatioVsPthread, '<= 2'],
+          ['  writes/s in that run (glibc default prefers readers)', Math.round(readMostlyWritesPerSec), p ? Math.round(p.readMostly.writesPerSec) : null, null, ''],
+          ['  vs glibc PREFER_WRITER_NONRECURSIVE: reads/s', '', pw ? Math.round(pw.readMostly.readsPerSec) : null, pw ? ratio(pw.readMostly.readsPerSec, readMostlyReadsPerSec) : null, ''],
+          ['  its writes/s', '', pw ? Math.round(pw.readMostly.writesPerSec) : null, null, ''],
+          [`reader SIGKILL -> writer in (ms, median of ${ROUNDS})`, death.median.toFixed(3), 'never', null, '<= 1'],
+          ['  p10 / p90', `${death.p10.toFixed(3)} / ${death.p90.toFixed(3)}`, '', null, ''],
+        ],
+      ) + '\n',
+    );
+  }
+  if (torn > 0) process.exitCode = 1;
+} finally {
+  await cleanup();
+}
