@@ -38,7 +38,7 @@ import {
   DEFAULT_READER_SLOTS,
   H,
   MAX_READER_SLOTS,
-  NODE_BYTES,
+  SLOT_STRIDE,
   READER_SLOTS_OFFSET,
   RW_LAYOUT_VERSION,
   RW_MAGIC,
@@ -189,7 +189,7 @@ export class RobustRwLock {
     this.list = writerNode ? threadRobustList() : null;
     this.writerNode = writerNode!;
     this.slotNodes = [];
-    if (writerNode) for (let i = 0; i < this.readerSlots; i++) this.slotNodes.push(robustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * NODE_BYTES, views)!);
+    if (writerNode) for (let i = 0; i < this.readerSlots; i++) this.slotNodes.push(robustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * SLOT_STRIDE, views)!);
   }
 
   /** Write a fresh, free lock at byteOffset (8-byte aligned, RobustRwLock.bytes(readerSlots) long). */
@@ -203,7 +203,7 @@ export class RobustRwLock {
     const i32 = new Int32Array(buffer, byteOffset, rwLockBytes(slots) / 4);
     i32.fill(0);
     initRobustNode(buffer, byteOffset + WRITER_NODE_OFFSET);
-    for (let i = 0; i < slots; i++) initRobustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * NODE_BYTES);
+    for (let i = 0; i < slots; i++) initRobustNode(buffer, byteOffset + READER_SLOTS_OFFSET + i * SLOT_STRIDE);
     Atomics.store(i32, H.policy, policy === 'posix' ? 0 : 1);
     Atomics.store(i32, H.waitKind, mechanism === 'futex' ? WAIT_FUTEX : WAIT_ATOMICS);
     Atomics.store(i32, H.slotCount, slots);
@@ -345,6 +345,7 @@ export class RobustRwLock {
       }
       const at = this.slotAt(slot);
       let myGen: number | null = null;
+      let spins = 0;
       for (;;) {
         const seq = Atomics.load(i32, this.base + H.changeSeq);
         Atomics.store(i32, at + S.state, SLOT_HOLDING);
@@ -381,6 +382,11 @@ export class RobustRwLock {
           return this.writerIn(takeover, drained + reclaimed);
         }
         if (tryOnly) return NOT_OWNED_BUSY;
+        // Write critical sections are often short: watch the word a little before sleeping.
+        if (spins < this.spin) {
+          while (spins++ < this.spin && Atomics.load(i32, W) === w);
+          continue;
+        }
         // A writer holds or waits for the lock: wait for the next write release.
         myGen = Atomics.load(i32, this.base + H.readGen);
         Atomics.store(i32, at + S.state, waitingState(myGen));

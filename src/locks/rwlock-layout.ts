@@ -23,7 +23,7 @@
 //       20 owner pid     24 __prev   32 __next
 //       40 owner start time   44 owner tid (the kernel clears the TID from the word at death)
 //  112  16 waiting-writer TIDs (for inspect())
-//  176  reader slots, 40 bytes each:
+//  192  reader slots, one per 64 bytes (a cache line), each a 40-byte node:
 //        0 slot word (reader TID)   4 read depth   8 node tag   12 slot state
 //       16 reader pid   20 reader start time   24 __prev   32 __next
 
@@ -33,15 +33,17 @@ export const RW_MAGIC = 0x4c575252; // 'RRWL'
 export const RW_LAYOUT_VERSION = 1;
 
 export const NODE_BYTES = ROBUST_NODE_BYTES;
+/** Reader slots are a cache line apart: readers in different processes claim and free their own slots without false sharing. */
+export const SLOT_STRIDE = 64;
 
 export const WRITER_NODE_OFFSET = 64;
 export const WRITER_WAITER_SLOTS = 16;
-export const READER_SLOTS_OFFSET = 176;
+export const READER_SLOTS_OFFSET = 192;
 export const DEFAULT_READER_SLOTS = 64;
 export const MAX_READER_SLOTS = 4096;
 
 export function rwLockBytes(readerSlots: number): number {
-  return READER_SLOTS_OFFSET + readerSlots * NODE_BYTES;
+  return READER_SLOTS_OFFSET + readerSlots * SLOT_STRIDE;
 }
 
 /** Int32 indices relative to the lock's first Int32. */
@@ -67,11 +69,11 @@ export const H = {
   writerStart: 26,
   writerTid: 27,
   writerWaiters: 28,
-  slots: 44,
+  slots: 48,
 } as const;
 
 /** Int32s per reader slot, and the field indices inside one. */
-export const SLOT_INTS = NODE_BYTES / 4;
+export const SLOT_INTS = SLOT_STRIDE / 4;
 export const S = { word: 0, depth: 1, state: 3, pid: 4, startTime: 5 } as const;
 
 /**
