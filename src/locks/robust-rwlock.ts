@@ -30,27 +30,11 @@
 import { InvalidArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
 import { LockUpgradeError, NotOwnerError, RwLockLayoutError } from './errors.js';
-import { NOT_RECOVERABLE_TID, OWNER_DIED, TID_MASK, WAITERS, WAIT_ATOMICS, WAIT_FUTEX, CONSISTENT, INCONSISTENT, NOT_RECOVERABLE } from './mutex-layout.js';
+import * as mutexLayout from './mutex-layout.js';
 import { currentThreadIdentity, ownerLiveness } from './owner.js';
 import type { NamedObjectHost } from './robust-mutex.js';
 import { initRobustNode, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
-import {
-  DEFAULT_READER_SLOTS,
-  H,
-  MAX_READER_SLOTS,
-  SLOT_STRIDE,
-  READER_SLOTS_OFFSET,
-  RW_LAYOUT_VERSION,
-  RW_MAGIC,
-  S,
-  SLOT_HOLDING,
-  SLOT_INTS,
-  WRITER_NODE_OFFSET,
-  WRITER_WAITER_SLOTS,
-  isWaitingState,
-  rwLockBytes,
-  waitingState,
-} from './rwlock-layout.js';
+import * as layout from './rwlock-layout.js';
 import type { NotOwned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { waitSlice, wake, type WaitWord } from './waiting.js';
 
@@ -122,9 +106,18 @@ interface Sleep {
   seq: number;
 }
 
+// Local copies of the layout constants: imported bindings can compile to
+// getter calls (tsx, some bundlers), which would dominate the uncontended paths.
+const { NOT_RECOVERABLE_TID, OWNER_DIED, TID_MASK, WAITERS, WAIT_ATOMICS, WAIT_FUTEX, CONSISTENT, INCONSISTENT, NOT_RECOVERABLE } = mutexLayout;
+const { DEFAULT_READER_SLOTS, MAX_READER_SLOTS, READER_SLOTS_OFFSET, RW_LAYOUT_VERSION, RW_MAGIC, SLOT_HOLDING, SLOT_IDLE, SLOT_INTS, SLOT_STRIDE, WRITER_NODE_OFFSET, WRITER_WAITER_SLOTS, isWaitingState, rwLockBytes, waitingState } = layout;
+const H = { ...layout.H } as const;
+const S = { ...layout.S } as const;
+
 const NOT_OWNED_TIMEOUT: NotOwned = Object.freeze({ owned: false, status: 'timeout', abandoned: false });
 const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', abandoned: false });
 const NOT_OWNED_UNRECOVERABLE: NotOwned = Object.freeze({ owned: false, status: 'not-recoverable', abandoned: false });
+/** A thread gives its idle reader slot back after this long without a read (see SLOT_IDLE). */
+const IDLE_SLOT_MS = 100;
 const ENTERED: RwOwned = Object.freeze({ owned: true, status: 'acquired', abandoned: false, depth: 1, sharesReclaimed: 0 });
 
 function defaultWaitMechanism(): 'futex' | 'atomics' {
@@ -243,9 +236,27 @@ export class RobustRwLock {
   acquireRead(timeoutMs = Infinity): RwAcquireResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
     const me = currentThreadIdentity();
+    const i32 = this.i32;
+    const kept = this.mySlot;
+    if (kept >= 0) {
+      const at = this.slotAt(kept);
+      // Our idle slot: the exchange says "I am in", then one look at the writer word.
+      if (((i32[at] ?? 0) & TID_MASK) === me.tid && i32[at + S.state] === SLOT_IDLE) {
+        Atomics.exchange(i32, at + S.state, SLOT_HOLDING);
+        const w = Atomics.load(i32, this.base + H.writer);
+        if (w === 0) {
+          i32[at + S.depth] = 1;
+          this.reads++;
+          return ENTERED;
+        }
+        if ((w & TID_MASK) !== me.tid) return this.drive(this.reading(me, timeoutMs, false, kept));
+        // Inside our own write hold: counted there (below); the slot stays idle.
+        Atomics.exchange(i32, at + S.state, SLOT_IDLE);
+      }
+    }
     const again = this.readAgain(me);
     if (again) return again;
-    // Uncontended: claim our slot, say we are in, find no writer.
+    // Uncontended, first read: claim a slot, find no writer.
     // The compare-and-swap that claims the slot says "I am in" (a free slot's
     // state is HOLDING); a writer compare-and-swaps its word before it looks at
     // the slots, so one of us sees the other.
@@ -283,7 +294,7 @@ export class RobustRwLock {
           i32[at + S.depth] = depth - 1;
           return;
         }
-        this.releaseSlot(slot);
+        this.idle(slot, at);
         return;
       }
     }
@@ -295,6 +306,51 @@ export class RobustRwLock {
       return;
     }
     throw new NotOwnerError('the calling thread holds no read share of this lock');
+  }
+
+  /**
+   * Keep the slot for the next read: state IDLE, and wake a writer that
+   * flagged the word while we were in. Give it back instead when another
+   * reader wants a slot.
+   */
+  private idle(slot: number, at: number): void {
+    const i32 = this.i32;
+    i32[at + S.depth] = 0;
+    Atomics.exchange(i32, at + S.state, SLOT_IDLE);
+    const v = i32[at] ?? 0;
+    if ((v & WAITERS) !== 0) this.wakeSlotSleeper(at);
+    if (Atomics.load(i32, this.base + H.slotWanted) !== 0 && Atomics.compareExchange(i32, this.base + H.slotWanted, 1, 0) === 1) {
+      this.releaseSlot(slot);
+      return;
+    }
+    this.giveBackLater();
+  }
+
+  /** Reads since the give-back timer was set; the timer gives the slot back only after a quiet period. */
+  private reads = 0;
+  private giveBackTimer: ReturnType<typeof setTimeout> | null = null;
+
+  private giveBackLater(): void {
+    if (this.giveBackTimer !== null) return;
+    this.reads = 0;
+    this.giveBackTimer = setTimeout(() => {
+      this.giveBackTimer = null;
+      if (this.reads > 0) return this.giveBackLater();
+      this.close();
+    }, IDLE_SLOT_MS);
+    this.giveBackTimer.unref();
+  }
+
+  /**
+   * Give this thread's idle slot back now (a thread keeps its slot between
+   * reads and gives it back after ${IDLE_SLOT_MS} ms without a read; a thread
+   * that stops reading for good and will not return to its event loop should call this).
+   */
+  close(): void {
+    const slot = this.mySlot;
+    if (slot < 0) return;
+    const at = this.slotAt(slot);
+    if (((this.i32[at] ?? 0) & TID_MASK) === currentThreadIdentity().tid && this.i32[at + S.state] === SLOT_IDLE) this.releaseSlot(slot);
   }
 
   /** Recursion: a read inside our own read (counted in the slot) or inside our own write hold. */
@@ -325,6 +381,14 @@ export class RobustRwLock {
     let slot = claimed;
     let done = false;
     let reclaimed = 0;
+    if (slot < 0 && this.mySlot >= 0) {
+      // Our kept slot, idle: use it rather than claim a second one.
+      const at = this.slotAt(this.mySlot);
+      if (((i32[at] ?? 0) & TID_MASK) === me.tid && i32[at + S.state] === SLOT_IDLE) {
+        slot = this.mySlot;
+        Atomics.exchange(i32, at + S.state, SLOT_HOLDING);
+      }
+    }
     try {
       // A slot first. Every slot held by a live reader: sleep on one of them until something frees.
       while (slot < 0) {
@@ -336,6 +400,8 @@ export class RobustRwLock {
         if (tryOnly) return NOT_OWNED_BUSY;
         const remaining = deadline - performance.now();
         if (remaining <= 0) return NOT_OWNED_TIMEOUT;
+        // Ask a thread that keeps an idle slot to give it back at its next release.
+        Atomics.store(i32, this.base + H.slotWanted, 1);
         const k = this.slotAt(me.tid % this.readerSlots);
         const v = Atomics.load(i32, k);
         if (v === 0) continue;
@@ -409,6 +475,7 @@ export class RobustRwLock {
   private readEntered(slot: number, reclaimed: number): RwOwned {
     this.i32[this.slotAt(slot) + S.depth] = 1;
     this.mySlot = slot;
+    this.reads++;
     return reclaimed === 0 ? ENTERED : { owned: true, status: 'acquired', abandoned: false, depth: 1, sharesReclaimed: reclaimed };
   }
 
@@ -418,7 +485,39 @@ export class RobustRwLock {
   acquireWrite(timeoutMs = Infinity): RwAcquireResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
     const me = currentThreadIdentity();
-    return this.writeAgain(me) ?? this.drive(this.writing(me, timeoutMs, false));
+    const again = this.writeAgain(me);
+    if (again) return again;
+    // Uncontended: take the writer word, find no reader in.
+    const i32 = this.i32;
+    const W = this.base + H.writer;
+    if (i32[W] === 0) {
+      this.list?.pending(this.writerNode);
+      if (Atomics.compareExchange(i32, W, 0, me.tid) === 0) {
+        this.list?.link(this.writerNode);
+        this.list?.clearPending();
+        this.writerIdentity(me);
+        i32[this.base + H.writeDepth] = 1;
+        i32[this.base + H.readsInWrite] = 0;
+        if (this.noReaderToWaitFor(me)) return this.writerIn(null, 0);
+        return this.drive(this.writing(me, timeoutMs, false, true));
+      }
+      this.list?.clearPending();
+    }
+    return this.drive(this.writing(me, timeoutMs, false, false));
+  }
+
+  /** One pass over the slots, for the uncontended write: true when no slot is held by a reader that is in or admitted (or by the dead). */
+  private noReaderToWaitFor(me: OwnerIdentity): boolean {
+    const i32 = this.i32;
+    const notAdmitted = waitingState(Atomics.load(i32, this.base + H.readGen));
+    for (let i = 0; i < this.readerSlots; i++) {
+      const at = this.slotAt(i);
+      const v = Atomics.load(i32, at);
+      if (v === 0 || (v & TID_MASK) === me.tid) continue;
+      const state = Atomics.load(i32, at + S.state);
+      if ((v & TID_MASK) === 0 || (state !== notAdmitted && state !== SLOT_IDLE)) return false;
+    }
+    return true;
   }
 
   tryAcquireWrite(): RwAcquireResult {
@@ -481,16 +580,16 @@ export class RobustRwLock {
     return null;
   }
 
-  private *writing(me: OwnerIdentity, timeoutMs: number, tryOnly: boolean): Generator<Sleep, RwAcquireResult, boolean> {
+  private *writing(me: OwnerIdentity, timeoutMs: number, tryOnly: boolean, preTaken = false): Generator<Sleep, RwAcquireResult, boolean> {
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     const i32 = this.i32;
     const W = this.base + H.writer;
     let registered = -1;
-    let taken = false;
+    let taken = preTaken;
     let done = false;
     let takeover: Takeover | null = null;
     try {
-      for (let spins = 0; ; spins++) {
+      for (let spins = 0; !preTaken; spins++) {
         const seq = Atomics.load(i32, this.base + H.changeSeq);
         const w = Atomics.load(i32, W);
         if (w === 0) {
@@ -523,7 +622,7 @@ export class RobustRwLock {
         if (w !== expected && Atomics.compareExchange(i32, W, w, expected) !== w) continue;
         if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq }) this.markIfDead(W, this.base + H.writerStart);
       }
-      if (!takeover) this.writerIdentity(me);
+      if (!takeover && !preTaken) this.writerIdentity(me);
       i32[this.base + H.writeDepth] = 1;
       i32[this.base + H.readsInWrite] = 0;
       const drained = yield* this.draining(me, deadline, tryOnly);
@@ -612,7 +711,7 @@ export class RobustRwLock {
         }
         if (tid === me.tid) continue;
         const state = Atomics.load(i32, at + S.state);
-        if (state === notAdmitted) continue;
+        if (state === notAdmitted || state === SLOT_IDLE) continue;
         waitAt = at;
         break;
       }
@@ -624,7 +723,7 @@ export class RobustRwLock {
       if (v !== expected && Atomics.compareExchange(i32, waitAt, v, expected) !== v) continue;
       // It may have stepped back to waiting (and looked for our flag) in between.
       const state = Atomics.load(i32, waitAt + S.state);
-      if (state === notAdmitted) continue;
+      if (state === notAdmitted || state === SLOT_IDLE) continue;
       if (yield { index: waitAt, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq }) this.markSlotIfDead(waitAt);
     }
   }

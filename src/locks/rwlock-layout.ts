@@ -17,6 +17,7 @@
 //       28 times abandoned     32 reader shares reclaimed (all time)
 //       36 write acquisitions  40 read acquisitions (first level only)
 //       44 change sequence (Atomics.waitAsync word of async waiters)
+//       48 slot wanted (a reader found every slot taken: an idle slot's owner gives its slot back)
 //   64  writer node (48 bytes)
 //        0 writer word   4 write depth   8 node tag   12 reads nested in the write hold
 //       16 active (1 once the writer has drained the readers)
@@ -60,6 +61,7 @@ export const H = {
   writeAcquisitions: 9,
   readAcquisitions: 10,
   changeSeq: 11,
+  slotWanted: 12,
   // writer node
   writer: 16,
   writeDepth: 17,
@@ -82,12 +84,17 @@ export const S = { word: 0, depth: 1, state: 3, pid: 4, startTime: 5 } as const;
  * to report like a holder's.
  * - HOLDING (0): inside, or on its way in (about to look at the writer word).
  *   A free slot's state is always HOLDING, so claiming a slot (one
- *   compare-and-swap of its word) is all a reader does to say "I am in";
- *   the uncontended read writes no state at all.
+ *   compare-and-swap of its word) is all a new reader does to say "I am in".
+ * - IDLE (2): the thread keeps its slot (word and robust-list link) between
+ *   reads; writers ignore it. Its next read is one exchange of the state and
+ *   one load of the writer word. It gives the slot back when it has not read
+ *   for a while (a timer in its event loop), when another reader wants a slot,
+ *   on close(), or by dying (the kernel marks the word; not a share).
  * - odd: waiting since read generation g, encoded (g << 1) | 1. Admitted once
  *   the generation moves on: a write release let it in ahead of the next writer.
  */
 export const SLOT_HOLDING = 0;
+export const SLOT_IDLE = 2;
 
 export function waitingState(generation: number): number {
   return (generation << 1) | 1;
