@@ -105,16 +105,12 @@ try {
   };
 
   // --- uncontended read -----------------------------------------------------
+  // In a child process running the bundled participant (plain JS, as production code runs;
+  // under tsx every imported binding is a getter call).
   progress(`uncontended read acquire+release x ${UNCONTENDED}`);
-  const slices: number[] = [];
-  const perSlice = Math.max(1000, Math.floor(UNCONTENDED / 10));
-  for (let i = 0; i < perSlice; i++) { rw.acquireRead(); rw.releaseRead(); }
-  for (let s = 0; s < 10; s++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < perSlice; i++) { rw.acquireRead(); rw.releaseRead(); }
-    slices.push(Number(process.hrtime.bigint() - t0) / perSlice);
-  }
-  const uncontendedReadNs = median(slices);
+  const timer = fork(bundle!, [JSON.stringify({ ...dataFor('uncontended'), iterations: UNCONTENDED })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(timer);
+  const uncontendedReadNs = (await nextMessage<{ nsPerOp: number }>(timer, 'uncontended')).nsPerOp;
 
   // --- read-mostly ------------------------------------------------------------
   const runsReads: number[] = [];

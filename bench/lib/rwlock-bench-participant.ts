@@ -6,6 +6,7 @@
 //   writer  the same run's writer: { acquireWrite; bump the 8 words; releaseWrite;
 //           busy gap of gapUs } until stop; add its count to the writes word.
 //   holder  take a read share and keep it until killed (reader-death rounds).
+//   uncontended  time read acquire+release alone (median of 10 slices).
 //   entrant a thread that, on {cmd:'write'}, blocks in acquireWrite and answers
 //           with the CLOCK_MONOTONIC time (process.hrtime) at which it got in.
 import { RobustRwLock } from '../../src/locks/robust-rwlock.js';
@@ -17,7 +18,8 @@ export interface RwBenchData {
   lockOffset: number;
   /** Int32 words: [0] start, [1] stop, [2] reads, [3] writes, [4] torn, [8..15] the data. */
   wordsOffset: number;
-  role: 'reader' | 'writer' | 'holder' | 'entrant';
+  role: 'reader' | 'writer' | 'holder' | 'entrant' | 'uncontended';
+  iterations?: number;
   gapUs?: number;
 }
 
@@ -60,6 +62,18 @@ if (data.role === 'reader') {
   }
   Atomics.add(words, 3, writes);
   send({ type: 'done', writes });
+} else if (data.role === 'uncontended') {
+  // Bundled plain JS, as production code runs: read acquire+release, median of 10 slices.
+  const n = Math.max(1000, Math.floor((data.iterations ?? 2_000_000) / 10));
+  for (let i = 0; i < n; i++) { rw.acquireRead(); rw.releaseRead(); }
+  const slices: number[] = [];
+  for (let s = 0; s < 10; s++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) { rw.acquireRead(); rw.releaseRead(); }
+    slices.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  slices.sort((a, b) => a - b);
+  send({ type: 'uncontended', nsPerOp: (slices[4]! + slices[5]!) / 2, slices });
 } else if (data.role === 'holder') {
   const r = rw.acquireRead(10_000);
   send({ type: 'holding', status: r.status });

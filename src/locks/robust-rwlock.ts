@@ -165,6 +165,12 @@ export class RobustRwLock {
   private readonly slotNodes: RobustNode[];
   /** The slot this thread last held (handles are per thread: JS objects are not shared between threads). */
   private mySlot = -1;
+  private meCached: OwnerIdentity | undefined;
+
+  /** The calling thread's identity (a handle lives in one thread). */
+  private get me(): OwnerIdentity {
+    return (this.meCached ??= currentThreadIdentity());
+  }
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: RwLockOptions) {
     this.buffer = buffer;
@@ -235,7 +241,7 @@ export class RobustRwLock {
   /** Block until a read share is held (or, after a writer's death, the lock exclusively: 'abandoned'). */
   acquireRead(timeoutMs = Infinity): RwAcquireResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
-    const me = currentThreadIdentity();
+    const me = this.me;
     const i32 = this.i32;
     const kept = this.mySlot;
     if (kept >= 0) {
@@ -267,7 +273,7 @@ export class RobustRwLock {
 
   /** One attempt, never blocks: 'busy' when a writer holds or waits for the lock (or no slot is free). */
   tryAcquireRead(): RwAcquireResult {
-    const me = currentThreadIdentity();
+    const me = this.me;
     return this.readAgain(me) ?? this.drive(this.reading(me, 0, true, -1));
   }
 
@@ -275,7 +281,7 @@ export class RobustRwLock {
   acquireReadAsync(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RwAcquireResult> {
     const timeoutMs = options.timeoutMs ?? Infinity;
     checkTimeout(timeoutMs);
-    const me = currentThreadIdentity();
+    const me = this.me;
     const again = this.readAgain(me);
     if (again) return Promise.resolve(again);
     return this.driveAsync(this.reading(me, timeoutMs, false, -1), options.signal);
@@ -283,7 +289,7 @@ export class RobustRwLock {
 
   /** Release one level of a read hold. Throws NotOwnerError when the calling thread holds no read share. */
   releaseRead(): void {
-    const me = currentThreadIdentity();
+    const me = this.me;
     const i32 = this.i32;
     const slot = this.mySlot;
     if (slot >= 0) {
@@ -350,7 +356,7 @@ export class RobustRwLock {
     const slot = this.mySlot;
     if (slot < 0) return;
     const at = this.slotAt(slot);
-    if (((this.i32[at] ?? 0) & TID_MASK) === currentThreadIdentity().tid && this.i32[at + S.state] === SLOT_IDLE) this.releaseSlot(slot);
+    if (((this.i32[at] ?? 0) & TID_MASK) === this.me.tid && this.i32[at + S.state] === SLOT_IDLE) this.releaseSlot(slot);
   }
 
   /** Recursion: a read inside our own read (counted in the slot) or inside our own write hold. */
@@ -484,7 +490,7 @@ export class RobustRwLock {
   /** Block until the lock is held for writing: 'acquired', or 'abandoned' when a writer died inside. */
   acquireWrite(timeoutMs = Infinity): RwAcquireResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
-    const me = currentThreadIdentity();
+    const me = this.me;
     const again = this.writeAgain(me);
     if (again) return again;
     // Uncontended: take the writer word, find no reader in.
@@ -521,14 +527,14 @@ export class RobustRwLock {
   }
 
   tryAcquireWrite(): RwAcquireResult {
-    const me = currentThreadIdentity();
+    const me = this.me;
     return this.writeAgain(me) ?? this.drive(this.writing(me, 0, true));
   }
 
   acquireWriteAsync(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RwAcquireResult> {
     const timeoutMs = options.timeoutMs ?? Infinity;
     checkTimeout(timeoutMs);
-    const me = currentThreadIdentity();
+    const me = this.me;
     const again = this.writeAgain(me);
     if (again) return Promise.resolve(again);
     return this.driveAsync(this.writing(me, timeoutMs, false), options.signal);
@@ -536,7 +542,7 @@ export class RobustRwLock {
 
   /** Release one level of a write hold. Throws NotOwnerError when the calling thread does not hold it for writing. */
   releaseWrite(): void {
-    const me = currentThreadIdentity();
+    const me = this.me;
     const i32 = this.i32;
     const b = this.base;
     const depth = i32[b + H.writeDepth] ?? 0;
@@ -547,7 +553,7 @@ export class RobustRwLock {
 
   /** After an abandoned acquire: the protected state is repaired (pthread_mutex_consistent). */
   markConsistent(): void {
-    const me = currentThreadIdentity();
+    const me = this.me;
     if ((Atomics.load(this.i32, this.base + H.writer) & TID_MASK) !== me.tid) {
       throw new NotOwnerError('markConsistent() needs the calling thread to hold the lock exclusively');
     }
@@ -556,7 +562,7 @@ export class RobustRwLock {
 
   /** True when the calling thread holds the lock for writing (or exclusively after an abandoned read). */
   isWriteHeldByCurrentThread(): boolean {
-    return (Atomics.load(this.i32, this.base + H.writer) & TID_MASK) === currentThreadIdentity().tid;
+    return (Atomics.load(this.i32, this.base + H.writer) & TID_MASK) === this.me.tid;
   }
 
   /** The calling thread's read depth (0 when it holds no read share). */
@@ -565,7 +571,7 @@ export class RobustRwLock {
     if (slot < 0) return 0;
     const at = this.slotAt(slot);
     const i32 = this.i32;
-    return (Atomics.load(i32, at) & TID_MASK) === currentThreadIdentity().tid && i32[at + S.state] === SLOT_HOLDING ? i32[at + S.depth] ?? 0 : 0;
+    return (Atomics.load(i32, at) & TID_MASK) === this.me.tid && i32[at + S.state] === SLOT_HOLDING ? i32[at + S.depth] ?? 0 : 0;
   }
 
   private writeAgain(me: OwnerIdentity): RwOwned | null {
