@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustRwLock } from '../src/locks/robust-rwlock.js';
-import { bundleEntries } from '../src/workers/bundle-entries.js';
+import { bundleEntries } from '../tools/bundle-entries.js';
 import { awaitMessage } from '../src/workers/await-message.js';
 import { runPthreadRwlockBench } from './lib/baselines.js';
 import { formatTable, median, ratio, summarize } from './lib/stats.js';
