@@ -172,6 +172,43 @@ describe('robust rwlock', () => {
     expect(Atomics.load(w.table, T.violations)).toBe(0);
   }, 120_000);
 
+  it('phase-fair, step by step: a waiting writer stops new readers; a write release lets the waiting reader in before the next writer', async () => {
+    const w = await rwWorld(res);
+    const r1 = await thread(w, 1);
+    const r2 = await proc(w, 2);
+    const w1 = await thread(w, 3);
+    const w2 = await proc(w, 4);
+    // A reader inside, a writer waiting for it: a new reader does not get in (no writer starvation).
+    w.lot.request(1);
+    const r1Done = r1.request({ cmd: 'read', park: true });
+    w.lot.waitUntilParked(1, 20_000);
+    w.lot.request(3);
+    const w1Done = w1.request({ cmd: 'write', park: true });
+    await until(() => w.rw.inspect().state === 'draining', 20_000, 'the writer to wait for the reader');
+    expect(await r2.request({ cmd: 'try', mode: 'read' })).toMatchObject({ status: 'busy' });
+    expect(await r2.request({ cmd: 'read', timeoutMs: 200 })).toMatchObject({ status: 'timeout' });
+    w.lot.release(1);
+    expect(await r1Done).toMatchObject({ status: 'acquired' });
+    w.lot.waitUntilParked(3, 20_000); // the writer is in
+    // A reader and a second writer wait for the first writer; its release lets the reader in first.
+    w.lot.request(2);
+    const r2Done = r2.request({ cmd: 'read', park: true, timeoutMs: 30_000 });
+    await until(() => w.rw.inspect().waitingReaders.length === 1, 20_000, 'the reader to wait');
+    const w2Done = w2.request({ cmd: 'write', timeoutMs: 30_000 });
+    await until(() => w.rw.inspect().waitingWriters === 1, 20_000, 'the second writer to wait');
+    const writePhases = w.rw.inspect().writeAcquisitions;
+    w.lot.release(3);
+    expect(await w1Done).toMatchObject({ status: 'acquired' });
+    w.lot.waitUntilParked(2, 20_000); // the reader is in, and the second writer has not been
+    const whileReading = w.rw.inspect();
+    expect(whileReading.readers.map((r) => r.tid)).toEqual([r2.tid]);
+    expect(whileReading.writeAcquisitions).toBe(writePhases); // the second writer did not get in first
+    w.lot.release(2);
+    expect(await r2Done).toMatchObject({ status: 'acquired' });
+    expect(await w2Done).toMatchObject({ status: 'acquired' });
+    expect(Atomics.load(w.table, T.violations)).toBe(0);
+  }, 60_000);
+
   it('RobustRwLock.initialize over a plain SharedArrayBuffer; wrong bytes are a layout error', () => {
     const sab = new SharedArrayBuffer(RobustRwLock.bytes(4) + 8);
     const rw = RobustRwLock.initialize(sab, 8, { readerSlots: 4 });

@@ -86,6 +86,8 @@ export interface RwLockSnapshot {
   waitingWriters: number;
   sharesReclaimed: number;
   timesAbandoned: number;
+  /** Write acquisitions so far (write phases). */
+  writeAcquisitions: number;
   readerSlots: number;
   policy: RecoveryPolicy;
   consistent: boolean;
@@ -1002,6 +1004,7 @@ export class RobustRwLock {
       waitingWriters,
       sharesReclaimed: Atomics.load(i32, b + H.sharesReclaimed),
       timesAbandoned: Atomics.load(i32, b + H.timesAbandoned),
+      writeAcquisitions: Atomics.load(i32, b + H.writeAcquisitions),
       readerSlots: this.readerSlots,
       policy: this.policy,
       consistent: consistency === CONSISTENT,
