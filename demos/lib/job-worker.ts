@@ -23,7 +23,10 @@ function alive(pid: number): boolean {
 }
 
 process.send!({ type: 'ready', pid: process.pid });
-while (Atomics.load(table, JOB_TABLE.stop) === 0 && process.connected) {
+// The loop never yields to the event loop, so `process.connected` would never turn false:
+// a dead parent shows as a new parent pid (the live getppid()).
+const parent = process.ppid;
+while (Atomics.load(table, JOB_TABLE.stop) === 0 && process.ppid === parent) {
   const r = sem.acquire(10_000);
   if (!r.owned) {
     process.send!({ type: 'error', error: `acquire: ${r.status}` });
