@@ -36,11 +36,20 @@ import type { NamedObjectHost } from './robust-mutex.js';
 import { initRobustNode, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import * as layout from './rwlock-layout.js';
 import type { NotOwned, OwnerIdentity, RecoveryPolicy } from './types.js';
-import { waitSlice, wake, type WaitWord } from './waiting.js';
+import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism, type WaitWord } from './waiting.js';
 
 export interface RwLockOptions {
   /** How often (ms) a sleeping waiter looks at a holder's liveness in /proc when nothing woke it (default 5). */
   livenessIntervalMs?: number;
+  /**
+   * How often (ms) an async waiter on a futex lock (the addon's default) looks
+   * at a holder's liveness when nothing woke it. It sleeps on the word the
+   * releaser and the kernel wake (a release in any process, a holder's death
+   * via its robust list), so this is only a safety net, as for
+   * RobustMutex. Default max(livenessIntervalMs, 1000). Atomics-only locks
+   * use livenessIntervalMs.
+   */
+  asyncLivenessIntervalMs?: number;
   /** Spin iterations on a held writer word before sleeping (default 100). */
   spin?: number;
 }
@@ -91,6 +100,8 @@ export interface RwLockSnapshot {
   readerSlots: number;
   policy: RecoveryPolicy;
   consistent: boolean;
+  /** What serves async acquires in this process (see AsyncWaitMechanism). */
+  asyncWaits: AsyncWaitMechanism;
 }
 
 interface Takeover {
@@ -103,9 +114,15 @@ interface Sleep {
   /** Int32 index of the word to sleep on, and its expected value. */
   index: number;
   expected: number;
+  /** Until the next /proc look of a sync sleeper: min(livenessIntervalMs, remainingMs). */
   sliceMs: number;
-  /** The change sequence read before looking (async waiters sleep on it). */
-  seq: number;
+  remainingMs: number;
+  /**
+   * Everything this sleep waits for wakes the word (a release, or the
+   * kernel at the holder's death): an async sleeper then needs no slice. Not
+   * so for a reader waiting for any reader slot to free: it sleeps on one.
+   */
+  wokenByAll: boolean;
 }
 
 // Local copies of the layout constants: imported bindings can compile to
@@ -120,6 +137,8 @@ const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', a
 const NOT_OWNED_UNRECOVERABLE: NotOwned = Object.freeze({ owned: false, status: 'not-recoverable', abandoned: false });
 /** A thread gives its idle reader slot back after this long without a read (see SLOT_IDLE). */
 const IDLE_SLOT_MS = 100;
+/** Default shortest interval between an async waiter's /proc looks on a futex lock (see RwLockOptions). */
+const ASYNC_LIVENESS_DEFAULT_MS = 1000;
 const ENTERED: RwOwned = Object.freeze({ owned: true, status: 'acquired', abandoned: false, depth: 1, sharesReclaimed: 0 });
 
 function defaultWaitMechanism(): 'futex' | 'atomics' {
@@ -161,6 +180,7 @@ export class RobustRwLock {
   private readonly base: number;
   private readonly kind: number;
   private readonly livenessIntervalMs: number;
+  private readonly asyncLivenessIntervalMs: number;
   private readonly spin: number;
   private readonly list: ThreadRobustList | null;
   private readonly writerNode: RobustNode;
@@ -184,6 +204,8 @@ export class RobustRwLock {
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     this.spin = options.spin ?? 100;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
+    this.asyncLivenessIntervalMs = options.asyncLivenessIntervalMs ?? Math.max(this.livenessIntervalMs, ASYNC_LIVENESS_DEFAULT_MS);
+    if (!(this.asyncLivenessIntervalMs > 0)) throw new InvalidArgumentError('asyncLivenessIntervalMs must be > 0');
     // Without the native addon there is no robust list (both are null): waiters then read /proc between sleeps.
     const views = { i32: this.i32, f64: new Float64Array(buffer, 0, buffer.byteLength >> 3) };
     const writerNode = robustNode(buffer, byteOffset + WRITER_NODE_OFFSET, views);
@@ -400,7 +422,6 @@ export class RobustRwLock {
     try {
       // A slot first. Every slot held by a live reader: sleep on one of them until something frees.
       while (slot < 0) {
-        const seq = Atomics.load(i32, this.base + H.changeSeq);
         const claim = this.claimAny(me);
         reclaimed += claim.reclaimed;
         slot = claim.slot;
@@ -415,13 +436,13 @@ export class RobustRwLock {
         if (v === 0) continue;
         const expected = v | WAITERS;
         if (v !== expected && Atomics.compareExchange(i32, k, v, expected) !== v) continue;
-        if (yield { index: k, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq }) this.markSlotIfDead(k);
+        // Only slot k's release or death wakes us, not another slot's: async sleepers keep the liveness slice here.
+        if (yield { index: k, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, wokenByAll: false }) this.markSlotIfDead(k);
       }
       const at = this.slotAt(slot);
       let myGen: number | null = null;
       let spins = 0;
       for (;;) {
-        const seq = Atomics.load(i32, this.base + H.changeSeq);
         Atomics.store(i32, at + S.state, SLOT_HOLDING);
         const w = Atomics.load(i32, W);
         // Admitted by a write release since we started waiting: in, even past the next writer (it waits for us).
@@ -471,7 +492,7 @@ export class RobustRwLock {
         if (remaining <= 0) return NOT_OWNED_TIMEOUT;
         const expected = w | WAITERS;
         if (w !== expected && Atomics.compareExchange(i32, W, w, expected) !== w) continue;
-        if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq }) {
+        if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, wokenByAll: true }) {
           this.markIfDead(W, this.base + H.writerStart);
         }
       }
@@ -598,7 +619,6 @@ export class RobustRwLock {
     let takeover: Takeover | null = null;
     try {
       for (let spins = 0; !preTaken; spins++) {
-        const seq = Atomics.load(i32, this.base + H.changeSeq);
         const w = Atomics.load(i32, W);
         if (w === 0) {
           this.list?.pending(this.writerNode);
@@ -628,7 +648,7 @@ export class RobustRwLock {
         if (registered < 0) registered = this.registerWriterWaiter(me.tid);
         const expected = w | WAITERS;
         if (w !== expected && Atomics.compareExchange(i32, W, w, expected) !== w) continue;
-        if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq }) this.markIfDead(W, this.base + H.writerStart);
+        if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, wokenByAll: true }) this.markIfDead(W, this.base + H.writerStart);
       }
       if (!takeover && !preTaken) this.writerIdentity(me);
       i32[this.base + H.writeDepth] = 1;
@@ -703,7 +723,6 @@ export class RobustRwLock {
     const i32 = this.i32;
     let reclaimed = 0;
     for (;;) {
-      const seq = Atomics.load(i32, this.base + H.changeSeq);
       // Constant while we own the writer word: only a write release moves it.
       const notAdmitted = waitingState(Atomics.load(i32, this.base + H.readGen));
       let waitAt = -1;
@@ -732,7 +751,7 @@ export class RobustRwLock {
       // It may have stepped back to waiting (and looked for our flag) in between.
       const state = Atomics.load(i32, waitAt + S.state);
       if (state === notAdmitted || state === SLOT_IDLE) continue;
-      if (yield { index: waitAt, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), seq }) this.markSlotIfDead(waitAt);
+      if (yield { index: waitAt, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, wokenByAll: true }) this.markSlotIfDead(waitAt);
     }
   }
 
@@ -785,12 +804,6 @@ export class RobustRwLock {
 
   private wakeWriterWaiters(): void {
     wake(this.waitWord(this.base + H.writer), 0x7fff_ffff);
-    this.bumpChange();
-  }
-
-  private bumpChange(): void {
-    Atomics.add(this.i32, this.base + H.changeSeq, 1);
-    Atomics.notify(this.i32, this.base + H.changeSeq);
   }
 
   private registerWriterWaiter(tid: number): number {
@@ -860,7 +873,6 @@ export class RobustRwLock {
     Atomics.store(i32, at, 0);
     if ((v & WAITERS) !== 0) {
       wake(this.waitWord(at), 0x7fff_ffff);
-      this.bumpChange();
     }
     if (state !== SLOT_HOLDING) return 0;
     Atomics.add(i32, this.base + H.sharesReclaimed, 1);
@@ -880,7 +892,6 @@ export class RobustRwLock {
     const old = Atomics.exchange(i32, at, 0);
     if ((old & WAITERS) !== 0) {
       wake(this.waitWord(at), 0x7fff_ffff);
-      this.bumpChange();
     }
     this.list?.clearPending();
   }
@@ -891,7 +902,6 @@ export class RobustRwLock {
     if ((v & WAITERS) === 0) return;
     Atomics.compareExchange(this.i32, at, v, v & ~WAITERS);
     wake(this.waitWord(at), 0x7fff_ffff);
-    this.bumpChange();
   }
 
   // ---- liveness (the /proc fallback; the kernel's robust list is the fast path) ----
@@ -931,34 +941,34 @@ export class RobustRwLock {
     return next.value;
   }
 
+  /**
+   * Async sleeps are on the same words as sync ones (waiting.ts): the
+   * releaser's wake() and the kernel's robust-list wake at a holder's death
+   * reach them from any process, so no slice timer runs. The /proc look
+   * between sleeps is then a safety net at asyncLivenessIntervalMs, except
+   * where the word does not tell everything (Sleep.wokenByAll).
+   */
   private async driveAsync(steps: Generator<Sleep, RwAcquireResult, boolean>, signal: AbortSignal | undefined): Promise<RwAcquireResult> {
-    signal?.throwIfAborted();
-    // A pending Atomics.waitAsync does not keep Node alive; this handle does.
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => {});
+    const lookMs = this.kind === WAIT_FUTEX ? this.asyncLivenessIntervalMs : this.livenessIntervalMs;
     try {
+      signal?.throwIfAborted();
       let next = steps.next(false);
       while (!next.done) {
-        signal?.throwIfAborted();
-        // Releases in this process notify the change sequence; one in another
-        // process cannot (V8 keeps waiters per process): the slice bounds that.
-        const { seq, sliceMs } = next.value;
-        const wait = Atomics.waitAsync(this.i32, this.base + H.changeSeq, seq, sliceMs);
-        const outcome = wait.async ? await Promise.race([wait.value, aborted]) : wait.value;
+        const { index, expected, sliceMs, remainingMs, wokenByAll } = next.value;
+        const sleepMs = wokenByAll ? Math.min(lookMs, remainingMs) : sliceMs;
+        const outcome = await waitAsync(this.waitWord(index), expected, sleepMs, signal);
         next = steps.next(outcome === 'timed-out');
       }
       return next.value;
     } finally {
-      // Runs the generator's finally (frees the slot / the writer word) when we leave early.
+      // Runs the generator's finally (frees the slot / the writer word) when we leave early (abort).
       steps.return(NOT_OWNED_TIMEOUT);
-      clearInterval(keepAlive);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** What serves acquireReadAsync() / acquireWriteAsync() in this process (see AsyncWaitMechanism). */
+  get asyncWaitMechanism(): AsyncWaitMechanism {
+    return asyncWaitMechanism(this.kind);
   }
 
   // ---- looking -----------------------------------------------------------
@@ -1008,6 +1018,7 @@ export class RobustRwLock {
       readerSlots: this.readerSlots,
       policy: this.policy,
       consistent: consistency === CONSISTENT,
+      asyncWaits: this.asyncWaitMechanism,
     };
   }
 }

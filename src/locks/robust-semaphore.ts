@@ -9,6 +9,15 @@
 //
 // A unit belongs to the thread that acquired it: only that thread releases it
 // (a counting semaphore's "post from anywhere" cannot be made robust).
+//
+// Waiting: a release bumps the free sequence and wakes its sleepers; a
+// holder's death is the kernel's wake of that holder's unit word (and only if
+// FUTEX_WAITERS is set in it). Sync waiters sleep on the free sequence and
+// find dead holders at their liveness slice. Async waiters on a futex
+// semaphore set FUTEX_WAITERS in the held unit words and sleep on the free
+// sequence AND those words (waitAsyncAny), so a release in any process and a
+// holder's death both wake them with no slice timer; past MAX_WATCHED_UNITS
+// units that would be too many kernel waits per waiter, and they keep the slice.
 import { InvalidArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
 import { NotOwnerError, SemaphoreLayoutError } from './errors.js';
@@ -18,11 +27,32 @@ import type { NamedObjectHost } from './robust-mutex.js';
 import { initRobustNode, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import { MAX_UNITS, SEM, SEM_LAYOUT_VERSION, SEM_MAGIC, SEM_UNITS_OFFSET, SEM_WAITER_SLOTS, U, UNIT_INTS, semaphoreBytes } from './semaphore-layout.js';
 import type { NotOwned, OwnerIdentity } from './types.js';
-import { waitSlice, wake } from './waiting.js';
+import { asyncWaitMechanism, waitAsyncAny, waitSlice, wake, type AsyncWaitMechanism, type WaitWord, type WordValue } from './waiting.js';
 
 export interface SemaphoreOptions {
   /** How often (ms) a sleeping waiter looks for units of dead holders (default 5). */
   livenessIntervalMs?: number;
+  /**
+   * How often (ms) an async waiter on a futex semaphore of at most
+   * MAX_WATCHED_UNITS units looks for dead holders in /proc when nothing woke
+   * it: the kernel wakes it at a holder's death, so this is only a safety net.
+   * Default max(livenessIntervalMs, 1000).
+   */
+  asyncLivenessIntervalMs?: number;
+}
+
+/** Largest semaphore whose async waiters watch every unit word (one kernel wait per unit, futex_waitv serves 127 words per thread). */
+export const MAX_WATCHED_UNITS = 32;
+const ASYNC_LIVENESS_DEFAULT_MS = 1000;
+
+interface SemSleep {
+  /** The free sequence read before the look: sleep while it still holds this. */
+  seq: number;
+  /** Until the next /proc look of a sync sleeper. */
+  sliceMs: number;
+  remainingMs: number;
+  /** Held unit words flagged FUTEX_WAITERS, with the values to sleep on (async waiters only). */
+  watched: readonly WordValue[];
 }
 
 export interface SemaphoreInitializeOptions {
@@ -57,6 +87,7 @@ export interface SemaphoreSnapshot {
 const NOT_OWNED_TIMEOUT: NotOwned = Object.freeze({ owned: false, status: 'timeout', abandoned: false });
 const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', abandoned: false });
 const NONE: readonly OwnerIdentity[] = Object.freeze([]);
+const NO_WORDS: readonly WordValue[] = Object.freeze([]);
 
 export class RobustSemaphore {
   static bytes(units: number): number {
@@ -70,6 +101,7 @@ export class RobustSemaphore {
   private readonly base: number;
   private readonly kind: number;
   private readonly livenessIntervalMs: number;
+  private readonly asyncLivenessIntervalMs: number;
   private readonly list: ThreadRobustList | null;
   private readonly nodes: RobustNode[] = [];
   /** Units this thread holds, most recent last (handles are per thread). */
@@ -84,6 +116,8 @@ export class RobustSemaphore {
     this.kind = Atomics.load(this.i32, this.base + SEM.waitKind);
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
+    this.asyncLivenessIntervalMs = options.asyncLivenessIntervalMs ?? Math.max(this.livenessIntervalMs, ASYNC_LIVENESS_DEFAULT_MS);
+    if (!(this.asyncLivenessIntervalMs > 0)) throw new InvalidArgumentError('asyncLivenessIntervalMs must be > 0');
     // Without the native addon there is no robust list (nodes are null): waiters then read /proc between sleeps.
     const views = { i32: this.i32, f64: new Float64Array(buffer, 0, buffer.byteLength >> 3) };
     for (let i = 0; i < this.units; i++) {
@@ -140,18 +174,18 @@ export class RobustSemaphore {
   /** Block until a unit is held ('acquired') or the timeout passes ('timeout'). */
   acquire(timeoutMs = Infinity): SemaphoreResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
-    const steps = this.acquiring(currentThreadIdentity(), timeoutMs, false);
+    const steps = this.acquiring(currentThreadIdentity(), timeoutMs, false, false);
     let next = steps.next(false);
     while (!next.done) {
       const { seq, sliceMs } = next.value;
-      next = steps.next(waitSlice({ sab: this.buffer, i32: this.i32, index: this.base + SEM.freeSeq, kind: this.kind }, seq, sliceMs) === 'timed-out');
+      next = steps.next(waitSlice(this.freeSeqWord(), seq, sliceMs) === 'timed-out');
     }
     return next.value;
   }
 
   /** One attempt: 'busy' when every unit is held by a live holder. */
   tryAcquire(): SemaphoreResult {
-    const next = this.acquiring(currentThreadIdentity(), 0, true).next(false);
+    const next = this.acquiring(currentThreadIdentity(), 0, true, false).next(false);
     return next.done ? next.value : NOT_OWNED_BUSY;
   }
 
@@ -161,31 +195,58 @@ export class RobustSemaphore {
     checkTimeout(timeoutMs);
     const { signal } = options;
     signal?.throwIfAborted();
-    const steps = this.acquiring(currentThreadIdentity(), timeoutMs, false);
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => {});
+    // See the file comment: watching every unit word is what lets the kernel's death wake reach us.
+    const watchUnits = this.kind === WAIT_FUTEX && this.units <= MAX_WATCHED_UNITS;
+    const steps = this.acquiring(currentThreadIdentity(), timeoutMs, false, watchUnits);
+    const freeSeq = this.freeSeqWord();
     try {
       let next = steps.next(false);
       while (!next.done) {
-        signal?.throwIfAborted();
-        const wait = Atomics.waitAsync(this.i32, this.base + SEM.changeSeq, next.value.changeSeq, next.value.sliceMs);
-        const outcome = wait.async ? await Promise.race([wait.value, aborted]) : wait.value;
+        const { seq, sliceMs, remainingMs, watched } = next.value;
+        const sleepMs = watchUnits ? Math.min(this.asyncLivenessIntervalMs, remainingMs) : sliceMs;
+        const outcome = await waitAsyncAny([{ word: freeSeq, expected: seq }, ...watched], sleepMs, signal);
         next = steps.next(outcome === 'timed-out');
       }
       return next.value;
     } finally {
+      // Runs the generator's finally (sleepers count, waiter slot) when we leave early (abort).
       steps.return(NOT_OWNED_TIMEOUT);
-      clearInterval(keepAlive);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  private *acquiring(me: OwnerIdentity, timeoutMs: number, tryOnly: boolean): Generator<{ seq: number; changeSeq: number; sliceMs: number }, SemaphoreResult, boolean> {
+  /** What serves acquireAsync() in this process (see AsyncWaitMechanism). */
+  get asyncWaitMechanism(): AsyncWaitMechanism {
+    return asyncWaitMechanism(this.kind);
+  }
+
+  private freeSeqWord(): WaitWord {
+    return this.wordAt(this.base + SEM.freeSeq);
+  }
+
+  private wordAt(index: number): WaitWord {
+    return { sab: this.buffer, i32: this.i32, index, kind: this.kind };
+  }
+
+  /**
+   * Set FUTEX_WAITERS in every held unit word, so the kernel wakes us when its
+   * holder dies, and return the words with the values to sleep on. null when
+   * a unit turned out free or dead meanwhile: look again instead of sleeping.
+   */
+  private flagHeldUnits(): WordValue[] | null {
+    const i32 = this.i32;
+    const watched: WordValue[] = [];
+    for (let unit = 0; unit < this.units; unit++) {
+      const at = this.unitAt(unit);
+      const v = Atomics.load(i32, at);
+      if ((v & TID_MASK) === 0) return null;
+      const flagged = v | WAITERS;
+      if (v !== flagged && Atomics.compareExchange(i32, at, v, flagged) !== v) return null;
+      watched.push({ word: this.wordAt(at), expected: flagged });
+    }
+    return watched;
+  }
+
+  private *acquiring(me: OwnerIdentity, timeoutMs: number, tryOnly: boolean, watchUnits: boolean): Generator<SemSleep, SemaphoreResult, boolean> {
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     const i32 = this.i32;
     const b = this.base;
@@ -195,7 +256,6 @@ export class RobustSemaphore {
     try {
       for (;;) {
         const seq = Atomics.load(i32, b + SEM.freeSeq);
-        const changeSeq = Atomics.load(i32, b + SEM.changeSeq);
         const start = me.tid % this.units;
         for (let k = 0; k < this.units; k++) {
           const unit = (start + k) % this.units;
@@ -220,7 +280,13 @@ export class RobustSemaphore {
           sleeping = true;
           continue;
         }
-        if (yield { seq, changeSeq, sliceMs: Math.min(this.livenessIntervalMs, remaining) }) this.markDeadHolders();
+        let watched: readonly WordValue[] = NO_WORDS;
+        if (watchUnits) {
+          const flagged = this.flagHeldUnits();
+          if (flagged === null) continue;
+          watched = flagged;
+        }
+        if (yield { seq, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, watched }) this.markDeadHolders();
       }
     } finally {
       if (sleeping) Atomics.sub(i32, b + SEM.sleepers, 1);
@@ -260,9 +326,7 @@ export class RobustSemaphore {
     const b = this.base;
     Atomics.add(i32, b + SEM.freeSeq, 1);
     if (Atomics.load(i32, b + SEM.sleepers) > 0) {
-      wake({ sab: this.buffer, i32, index: b + SEM.freeSeq, kind: this.kind }, 1);
-      Atomics.add(i32, b + SEM.changeSeq, 1);
-      Atomics.notify(i32, b + SEM.changeSeq, 1);
+      wake(this.freeSeqWord(), 1);
     }
   }
 
@@ -276,7 +340,11 @@ export class RobustSemaphore {
     if (i32[at] !== 0) return false;
     const node = this.nodes[unit]!;
     this.list?.pending(node);
-    if (Atomics.compareExchange(i32, at, 0, me.tid) !== 0) {
+    // Async waiters may still sleep on this word since its last holder (a
+    // release's exchange cleared their FUTEX_WAITERS and woke only the free
+    // sequence): with sleepers about, keep the flag so that our death wakes one.
+    const word = Atomics.load(i32, this.base + SEM.sleepers) > 0 ? me.tid | WAITERS : me.tid;
+    if (Atomics.compareExchange(i32, at, 0, word) !== 0) {
       this.list?.clearPending();
       return false;
     }

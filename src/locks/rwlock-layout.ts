@@ -16,7 +16,8 @@
 //       20 reader slot count   24 read generation (bumped by every write release)
 //       28 times abandoned     32 reader shares reclaimed (all time)
 //       36 write acquisitions  40 read acquisitions (first level only)
-//       44 change sequence (Atomics.waitAsync word of async waiters)
+//       44 reserved (layout 1 had async waiters sleep on a change sequence here;
+//          they now sleep on the lock's own words, like sync waiters)
 //       48 slot wanted (a reader found every slot taken: an idle slot's owner gives its slot back)
 //   64  writer node (48 bytes)
 //        0 writer word   4 write depth   8 node tag   12 reads nested in the write hold
@@ -60,7 +61,6 @@ export const H = {
   sharesReclaimed: 8,
   writeAcquisitions: 9,
   readAcquisitions: 10,
-  changeSeq: 11,
   slotWanted: 12,
   // writer node
   writer: 16,

@@ -9,7 +9,8 @@
 //  16  free sequence (bumped by every release; the futex word waiters sleep on)
 //  20  sleepers (waiters asleep on the free sequence; releasers wake only when > 0)
 //  24  units reclaimed from dead holders (all time)   28 acquisitions
-//  32  change sequence (Atomics.waitAsync word of async waiters)
+//  32  reserved (async waiters slept on a change sequence here; they now sleep on
+//      the free sequence and the held unit words, like the kernel wakes them)
 //  64  16 waiting-thread TIDs (for inspect())
 // 128  units, 40 bytes each: 0 unit word (holder TID)  4 holder pid  8 node tag
 //      12 holder start time  16 holder TID (kept: the kernel clears it from the word at death)   24 __prev   32 __next
@@ -29,7 +30,6 @@ export const SEM = {
   sleepers: 5,
   reclaimed: 6,
   acquisitions: 7,
-  changeSeq: 8,
   waiters: 16,
   first: 32,
 } as const;

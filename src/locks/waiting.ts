@@ -1,6 +1,6 @@
 // The one waiting primitive of the library: how a thread sleeps on a 32-bit
 // word in shared memory until it changes, and how whoever changes it wakes the
-// sleepers. The mutex and the parking lot both use it (like parking_lot's one
+// sleepers. Every lock of the library (mutex, rwlock, semaphore) and the parking lot use it (like parking_lot's one
 // parking primitive under every lock); what a wake means stays theirs.
 //
 // A word has one kind, fixed when it is created, never mixed (V8's Atomics.wait
@@ -23,6 +23,9 @@
 //   kernel from any process, no timer, no polling. Where futex_waitv is missing
 //   it falls back to Atomics.waitAsync slices of POLL_SLICE_MS that look at the
 //   word between slices.
+// - waitAsyncAny: waitAsync on several words at once, for a waiter that must
+//   hear about any of them (a semaphore waiter: a release bumps one word, a
+//   holder's death is the kernel's wake of that holder's unit word).
 import { native } from '../native/index.js';
 import { kernelWait, kernelWaitsAvailable } from './kernel-waits.js';
 import { WAIT_FUTEX } from './mutex-layout.js';
@@ -42,6 +45,12 @@ export type AsyncWaitMechanism = 'futex_waitv' | 'slice-polling' | 'atomics';
 export const POLL_SLICE_MS = 5;
 /** Longest single Atomics.waitAsync: an abandoned one (abort) lingers in V8's queue at most this long. */
 const ATOMICS_SLICE_MAX_MS = 1000;
+
+/** A word and the value a sleeper expects in it (waitAsyncAny). */
+export interface WordValue {
+  readonly word: WaitWord;
+  readonly expected: number;
+}
 
 export interface WaitWord {
   readonly sab: SharedArrayBuffer;
@@ -90,8 +99,45 @@ export function waitAsync(word: WaitWord, expected: number, timeoutMs: number, s
   return atomicsWaitAsync(word, expected, timeoutMs, mechanism === 'slice-polling' ? POLL_SLICE_MS : ATOMICS_SLICE_MAX_MS, signal);
 }
 
-async function atomicsWaitAsync(word: WaitWord, expected: number, timeoutMs: number, sliceMs: number, signal?: AbortSignal): Promise<SliceResult> {
+/**
+ * waitAsync() on several words: ends when any of them is woken or no longer
+ * holds its expected value, or at timeoutMs. The words share one kind. On
+ * futex words each is one kernel-served wait; the first to end cancels the
+ * others (a cancelled wait that had taken a wake passes it on, see kernelWait).
+ * Without futex_waitv it sleeps on the first word and looks at the others
+ * between slices.
+ */
+export async function waitAsyncAny(words: readonly WordValue[], timeoutMs: number, signal?: AbortSignal): Promise<SliceResult> {
+  const first = words[0];
+  if (first === undefined) throw new RangeError('waitAsyncAny needs at least one word');
+  if (words.length === 1) return waitAsync(first.word, first.expected, timeoutMs, signal);
+  const mechanism = asyncWaitMechanism(first.word.kind);
+  if (mechanism !== 'futex_waitv') {
+    return atomicsWaitAsync(first.word, first.expected, timeoutMs, mechanism === 'slice-polling' ? POLL_SLICE_MS : ATOMICS_SLICE_MAX_MS, signal, words.slice(1));
+  }
   signal?.throwIfAborted();
+  const siblings = new AbortController();
+  const onAbort = (): void => siblings.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    // One timer is enough: the first word's wait carries the timeout.
+    const waits = words.map(({ word, expected }, i) => kernelWait(word.sab, word.index * 4, expected, i === 0 ? timeoutMs : Infinity, siblings.signal));
+    for (const wait of waits) wait.catch(() => {});
+    return await Promise.race(waits);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    // Withdraws the waits still pending (a no-op after a user abort, which already did).
+    if (!siblings.signal.aborted) siblings.abort(SIBLING_ENDED);
+  }
+}
+
+/** The reason the other waits of a waitAsyncAny are withdrawn with (never seen by callers). */
+const SIBLING_ENDED = new Error('another word of this waitAsyncAny ended the wait');
+
+async function atomicsWaitAsync(word: WaitWord, expected: number, timeoutMs: number, sliceMs: number, signal?: AbortSignal, others: readonly WordValue[] = []): Promise<SliceResult> {
+  signal?.throwIfAborted();
+  const othersChanged = (): boolean => others.some(({ word: w, expected: e }) => Atomics.load(w.i32, w.index) !== e);
+  if (othersChanged()) return 'changed';
   const deadline = performance.now() + timeoutMs;
   // A pending Atomics.waitAsync does not keep Node alive; this handle does.
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -114,7 +160,7 @@ async function atomicsWaitAsync(word: WaitWord, expected: number, timeoutMs: num
       }
       const outcome = aborted ? await Promise.race([wait.value, aborted]) : await wait.value;
       if (outcome === 'ok') return 'woken';
-      if (Atomics.load(word.i32, word.index) !== expected) return 'changed';
+      if (Atomics.load(word.i32, word.index) !== expected || othersChanged()) return 'changed';
     }
   } finally {
     clearInterval(keepAlive);
