@@ -126,6 +126,51 @@ describe('lock lab --script', () => {
     for (const r of only(e, 'repaired')) expect(r['invariantHeld']).toBe(true);
   }, 90_000);
 
+  it('auditors: #8 audits under the read lock; parked holding its read share and SIGKILLed, a writer reclaims the share; a killed writer is abandoned and repaired as before', async () => {
+    const run = await lab.run(['--json', '--script', 'add auditor; ready; park 8; kill 8; wait 500ms; park 2; kill 2; respawn; ready; quit']);
+    expectCleanEnd(run);
+    const e = run.events;
+    expect(only(e, 'added', 8)[0]).toMatchObject({ role: 'auditor', kindOf: 'process' });
+
+    // p + k on the auditor: parked inside its read share, killed there
+    const parked = only(e, 'parked', 8)[0]!;
+    expect(parked).toMatchObject({ role: 'auditor', where: 'ledger' });
+    expect(parked.text).toMatch(/holding a read share/);
+    const killed = only(e, 'killed', 8)[0]!;
+    expect(killed).toMatchObject({ how: 'SIGKILL', wasParked: true, heldReadShare: true, heldMutex: false, role: 'auditor' });
+    // the next writer found the dead reader's slot and reclaimed its share; nothing was abandoned by it
+    const reclaimed = only(e, 'share-reclaimed');
+    expect(reclaimed.length).toBeGreaterThanOrEqual(1);
+    expect(reclaimed[0]!.text).toMatch(/reader died, share reclaimed/);
+    expect(reclaimed[0]).toMatchObject({ shares: 1 });
+    expect(e.indexOf(killed)).toBeLessThan(e.indexOf(reclaimed[0]!));
+    expect(only(e, 'abandoned').filter((a) => a['prevTid'] === parked['tid'])).toEqual([]);
+    expect(run.summary).toMatchObject({ sharesReclaimed: 1, auditFailures: 0 });
+
+    // killing a writer parked mid-transfer (it holds the write lock and the mutex) behaves as without auditors
+    const writerParked = only(e, 'parked', 2)[0]!;
+    expect(only(e, 'killed', 2)[0]).toMatchObject({ how: 'AbortSignal', wasParked: true, parkedAt: 'ledger', heldMutex: true, heldReadShare: false });
+    const abandoned = only(e, 'abandoned').filter((a) => a['prevTid'] === writerParked['tid']);
+    expect(abandoned).toHaveLength(1);
+    expect(only(e, 'repaired', abandoned[0]!.participant)[0]).toMatchObject({ rolled: 'back', invariantHeld: true, sum: 80_000 });
+
+    // both come back; the respawned auditor audits again (every audit found the invariant holding)
+    expect(only(e, 'respawned').map((r) => r.participant).sort()).toEqual([2, 8]);
+    expect(only(e, 'respawned', 8)[0]).toMatchObject({ role: 'auditor' });
+    const views = only(e, 'quit')[0]!['participants'] as { number: number; generation: number; ops: number }[];
+    expect(views.find((v) => v.number === 8)).toMatchObject({ generation: 2 });
+    expect(views.find((v) => v.number === 8)!.ops).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('auditors under chaos: two auditors read while transfers run and participants die at random; the invariant holds at every audit', async () => {
+    const run = await lab.run(['--json', '--script', 'add auditor; add auditor worker; ready; chaos 8 kills rate 6; ready; quit']);
+    expectCleanEnd(run);
+    expect(run.summary).toMatchObject({ auditFailures: 0 });
+    const views = only(run.events, 'quit')[0]!['participants'] as { number: number; ops: number }[];
+    for (const n of [8, 9]) expect(views.find((v) => v.number === n)!.ops).toBeGreaterThan(0);
+    for (const r of only(run.events, 'repaired')) expect(r['invariantHeld']).toBe(true);
+  }, 90_000);
+
   it('rejects a bad script before starting anything, with the position of the mistake', async () => {
     const run = await lab.run(['--script', 'park 2; explode 3']);
     expect(run.code).toBe(2);

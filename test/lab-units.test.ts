@@ -153,6 +153,13 @@ describe('script language', () => {
       { op: 'respawn' },
       { op: 'ready' },
     ]);
+    expect(parseScript('add auditor; add auditor worker; add auditor pool')).toEqual([
+      { op: 'add', kind: 'process', role: 'auditor' },
+      { op: 'add', kind: 'worker', role: 'auditor' },
+      { op: 'add', kind: 'pool', role: 'auditor' },
+    ]);
+    expect(() => parseScript('add auditor goblin')).toThrow(/add what\?/);
+    expect(() => parseScript('add worker auditor')).toThrow(/takes 1 argument/);
     expect(parseScript('chaos 1.5s rate 4; chaos 200 kills rate 8; chaos 3 kills; chaos on 2; chaos off; rate 0.5; wait 250ms; select 1')).toEqual([
       { op: 'chaos-for', ms: 1500, rate: 4 },
       { op: 'chaos-kills', kills: 200, rate: 8 },
@@ -218,6 +225,7 @@ function snapshot(participants: number): LabSnapshot {
     views.push({
       number: i,
       kind: i % 3 === 0 ? 'process' : i % 3 === 1 ? 'pool' : 'worker',
+      role: i === 8 ? 'auditor' : 'transfer',
       generation: 1,
       tid: 100_000 + i,
       pid: 99_999,
@@ -241,7 +249,7 @@ function snapshot(participants: number): LabSnapshot {
     heap: { capacity: 60_000, used: 2048, free: 58_000, busyBlocks: 32, freeBlocks: 2, poisoned: true, timesPoisoned: 3, recoveries: 2 },
     liveRecords: 32,
     chaos: { on: true, rate: 4, kills: 321 },
-    counters: { kills: 321, abandonedObserved: 120, repairs: 120, heapRecoveries: 2, respawns: 321, hangs: 0, invariantHeld: true, logLost: 0 },
+    counters: { kills: 321, abandonedObserved: 120, repairs: 120, heapRecoveries: 2, sharesReclaimed: 4, auditFailures: 0, respawns: 321, hangs: 0, invariantHeld: true, logLost: 0 },
   };
 }
 

@@ -9,7 +9,7 @@ export const MAX_PARTICIPANTS = 16;
 const ROW_WORDS = 8;
 const FIRST = 8;
 const MAGIC = 0x42524421; // 'BRD!'
-const R = { generation: 0, state: 1, ops: 2, tid: 3, pid: 4, exit: 5 } as const;
+const R = { generation: 0, state: 1, ops: 2, tid: 3, pid: 4, exit: 5, auditFailures: 6 } as const;
 
 /** What a participant is doing, as it last wrote. (Parked comes from the ParkingLot; dead/stopped from the controller.) */
 export const BoardState = { empty: 0, starting: 1, waiting: 2, critical: 3, outside: 4, exited: 5 } as const;
@@ -22,6 +22,8 @@ export interface BoardRow {
   ops: number;
   tid: number;
   pid: number;
+  /** An auditor's audits that found the ledger invariant broken under its read share (never, unless exclusion fails). */
+  auditFailures: number;
 }
 
 export class ParticipantBoard {
@@ -49,7 +51,7 @@ export class ParticipantBoard {
   /** Before starting a participant in `slot`: a fresh row for this generation. */
   reset(slot: number, generation: number): void {
     const r = this.row(slot);
-    for (const k of [R.ops, R.tid, R.pid, R.exit]) Atomics.store(this.i32, r + k, 0);
+    for (const k of [R.ops, R.tid, R.pid, R.exit, R.auditFailures]) Atomics.store(this.i32, r + k, 0);
     Atomics.store(this.i32, r + R.state, BoardState.starting);
     Atomics.store(this.i32, r + R.generation, generation);
   }
@@ -68,6 +70,7 @@ export class ParticipantBoard {
       ops: Atomics.load(i, r + R.ops),
       tid: Atomics.load(i, r + R.tid),
       pid: Atomics.load(i, r + R.pid),
+      auditFailures: Atomics.load(i, r + R.auditFailures),
     };
   }
 
@@ -84,6 +87,10 @@ export class ParticipantBoard {
 
   countOp(slot: number): void {
     Atomics.add(this.i32, this.row(slot) + R.ops, 1);
+  }
+
+  countAuditFailure(slot: number): void {
+    Atomics.add(this.i32, this.row(slot) + R.auditFailures, 1);
   }
 
   exitRequested(slot: number): boolean {

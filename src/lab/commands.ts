@@ -23,7 +23,7 @@ export async function runCommand(lab: LabController, command: ScriptCommand): Pr
     case 'select':
       return { ok: true, message: `selected #${command.n}` };
     case 'add':
-      return lab.add(command.kind);
+      return lab.add(command.kind, command.role);
     case 'respawn':
       return lab.respawn();
     case 'chaos':

@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { openRegion, type Region } from '../shm/region.js';
 import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
 import { LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
-import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
+import type { ParticipantConfig, ParticipantKind, ParticipantRole } from './participant-loop.js';
 import { ParticipantLauncher } from './participants.js';
 import type { MutexSnapshot } from '../locks/types.js';
 import { LabChaos } from './chaos.js';
@@ -123,6 +123,7 @@ export class LabController {
     const row = this.row(p);
     const parkedAt = this.parkedWhere(p, row);
     const heldMutex = this.ownerSlot() === p.slot;
+    const heldReadShare = p.role === 'auditor' && this.holdsReadShare(row.tid);
     p.dying = true;
     // The kill is issued synchronously inside kill() (before its first
     // await), so the event below precedes whatever the death causes.
@@ -133,13 +134,17 @@ export class LabController {
       parkedAt === 'heap'
         ? 'parked in a heap op'
         : parkedAt === 'ledger'
-          ? 'parked mid-transfer'
-          : heldMutex
+          ? p.role === 'auditor'
+            ? 'parked holding a read share'
+            : 'parked mid-transfer'
+          : heldReadShare
+            ? 'holding a read share'
+            : heldMutex
             ? 'holding the mutex'
             : row.state === 'critical'
               ? 'in its critical section'
               : row.state;
-    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex });
+    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, role: p.role });
     await gone;
     p.stopped = false;
     return { ok: true, message: `killed #${n}` };
@@ -165,8 +170,10 @@ export class LabController {
       const text =
         where === 'heap'
           ? `parked #${n} (tid ${parked.tid}) in a heap op: holds heap lock + mutex`
-          : `parked #${n} (tid ${parked.tid}) mid-transfer, holding the mutex`;
-      this.emit('parked', text, p, { tid: parked.tid, where });
+          : p.role === 'auditor'
+            ? `parked auditor #${n} (tid ${parked.tid}) holding a read share`
+            : `parked #${n} (tid ${parked.tid}) mid-transfer, holding the mutex`;
+      this.emit('parked', text, p, { tid: parked.tid, where, role: p.role });
       return { ok: true, message: `#${n} parked${where === 'heap' ? ' in the heap' : ''}: k kills it there, u lets it go` };
     } catch {
       lot.cancel(p.slot);
@@ -180,7 +187,7 @@ export class LabController {
     if (!p.alive || !this.parkedWhere(p, this.row(p))) return this.refuse(`#${n} is not parked`, n);
     this.objects.lot.release(p.slot);
     this.objects.heapLot.release(p.slot);
-    this.emit('unparked', `released #${n}: it finishes its transfer`, p);
+    this.emit('unparked', `released #${n}: it finishes its ${p.role === 'auditor' ? 'audit' : 'transfer'}`, p);
     return { ok: true, message: `#${n} released` };
   }
 
@@ -215,11 +222,12 @@ export class LabController {
     return this.stop(n);
   }
 
-  add(kind: ParticipantKind): CommandResult {
+  /** Add a participant: a transferer, or an auditor (reads the ledger under the read lock). */
+  add(kind: ParticipantKind, role: ParticipantRole = 'transfer'): CommandResult {
     const slot = this.freeSlot();
     if (slot < 0) return this.refuse(`no room: at most ${MAX_PARTICIPANTS} participants`);
-    const p = this.spawn(slot, kind, 'added');
-    return { ok: true, message: `added #${p.number}` };
+    const p = this.spawn(slot, kind, 'added', role);
+    return { ok: true, message: `added #${p.number}${role === 'auditor' ? ' (auditor)' : ''}` };
   }
 
   respawn(): CommandResult {
@@ -284,6 +292,7 @@ export class LabController {
       participants.push({
         number: p.number,
         kind: p.kind,
+        role: p.role,
         generation: p.generation,
         tid: row.tid,
         pid: p.handle?.pid ?? 0,
@@ -388,18 +397,19 @@ export class LabController {
 
   // ---- internals -------------------------------------------------------------------
 
-  private spawn(slot: number, kind: ParticipantKind, why: 'started' | 'added' | 'respawned'): Participant {
-    const p = this.participants[slot] ?? new Participant(slot, kind);
+  private spawn(slot: number, kind: ParticipantKind, why: 'started' | 'added' | 'respawned', role: ParticipantRole = 'transfer'): Participant {
+    const p = this.participants[slot] ?? new Participant(slot, kind, role);
     this.participants[slot] = p;
     p.generation++;
     p.stopped = false;
     p.dying = false;
     p.exit = undefined;
     p.lastOps = -1;
+    p.auditFailures = 0;
     p.hung = false;
     p.lastProgressAt = performance.now();
     this.objects.board.reset(slot, p.generation);
-    const config: ParticipantConfig = { slot, generation: p.generation, seed: this.seedCounter++ * 2654435761, gapMs: this.options.gapMs, stepMs: this.options.stepMs };
+    const config: ParticipantConfig = { slot, generation: p.generation, seed: this.seedCounter++ * 2654435761, gapMs: this.options.gapMs, stepMs: this.options.stepMs, role: p.role };
     const handle = this.launcher.start(kind, config);
     p.handle = handle;
     const generation = p.generation;
@@ -411,7 +421,8 @@ export class LabController {
       if (info.how === 'crashed' && !this.closed) this.emit('died', `#${p.number} died on its own: ${info.detail}`, p, { detail: info.detail });
     });
     if (why === 'respawned') this.counters.respawns++;
-    this.emit(why, `${why} #${p.number}: ${KIND_LABEL[kind]}${kind === 'process' ? ` pid ${handle.pid}` : ''}`, p, { kindOf: kind, pid: handle.pid });
+    const what = p.role === 'auditor' ? `auditor (${KIND_LABEL[kind]})` : KIND_LABEL[kind];
+    this.emit(why, `${why} #${p.number}: ${what}${kind === 'process' ? ` pid ${handle.pid}` : ''}`, p, { kindOf: kind, pid: handle.pid, role: p.role });
     return p;
   }
 
@@ -437,6 +448,11 @@ export class LabController {
   /** Where participant p is parked right now. */
   private parkedWhere(p: Participant, row: BoardRow): ParkPlace | null {
     return parkedWhere(this.objects, p, row);
+  }
+
+  /** Whether thread `tid` holds a read share of the audit lock now. */
+  private holdsReadShare(tid: number): boolean {
+    return tid !== 0 && this.objects.rw.inspect().readers.some((r) => r.tid === tid);
   }
 
   /** The slot of the participant that owns the ledger mutex, or null. */

@@ -19,7 +19,7 @@ export const KEY_HELP: readonly string[] = [
   'P  park it inside a heap operation (heap lock held: death poisons it)',
   'u  unpark: let a parked participant finish its transfer',
   's  stop / continue a process (SIGSTOP / SIGCONT): stopped is alive',
-  't  add a pool thread   w  add a worker thread   n  add a process',
+  't  add a pool thread   w  add a worker thread   n  add a process   a  auditor',
   'r  respawn the dead',
   'c  chaos on/off (random kills, dead respawned)   + / -  chaos rate',
   'h or ?  this help (any key closes it)            q  quit (reaps all)',
@@ -52,6 +52,8 @@ export function keyAction(key: string, selected: number): KeyAction {
       return { kind: 'command', command: { op: 'add', kind: 'worker' } };
     case 'n':
       return { kind: 'command', command: { op: 'add', kind: 'process' } };
+    case 'a':
+      return { kind: 'command', command: { op: 'add', kind: 'process', role: 'auditor' } };
     case 'r':
       return { kind: 'command', command: { op: 'respawn' } };
     case 'c':

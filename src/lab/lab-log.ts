@@ -21,9 +21,9 @@ const MAGIC = 0x4c4f4721; // 'LOG!'
 const W_COUNT = 0;
 const W_MAGIC = 1;
 
-export const LogKind = { abandoned: 1, repaired: 2, heapRecovered: 3, heapFailed: 4 } as const;
+export const LogKind = { abandoned: 1, repaired: 2, heapRecovered: 3, heapFailed: 4, sharesReclaimed: 5 } as const;
 export type LogKindName = keyof typeof LogKind;
-const KIND_NAMES: Record<number, LogKindName> = { 1: 'abandoned', 2: 'repaired', 3: 'heapRecovered', 4: 'heapFailed' };
+const KIND_NAMES: Record<number, LogKindName> = { 1: 'abandoned', 2: 'repaired', 3: 'heapRecovered', 4: 'heapFailed', 5: 'sharesReclaimed' };
 
 export const ROLLED_CODES = { none: 0, back: 1, forward: 2 } as const;
 const ROLLED_NAMES = ['none', 'back', 'forward'] as const;
@@ -41,7 +41,7 @@ export interface LogEntry {
   prevPid: number;
   /** repaired: how; heapRecovered: the heap journal's roll. */
   rolled: 'none' | 'back' | 'forward';
-  /** repaired: the ledger sum after repair, and whether the invariant held. */
+  /** repaired: the ledger sum after repair, and whether the invariant held; sharesReclaimed: how many dead readers' shares. */
   sum: number;
   invariantHeld: boolean;
   txId: number;

@@ -1,6 +1,7 @@
 // Every shared object of the lab, found by name in one region, the same way
 // in the controller, in worker threads and in child processes.
 import { RobustMutex } from '../locks/robust-mutex.js';
+import { RobustRwLock } from '../locks/robust-rwlock.js';
 import type { NamedObjectHost } from '../locks/types.js';
 import { ParkingLot } from '../workers/park.js';
 import { SharedHeap } from '../heap/shared-heap.js';
@@ -18,6 +19,12 @@ export interface LabObjects {
   buffer: SharedArrayBuffer;
   /** The ledger's lock: posix policy, so a repairer that forgets markConsistent() would end it for good. */
   mutex: RobustMutex;
+  /**
+   * Transfers run under its write lock (taken before the mutex: one lock
+   * order), auditors check the ledger under its read lock. posix policy: a
+   * writer's death stays reported until the ledger is repaired.
+   */
+  rw: RobustRwLock;
   ledger: Ledger;
   board: ParticipantBoard;
   log: LabLog;
@@ -40,6 +47,7 @@ export function openLabObjects(region: NamedObjectHost, onInsideHeapLock?: (poin
   return {
     buffer: region.buffer,
     mutex: RobustMutex.open(region, 'lab-ledger', { policy: 'posix' }),
+    rw: RobustRwLock.open(region, 'lab-audit', { policy: 'posix' }),
     ledger: Ledger.open(region, 'lab', LAB_ACCOUNTS, LAB_OPENING_BALANCE),
     board: ParticipantBoard.open(region, 'lab'),
     log: LabLog.open(region, 'lab'),

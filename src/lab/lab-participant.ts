@@ -5,7 +5,7 @@
 import type { BoardRow } from './board.js';
 import type { LabObjects } from './lab-objects.js';
 import type { ParkPlace } from './lab-types.js';
-import type { ParticipantKind } from './participant-loop.js';
+import type { ParticipantKind, ParticipantRole } from './participant-loop.js';
 import type { ExitInfo, ParticipantHandle } from './participants.js';
 
 export class Participant {
@@ -15,11 +15,14 @@ export class Participant {
   dying = false;
   exit: ExitInfo | undefined;
   lastOps = -1;
+  /** Audit failures of this generation already reported (an auditor's board row counts them). */
+  auditFailures = 0;
   lastProgressAt = 0;
   hung = false;
   constructor(
     readonly slot: number,
     readonly kind: ParticipantKind,
+    readonly role: ParticipantRole = 'transfer',
   ) {}
   get number(): number {
     return this.slot + 1;

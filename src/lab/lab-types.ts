@@ -2,7 +2,7 @@
 // the screen draws, its counters and the result of a command.
 import type { MutexSnapshot } from '../locks/types.js';
 import type { HeapStats } from '../heap/shared-heap.js';
-import type { ParticipantKind } from './participant-loop.js';
+import type { ParticipantKind, ParticipantRole } from './participant-loop.js';
 
 export interface LabOptions {
   regionPath: string;
@@ -42,6 +42,8 @@ export type LabEventKind =
   | 'died'
   | 'abandoned'
   | 'repaired'
+  | 'share-reclaimed'
+  | 'audit-failed'
   | 'heap-recovered'
   | 'heap-failed'
   | 'hang'
@@ -65,6 +67,8 @@ export type ParticipantStatus = 'starting' | 'waiting' | 'critical' | 'parked' |
 export interface ParticipantView {
   number: number;
   kind: ParticipantKind;
+  /** 'auditor': reads the ledger under the read lock; 'transfer': moves money under the write lock and the mutex. */
+  role: ParticipantRole;
   generation: number;
   tid: number;
   pid: number;
@@ -98,6 +102,10 @@ export interface LabCounters {
   abandonedObserved: number;
   repairs: number;
   heapRecoveries: number;
+  /** Dead readers' (auditors') shares that writers reclaimed. */
+  sharesReclaimed: number;
+  /** Audits that found the invariant broken under a read share (0 unless exclusion failed). */
+  auditFailures: number;
   respawns: number;
   hangs: number;
   /** Every repair found the invariant holding (and the final check too, after quit). */

@@ -1,6 +1,6 @@
 // The lab monitor: the event list and its listeners, the counters, the
 // shared-memory log turned into events (abandonments, ledger repairs, heap
-// recoveries), hang detection (a live participant that stopped making
+// recoveries, dead readers' shares reclaimed), audit failures, hang detection (a live participant that stopped making
 // progress), the ledger invariant as the screen shows it, and the final
 // check after quit. It watches; the controller acts.
 import type { MutexSnapshot } from '../locks/types.js';
@@ -14,7 +14,7 @@ import { HeapRecords } from './records.js';
 
 export class LabMonitor {
   readonly events: LabEvent[] = [];
-  readonly counters: LabCounters = { kills: 0, abandonedObserved: 0, repairs: 0, heapRecoveries: 0, respawns: 0, hangs: 0, invariantHeld: true, logLost: 0 };
+  readonly counters: LabCounters = { kills: 0, abandonedObserved: 0, repairs: 0, heapRecoveries: 0, sharesReclaimed: 0, auditFailures: 0, respawns: 0, hangs: 0, invariantHeld: true, logLost: 0 };
   readonly started = performance.now();
   /** Something on screen may have changed since takeChanged() last said so. */
   changed = true;
@@ -88,6 +88,10 @@ export class LabMonitor {
         this.counters.heapRecoveries++;
         this.emit('heap-recovered', `${who} heap: ERROR_POSSIBLE_DEADLOCK, ran recover(): rolled ${e.rolled}`, p, { rolled: e.rolled });
         break;
+      case 'sharesReclaimed':
+        this.counters.sharesReclaimed += e.sum;
+        this.emit('share-reclaimed', `${who} (tid ${e.tid}) writes: reader died, share reclaimed (${e.sum})`, p, { tid: e.tid, shares: e.sum });
+        break;
       case 'heapFailed':
         this.emit('heap-failed', `${who}: heap recover() failed; records switched off`, p);
         break;
@@ -103,6 +107,12 @@ export class LabMonitor {
       if (!p || !p.alive || p.dying) continue;
       const row = boardRow(this.objects, p);
       if (row.generation !== p.generation) continue;
+      if (row.auditFailures > p.auditFailures) {
+        this.counters.auditFailures += row.auditFailures - p.auditFailures;
+        p.auditFailures = row.auditFailures;
+        this.counters.invariantHeld = false;
+        this.emit('audit-failed', `auditor #${p.number} found the ledger INVARIANT BROKEN under its read share`, p, { auditFailures: row.auditFailures });
+      }
       if (row.ops !== p.lastOps) {
         if (p.lastOps !== -1 || row.ops > 0) this.changed = true;
         p.lastOps = row.ops;

@@ -1,14 +1,20 @@
-// What every lab participant (pool task, worker thread, child process) does:
-// acquire the ledger mutex -> multi-step transfer (journal first) -> record it
-// in the shared heap -> release, for ever; on "abandoned", repair the ledger
-// from its journal, check the invariant, mark the mutex consistent, and log it.
+// What every lab participant (pool task, worker thread, child process) does.
+// A transferer: take the audit lock's write side, then the ledger mutex ->
+// multi-step transfer (journal first) -> record it in the shared heap ->
+// release both, for ever; on "abandoned", repair the ledger from its journal,
+// check the invariant, mark the mutex (and the rwlock) consistent, and log it.
+// An auditor: take the read side, check the ledger invariant (no transfer can
+// be in flight under a read share), release, for ever. A dead reader's share
+// is reclaimed by the next writer, which logs it.
 import { currentThreadIdentity } from '../locks/owner.js';
-import { inLedgerCriticalSection } from '../workers/ledger-critical-section.js';
+import { inLedgerCriticalSection, type LedgerSection, type LedgerSectionOptions } from '../workers/ledger-critical-section.js';
 import { HEAP_PARK_POINTS, openLabObjects } from './lab-objects.js';
 import type { NamedObjectHost } from '../locks/types.js';
 import { HeapRecords } from './records.js';
 
 export type ParticipantKind = 'pool' | 'worker' | 'process';
+/** What a participant does in its loop: transfers under the write lock, or audits under the read lock. */
+export type ParticipantRole = 'transfer' | 'auditor';
 
 export interface ParticipantConfig {
   slot: number;
@@ -18,6 +24,8 @@ export interface ParticipantConfig {
   gapMs: number;
   /** Time spent between the debit and the credit (ms): the window in which a kill breaks the invariant. */
   stepMs: number;
+  /** Default 'transfer'. */
+  role?: ParticipantRole;
 }
 
 export type ParticipantEnd = 'exit-requested' | 'not-recoverable';
@@ -40,7 +48,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
   const objects = openLabObjects(region, (point) => {
     if (HEAP_PARK_POINTS.has(point)) objects.heapLot.parkIfRequested(slot);
   });
-  const { mutex, ledger, board, log, lot, heap } = objects;
+  const { mutex, rw, ledger, board, log, lot, heap } = objects;
   const me = currentThreadIdentity();
   board.hello(slot, me.tid, me.pid);
   const random = randomStream(config.seed);
@@ -60,6 +68,70 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
       txId: 0,
     });
   });
+  // What a participant that takes the mutex writes to the log (the log has one writer: the mutex owner).
+  const sectionLog: Pick<LedgerSectionOptions, 'onOwned' | 'onRepaired'> = {
+    onOwned: (result) => {
+      if (!result.abandoned) return;
+      log.append({ ...who, kind: 'abandoned', prevTid: result.previousOwner?.tid ?? 0, prevPid: result.previousOwner?.pid ?? 0, rolled: 'none', sum: 0, invariantHeld: false, txId: 0 });
+    },
+    onRepaired: (report) => {
+      log.append({ ...who, kind: 'repaired', prevTid: 0, prevPid: 0, rolled: report.rolled, sum: report.invariant.sum, invariantHeld: report.invariant.holds, txId: report.txId });
+    },
+  };
+  /**
+   * Run `work` (a ledger section) under a hold of the rwlock, then `release`
+   * it. A writer that died inside the rwlock left the ledger to be repaired:
+   * the mutex section did that (or found nothing in flight); a repair that
+   * did not check out leaves the rwlock inconsistent too (posix: it becomes
+   * not recoverable, like the mutex).
+   */
+  const underLock = <T>(abandoned: boolean, work: () => LedgerSection<T>, release: () => void): LedgerSection<T> => {
+    let section: LedgerSection<T> | undefined;
+    try {
+      section = work();
+      return section;
+    } finally {
+      if (abandoned && section?.owned && (section.repair === null || section.repair.invariant.holds)) rw.markConsistent();
+      release();
+    }
+  };
+  if (config.role === 'auditor') {
+    // An auditor: a read share, the invariant, out; `park N` stops it holding its share.
+    for (;;) {
+      if (board.exitRequested(slot)) {
+        board.setState(slot, 'exited');
+        rw.close();
+        return 'exit-requested';
+      }
+      board.setState(slot, 'waiting');
+      const read = rw.acquireRead(250);
+      if (!read.owned) {
+        if (read.status === 'not-recoverable') {
+          board.setState(slot, 'exited');
+          return 'not-recoverable';
+        }
+        continue;
+      }
+      board.setState(slot, 'critical');
+      if (read.abandoned) {
+        // A transferer died inside: we hold the lock exclusively and the
+        // ledger may be half-updated. Its repair is the mutex's protocol:
+        // take the mutex (same lock order as transferers) and let it repair.
+        underLock(true, () => inLedgerCriticalSection(mutex, ledger, () => {}, { timeoutMs: 250, records, ...sectionLog }), () => rw.releaseRead());
+      } else {
+        try {
+          // No transfer can be in flight while we hold a read share: the invariant must hold.
+          if (!ledger.checkInvariant().holds) board.countAuditFailure(slot);
+          lot.parkIfRequested(slot);
+          board.countOp(slot);
+        } finally {
+          rw.releaseRead();
+        }
+      }
+      board.setState(slot, 'outside');
+      await new Promise((resolve) => setTimeout(resolve, config.gapMs));
+    }
+  }
   const midTransfer = () => {
     if (config.stepMs > 0) Atomics.wait(nap, 0, 0, config.stepMs);
     lot.parkIfRequested(slot);
@@ -71,11 +143,34 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
       return 'exit-requested';
     }
     board.setState(slot, 'waiting');
+    // The write lock first (every path that takes both takes this one first).
+    const write = rw.acquireWrite(250);
+    if (!write.owned) {
+      if (write.status === 'not-recoverable') {
+        board.setState(slot, 'exited');
+        return 'not-recoverable';
+      }
+      continue;
+    }
+    const section = underLock(write.abandoned, () => transferSection(write.sharesReclaimed), () => rw.releaseWrite());
+    if (!section.owned) {
+      if (section.status === 'not-recoverable') {
+        board.setState(slot, 'exited');
+        return 'not-recoverable';
+      }
+      continue; // timeout: a live (maybe stopped or parked) owner holds it
+    }
+    board.setState(slot, 'outside');
+    // Yield to the event loop (lets IPC and piscina's port breathe).
+    await new Promise((resolve) => setTimeout(resolve, config.gapMs));
+  }
+
+  function transferSection(sharesReclaimed: number) {
     // Bounded, so an exit request is seen even under heavy contention. A
     // repaired ledger that does not check out is not marked consistent:
     // releasing then makes the mutex not-recoverable (posix policy), and
     // every participant stops: wrong money must not flow on.
-    const section = inLedgerCriticalSection(
+    return inLedgerCriticalSection(
       mutex,
       ledger,
       () => {
@@ -91,33 +186,14 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
         records,
         onOwned: (result) => {
           board.setState(slot, 'critical');
-          if (result.abandoned) {
-            log.append({
-              ...who,
-              kind: 'abandoned',
-              prevTid: result.previousOwner?.tid ?? 0,
-              prevPid: result.previousOwner?.pid ?? 0,
-              rolled: 'none',
-              sum: 0,
-              invariantHeld: false,
-              txId: 0,
-            });
+          // The write acquire reclaimed dead readers' shares; logged now that we hold the mutex (the log's one writer).
+          if (sharesReclaimed > 0) {
+            log.append({ ...who, kind: 'sharesReclaimed', prevTid: 0, prevPid: 0, rolled: 'none', sum: sharesReclaimed, invariantHeld: true, txId: 0 });
           }
+          sectionLog.onOwned!(result);
         },
-        onRepaired: (report) => {
-          log.append({ ...who, kind: 'repaired', prevTid: 0, prevPid: 0, rolled: report.rolled, sum: report.invariant.sum, invariantHeld: report.invariant.holds, txId: report.txId });
-        },
+        onRepaired: sectionLog.onRepaired!,
       },
     );
-    if (!section.owned) {
-      if (section.status === 'not-recoverable') {
-        board.setState(slot, 'exited');
-        return 'not-recoverable';
-      }
-      continue; // timeout: a live (maybe stopped or parked) owner holds it
-    }
-    board.setState(slot, 'outside');
-    // Yield to the event loop (lets IPC and piscina's port breathe).
-    await new Promise((resolve) => setTimeout(resolve, config.gapMs));
   }
 }

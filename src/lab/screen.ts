@@ -79,7 +79,7 @@ export function renderScreen(s: LabSnapshot, events: readonly LabEvent[], ui: Sc
     const lock = p.ownsMutex ? ' LOCK' : '';
     const hung = p.hung ? ' HUNG' : '';
     const row = fit(
-      `${mark}${String(p.number).padStart(2)}  ${KIND_SHORT[p.kind].padEnd(8)}  ${String(p.tid || '-').padEnd(7)}  ${String(p.pid || '-').padEnd(7)}  ${STATUS_TEXT[p.status].padEnd(14)} ${String(p.ops).padStart(6)}${lock}${hung}`,
+      `${mark}${String(p.number).padStart(2)}  ${(p.role === 'auditor' ? 'auditor' : KIND_SHORT[p.kind]).padEnd(8)}  ${String(p.tid || '-').padEnd(7)}  ${String(p.pid || '-').padEnd(7)}  ${STATUS_TEXT[p.status].padEnd(14)} ${String(p.ops).padStart(6)}${lock}${hung}`,
       width,
     );
     if (p.number === ui.selected) lines.push(paint(row, ANSI.inverse));

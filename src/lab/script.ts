@@ -3,17 +3,17 @@
 // is reported with its position instead of after half a run.
 //
 //   kill N | park N [heap] | unpark N | stop N | cont N | select N
-//   add pool|worker|process | respawn
+//   add pool|worker|process | add auditor [pool|worker|process] (default process) | respawn
 //   chaos <duration> [rate R] | chaos <N> kills [rate R] | chaos on [R] | chaos off | rate R
 //   wait <duration> | ready (until every live participant has made progress) | quit
 // Durations: 500ms, 2s, 1.5s. Participants are numbered from 1 as on screen.
 import { RobustShmError } from '../errors.js';
-import type { ParticipantKind } from './participant-loop.js';
+import type { ParticipantKind, ParticipantRole } from './participant-loop.js';
 
 export type ScriptCommand =
   | { op: 'kill' | 'unpark' | 'stop' | 'cont' | 'select'; n: number }
   | { op: 'park'; n: number; where: 'ledger' | 'heap' }
-  | { op: 'add'; kind: ParticipantKind }
+  | { op: 'add'; kind: ParticipantKind; role?: ParticipantRole }
   | { op: 'respawn' }
   | { op: 'chaos-for'; ms: number; rate: number | undefined }
   | { op: 'chaos-kills'; kills: number; rate: number | undefined }
@@ -71,10 +71,12 @@ export function parseScript(script: string): ScriptCommand[] {
       if (place !== 'ledger' && place !== 'heap') throw new ScriptError(`${where}: park N [heap]: where is 'ledger' (default) or 'heap', got '${args[1]}'`);
       out.push({ op: 'park', n: number(args[0]), where: place });
     } else if (word === 'add') {
-      arity(1, 1);
-      const kind = KINDS[args[0]!.toLowerCase()];
-      if (!kind) throw new ScriptError(`${where}: add what? pool (thread), worker or process`);
-      out.push({ op: 'add', kind });
+      arity(1, 2);
+      const auditor = args[0]!.toLowerCase() === 'auditor';
+      if (!auditor) arity(1, 1);
+      const kind = auditor ? (args[1] === undefined ? 'process' : KINDS[args[1].toLowerCase()]) : KINDS[args[0]!.toLowerCase()];
+      if (!kind) throw new ScriptError(`${where}: add what? pool (thread), worker, process, or auditor [pool|worker|process]`);
+      out.push(auditor ? { op: 'add', kind, role: 'auditor' } : { op: 'add', kind });
     } else if (word === 'respawn' || word === 'quit' || word === 'ready') {
       arity(0, 0);
       out.push({ op: word });
