@@ -144,6 +144,29 @@ describe('rwlock and semaphore async acquires woken by the kernel', () => {
     expect(kernelWaitStats()).toMatchObject({ environment: 0, process: 0, words: 0 });
   }, 60_000);
 
+  it('two async reads pending at once in one thread enter as one share counted twice: both release, no slot is left held', async () => {
+    const w = await rwWorld(res);
+    const rw = slowRw(w);
+    const { done } = await parked(w, 1, { cmd: 'write', park: true });
+    const first = rw.acquireReadAsync();
+    const second = rw.acquireReadAsync();
+    await until(() => pendingWaits() === 2, 10_000, '2 async reads to be registered');
+    w.lot.release(1);
+    const results = await within(Promise.all([first, second]), SAFETY_MS, 'both reads');
+    expect(results.every((r) => r.owned)).toBe(true);
+    expect(results.map((r) => (r.owned ? r.depth : 0)).sort()).toEqual([1, 2]);
+    expect(rw.readDepthOfCurrentThread()).toBe(2);
+    expect(rw.inspect().readers).toMatchObject([{ pid: process.pid, depth: 2 }]);
+    rw.releaseRead();
+    rw.releaseRead();
+    expect(() => rw.releaseRead()).toThrow(expect.objectContaining({ code: 'ERROR_NOT_OWNER' }));
+    await done;
+    // No share is left behind: a writer in another process gets in.
+    const writer = await processParticipant(res, bundle, w.data(2));
+    expect(await writer.request({ cmd: 'write', timeoutMs: 5_000 })).toMatchObject({ status: 'acquired' });
+    rw.close();
+  }, 60_000);
+
   it('a semaphore acquireAsync returns after a release in another process, and after a holder process is SIGKILLed', async () => {
     const w = await rwWorld(res, { units: 2 });
     const sem = slowSem(w);

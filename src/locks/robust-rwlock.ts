@@ -502,7 +502,26 @@ export class RobustRwLock {
   }
 
   private readEntered(slot: number, reclaimed: number): RwOwned {
-    this.i32[this.slotAt(slot) + S.depth] = 1;
+    const i32 = this.i32;
+    const kept = this.mySlot;
+    if (kept >= 0 && kept !== slot) {
+      // Another read of this thread was waiting alongside (two acquireReadAsync
+      // pending at once) and claimed a slot of its own. One thread holds one
+      // slot (releaseRead and close() only know mySlot): count this read there
+      // as recursion, or, if that slot is only kept idle, give it back.
+      const at = this.slotAt(kept);
+      if (((i32[at] ?? 0) & TID_MASK) === this.me.tid) {
+        const state = i32[at + S.state];
+        const depth = i32[at + S.depth] ?? 0;
+        if (state === SLOT_HOLDING && depth > 0) {
+          i32[at + S.depth] = depth + 1;
+          this.releaseSlot(slot);
+          return { owned: true, status: 'acquired', abandoned: false, depth: depth + 1, sharesReclaimed: reclaimed };
+        }
+        if (state === SLOT_IDLE) this.releaseSlot(kept);
+      }
+    }
+    i32[this.slotAt(slot) + S.depth] = 1;
     this.mySlot = slot;
     this.reads++;
     return reclaimed === 0 ? ENTERED : { owned: true, status: 'acquired', abandoned: false, depth: 1, sharesReclaimed: reclaimed };
