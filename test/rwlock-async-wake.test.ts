@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RobustRwLock } from '../src/locks/robust-rwlock.js';
 import { RobustSemaphore } from '../src/locks/robust-semaphore.js';
 import { kernelWaitStats } from '../src/locks/kernel-waits.js';
+import { WAIT_ATOMICS, WAIT_FUTEX } from '../src/locks/mutex-layout.js';
+import { waitAsyncAny, type WordValue } from '../src/locks/waiting.js';
+import { native } from '../src/native/index.js';
 import { useResources } from './helpers/resources.js';
 import { bundleParticipant, processParticipant, rwWorld, until, type Bundle, type RwParticipant, type RwWorld } from './fixtures/rwlock-setup.js';
 import type { RwCommandBody } from './fixtures/rwlock-setup.js';
@@ -46,6 +49,30 @@ describe('rwlock and semaphore async acquires woken by the kernel', () => {
     await w.lot.waitUntilParkedAsync(slot, { timeoutMs: 20_000 });
     return { p, done };
   }
+
+  it('waitAsyncAny: a wake of any one word ends the wait and withdraws the others; without the kernel a change of another word is seen between slices', async () => {
+    const sab = new SharedArrayBuffer(16);
+    const i32 = new Int32Array(sab);
+    const futexWords: WordValue[] = [0, 1, 2].map((index) => ({ word: { sab, i32, index, kind: WAIT_FUTEX }, expected: 0 }));
+    const pending = waitAsyncAny(futexWords, LOOK_MS);
+    expect(pendingWaits()).toBe(3);
+    Atomics.store(i32, 2, 1);
+    native().futexWake(sab, 8, 1);
+    expect(await within(pending, SAFETY_MS, 'waitAsyncAny after a wake of its third word')).toBe('woken');
+    expect(kernelWaitStats()).toMatchObject({ environment: 0, process: 0, words: 0 });
+    expect(await waitAsyncAny(futexWords.slice(0, 2), 20)).toBe('timed-out');
+    const controller = new AbortController();
+    const aborted = waitAsyncAny(futexWords.slice(0, 2), LOOK_MS, controller.signal);
+    controller.abort(new Error('stop'));
+    await expect(aborted).rejects.toThrow('stop');
+    expect(kernelWaitStats()).toMatchObject({ environment: 0, process: 0 });
+
+    // Atomics words (threads only): nothing notifies word 3, the wait sees it changed at a slice end.
+    const atomicsWords: WordValue[] = [0, 3].map((index) => ({ word: { sab, i32, index, kind: WAIT_ATOMICS }, expected: 0 }));
+    const slices = waitAsyncAny(atomicsWords, LOOK_MS);
+    Atomics.store(i32, 3, 1);
+    expect(await within(slices, SAFETY_MS, 'waitAsyncAny on Atomics words')).toBe('changed');
+  });
 
   it('says which mechanism serves its async waits', async () => {
     const w = await rwWorld(res);
