@@ -31,7 +31,7 @@ Options:
   --uncontended <n>   read acquire+release pairs (default 2000000)
   --duration-ms <n>   read-mostly run length (default 1000)
   --runs <n>          read-mostly runs of each contender, median taken (default 3)
-  --rounds <n>        reader-death rounds (default 30)
+  --rounds <n>        reader-death rounds, each with a blocking and an async writer (default 30)
   --no-baselines      skip the C baseline
   --json              one JSON summary line on stdout (progress on stderr)
   -h, --help          this help
@@ -137,27 +137,31 @@ try {
   const readMostlyWritesPerSec = median(runsWrites);
 
   // --- reader death -> writer entry --------------------------------------------
-  progress(`reader SIGKILL -> waiting writer's entry, ${ROUNDS} rounds`);
+  progress(`reader SIGKILL -> waiting writer's entry, ${ROUNDS} rounds blocking + ${ROUNDS} async`);
   const entrant = new Worker(bundle!, { workerData: { data: { ...dataFor('entrant'), buffer: region.buffer } } });
   workers.add(entrant);
   await nextMessage(entrant, 'ready');
   const deathMs: number[] = [];
+  const asyncDeathMs: number[] = [];
   let reclaimedEachRound = true;
-  for (let round = 0; round < ROUNDS; round++) {
+  // Alternating rounds: the writer blocks in acquireWrite, or awaits acquireWriteAsync (woken through futex_waitv).
+  for (let round = 0; round < 2 * ROUNDS; round++) {
+    const asyncRound = round % 2 === 1;
     const holder = forkRole('holder');
     await nextMessage(holder, 'holding');
     const wrote = nextMessage<{ status: string; sharesReclaimed: number; enteredAt: string }>(entrant, 'wrote');
-    entrant.postMessage({ cmd: 'write' });
+    entrant.postMessage({ cmd: asyncRound ? 'writeAsync' : 'write' });
     while (rw.inspect().state !== 'draining') await new Promise((resolve) => setImmediate(resolve));
     const killedAt = process.hrtime.bigint();
     holder.kill('SIGKILL');
     const result = await wrote;
     if (result.status !== 'acquired' || result.sharesReclaimed !== 1) reclaimedEachRound = false;
-    deathMs.push(Number(BigInt(result.enteredAt) - killedAt) / 1e6);
+    (asyncRound ? asyncDeathMs : deathMs).push(Number(BigInt(result.enteredAt) - killedAt) / 1e6);
     await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(null) : holder.once('exit', r)));
     children.delete(holder);
   }
   const death = summarize(deathMs);
+  const asyncDeath = summarize(asyncDeathMs);
 
   // --- glibc ----------------------------------------------------------------------
   const pthread = args['no-baselines']
@@ -186,6 +190,9 @@ try {
     readerDeathToWriterMsMedian: death.median,
     readerDeathToWriterMsP90: death.p90,
     readerDeathToWriterMsMin: death.min,
+    readerDeathToAsyncWriterMsMedian: asyncDeath.median,
+    readerDeathToAsyncWriterMsP90: asyncDeath.p90,
+    asyncWriterDeathRatioVsSync: ratio(asyncDeath.median, death.median),
     readerDeathRounds: ROUNDS,
     readerDeathSharesReclaimedEachRound: reclaimedEachRound,
     pthreadWriterAfterReaderDeath: 'never (no robust rwlock in glibc; see demos/rwlock-reader-death.ts)',
@@ -206,6 +213,7 @@ try {
           ['  its writes/s', '', pw ? Math.round(pw.readMostly.writesPerSec) : null, null, ''],
           [`reader SIGKILL -> writer in (ms, median of ${ROUNDS})`, death.median.toFixed(3), 'never', null, '<= 1'],
           ['  p10 / p90', `${death.p10.toFixed(3)} / ${death.p90.toFixed(3)}`, '', null, ''],
+          [`  async writer (acquireWriteAsync, futex_waitv) (ms, median of ${ROUNDS})`, asyncDeath.median.toFixed(3), 'never', ratio(asyncDeath.median, death.median), '<= 1.5x sync'],
         ],
       ) + '\n',
     );

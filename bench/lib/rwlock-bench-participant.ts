@@ -7,8 +7,9 @@
 //           busy gap of gapUs } until stop; add its count to the writes word.
 //   holder  take a read share and keep it until killed (reader-death rounds).
 //   uncontended  time read acquire+release alone (median of 10 slices).
-//   entrant a thread that, on {cmd:'write'}, blocks in acquireWrite and answers
-//           with the CLOCK_MONOTONIC time (process.hrtime) at which it got in.
+//   entrant a thread that, on {cmd:'write'}, blocks in acquireWrite (on
+//           {cmd:'writeAsync'}, awaits acquireWriteAsync) and answers with the
+//           CLOCK_MONOTONIC time (process.hrtime) at which it got in.
 import { RobustRwLock } from '../../src/locks/robust-rwlock.js';
 import { participantSide } from '../../src/workers/participant-side.js';
 
@@ -79,9 +80,10 @@ if (data.role === 'reader') {
   send({ type: 'holding', status: r.status });
   setInterval(() => {}, 1 << 30);
 } else {
-  onMessage((m) => {
-    if ((m as { cmd: string }).cmd !== 'write') return;
-    const r = rw.acquireWrite(30_000);
+  onMessage(async (m) => {
+    const { cmd } = m as { cmd: string };
+    if (cmd !== 'write' && cmd !== 'writeAsync') return;
+    const r = cmd === 'write' ? rw.acquireWrite(30_000) : await rw.acquireWriteAsync({ timeoutMs: 30_000 });
     const enteredAt = process.hrtime.bigint().toString();
     if (r.owned) rw.releaseWrite();
     send({ type: 'wrote', status: r.status, sharesReclaimed: r.owned ? r.sharesReclaimed : 0, enteredAt });
