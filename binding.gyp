@@ -8,7 +8,8 @@
         "src/native/futex.cc",
         "src/native/robust-list.cc",
         "src/native/file-space.cc",
-        "src/native/waiter.cc"
+        "src/native/waiter.cc",
+        "src/native/process.cc"
       ],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["_GNU_SOURCE"],

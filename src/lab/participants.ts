@@ -3,7 +3,8 @@
 //           task's AbortSignal (piscina then terminate()s that thread).
 //   worker  a plain worker_threads Worker; killed with worker.terminate().
 //   process a child process; killed with SIGKILL, paused with SIGSTOP/SIGCONT
-//           (a stopped owner is alive, not abandoned).
+//           (a stopped owner is alive, not abandoned); it dies with the
+//           lab, even a SIGKILLed lab (parent-death.ts).
 //
 // All three start on the compiled participant entries (compiledSibling): a
 // respawn is a plain `node participant-process.js` / `new Worker(...)`.
@@ -18,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import { compiledSibling } from '../workers/compiled-entry.js';
+import { parentDeathEnv } from '../workers/parent-death.js';
 import type { ParticipantConfig, ParticipantKind } from './participant-loop.js';
 
 export type ExitHow = 'killed' | 'exited' | 'crashed';
@@ -65,8 +67,12 @@ export class ParticipantLauncher {
   private startProcess(config: ParticipantConfig): ParticipantHandle {
     const args = [this.regionPath, JSON.stringify(config)];
     const stdio: ('ignore' | 'pipe' | 'ipc')[] = ['ignore', 'ignore', 'pipe', 'ipc'];
+    // The child ties itself to us (PR_SET_PDEATHSIG, participant-process.ts):
+    // a lab that is SIGKILLed leaves no participant behind, stopped or parked
+    // ones included. The lab forks from its main thread, which lives as long
+    // as the lab's process (the signal follows the forking thread).
     // execArgv: [] so that a lab started through tsx does not pass its loader on to plain JS.
-    const child = fork(this.processEntry, args, { stdio, execArgv: [] });
+    const child = fork(this.processEntry, args, { stdio, execArgv: [], env: { ...process.env, ...parentDeathEnv() } });
     let tail = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {

@@ -3,7 +3,7 @@
 // The raw V8 API is used (not N-API) because only V8 can wrap external memory
 // in a SharedArrayBuffer. NODE_MODULE_INIT makes the addon context-aware so it
 // loads in worker threads too. One file per concern: mapping.cc, futex.cc,
-// robust-list.cc, file-space.cc, waiter.cc; this one only registers their functions.
+// robust-list.cc, file-space.cc, waiter.cc, process.cc; this one only registers their functions.
 #include "common.h"
 
 namespace robust_shm {
@@ -19,6 +19,7 @@ void RegisterFutex(Local<Context> context, Local<Object> exports);
 void RegisterRobustList(Local<Context> context, Local<Object> exports);
 void RegisterFileSpace(Local<Context> context, Local<Object> exports);
 void RegisterWaiter(Local<Context> context, Local<Object> exports);
+void RegisterProcess(Local<Context> context, Local<Object> exports);
 
 }  // namespace robust_shm
 
@@ -28,4 +29,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   robust_shm::RegisterRobustList(context, exports);
   robust_shm::RegisterFileSpace(context, exports);
   robust_shm::RegisterWaiter(context, exports);
+  robust_shm::RegisterProcess(context, exports);
 }

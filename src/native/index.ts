@@ -90,6 +90,10 @@ export interface NativeBinding {
    */
   waiterCancel(id: number): WaiterCancelResult;
   waiterStats(): WaiterStats;
+  /** prctl(PR_SET_PDEATHSIG, signal): `signal` arrives when the thread that forked this process exits. 0 clears it. */
+  setParentDeathSignal(signal: number): void;
+  /** getppid(2): who is the parent right now (after a reparenting: the reaper). */
+  getppid(): number;
 }
 
 interface NodeGypBuild {

@@ -9,11 +9,16 @@
 // Reaping is explicit: a killed child stays a zombie until Node's 'exit'
 // event for it has fired, which is exactly what the zombie hard case needs
 // (kill, look, reap later). killAll() and a process 'exit' hook make sure no
-// child outlives its parent.
+// child outlives a parent that ends normally; a parent that is SIGKILLed runs
+// no hook, so every child also gets the compiled die-with-parent module
+// preloaded, which ties it to the forking thread with PR_SET_PDEATHSIG
+// (parent-death.ts).
 import type { ChildProcess, ForkOptions } from 'node:child_process';
 import { RobustShmError } from '../errors.js';
-import { fork } from 'node:child_process';
+import { fork as forkChild } from 'node:child_process';
 import { awaitMessage } from './await-message.js';
+import { parentDeathEnv } from './parent-death.js';
+import { compiledSibling } from './compiled-entry.js';
 
 /** How a child ended (its 'exit' event). */
 export interface ExitStatus {
@@ -85,7 +90,14 @@ export async function forkReady<Ready = Record<string, unknown>>(
 ): Promise<FleetMember<Ready>> {
   installExitHook();
   // A plain fork: the entry is JavaScript, or options.fork.execArgv brings its loader (e.g. ['--import', 'tsx']).
-  const child = fork(entry, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.fork });
+  // The compiled die-with-parent module is preloaded first: it needs no loader.
+  const fork = options.fork ?? {};
+  const child = forkChild(entry, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    ...fork,
+    env: { ...(fork.env ?? process.env), ...parentDeathEnv() },
+    execArgv: ['--import', compiledSibling(import.meta.url, 'die-with-parent').href, ...(fork.execArgv ?? [])],
+  });
   live.add(child);
   const exit = new Promise<ExitStatus>((resolve) => {
     child.once('exit', (code, signal) => {
