@@ -13,7 +13,7 @@ export const EXPECTED_DEMOS = ['shared-counter', 'abandoned-mutex', 'pool-abort'
 export function tourDemos(demosDir: string): string[] {
   const present = existsSync(demosDir)
     ? readdirSync(demosDir)
-        .filter((f) => f.endsWith('.ts') && f !== 'lock-lab.ts')
+        .filter((f) => f.endsWith('.ts') && f !== 'lock-lab.ts' && f !== 'soak.ts') // the soak is a long stress run, not a story
         .map((f) => basename(f, '.ts'))
     : [];
   return [...new Set([...EXPECTED_DEMOS, ...present.sort()])];

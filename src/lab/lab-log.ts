@@ -11,6 +11,7 @@
 // overwrites that slot).
 //
 // Layout (Int32): word 0 = entries ever appended; entries of ENTRY_WORDS from word 16.
+// The region places named objects 8-byte aligned, so each entry's time is a Float64.
 import type { NamedObjectHost } from '../locks/types.js';
 import { RobustShmError } from '../errors.js';
 
@@ -20,6 +21,8 @@ const FIRST = 16;
 const MAGIC = 0x4c4f4721; // 'LOG!'
 const W_COUNT = 0;
 const W_MAGIC = 1;
+/** The entry's time, a Float64 over words 12-13 (entries start 8-byte aligned: FIRST and ENTRY_WORDS are even). */
+const AT_WORD = 12;
 
 export const LogKind = { abandoned: 1, repaired: 2, heapRecovered: 3, heapFailed: 4, sharesReclaimed: 5 } as const;
 export type LogKindName = keyof typeof LogKind;
@@ -45,16 +48,25 @@ export interface LogEntry {
   sum: number;
   invariantHeld: boolean;
   txId: number;
+  /** When it was appended: ms since the epoch, sub-millisecond (performance.timeOrigin + performance.now(), comparable across processes). */
+  at: number;
 }
 
-export type LogEntryInput = Omit<LogEntry, 'seq'>;
+export type LogEntryInput = Omit<LogEntry, 'seq' | 'at'>;
+
+/** A clock that threads and processes share: wall-clock origin + monotonic offset, in ms with sub-ms digits. */
+export function sharedClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 export class LabLog {
   static readonly BYTES = (FIRST + LOG_CAPACITY * ENTRY_WORDS) * 4;
   private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number) {
     this.i32 = new Int32Array(buffer, byteOffset, LabLog.BYTES / 4);
+    this.f64 = new Float64Array(buffer, byteOffset, LabLog.BYTES / 8);
     if (Atomics.load(this.i32, W_MAGIC) !== MAGIC) throw new RobustShmError('ERR_LAB_LOG_LAYOUT', `no lab log at byte offset ${byteOffset}`);
   }
 
@@ -81,6 +93,7 @@ export class LabLog {
     i[base + 8] = e.sum;
     i[base + 9] = e.invariantHeld ? 1 : 0;
     i[base + 10] = e.txId;
+    this.f64[(base + AT_WORD) / 2] = sharedClockMs();
     Atomics.store(i, W_COUNT, count + 1); // publish last
   }
 
@@ -112,6 +125,7 @@ export class LabLog {
         sum: i[base + 8]!,
         invariantHeld: i[base + 9] === 1,
         txId: i[base + 10]!,
+        at: this.f64[(base + AT_WORD) / 2]!,
       });
     }
     return { entries, next: count, lost: start - from };

@@ -9,6 +9,8 @@ import { withTestHooks, type HeapHookPoint } from '../test-hooks.js';
 import { ParticipantBoard, MAX_PARTICIPANTS } from './board.js';
 import { LabLog } from './lab-log.js';
 import { Ledger } from '../workers/ledger.js';
+import { OwnershipGuard } from './ownership-guard.js';
+import { FateBoard } from './fates.js';
 
 export const LAB_REGION_BYTES = 1 << 20;
 export const LAB_HEAP_BYTES = 64 * 1024;
@@ -33,6 +35,10 @@ export interface LabObjects {
   /** Parks a participant inside a heap operation (heap lock held too), so its death poisons the heap. */
   heapLot: ParkingLot;
   heap: SharedHeap;
+  /** Who is inside the ledger's critical section: counts two owners at once. */
+  guard: OwnershipGuard;
+  /** Deaths requested of a participant at its park point (process.exit(), an uncaught throw). */
+  fates: FateBoard;
 }
 
 
@@ -54,5 +60,7 @@ export function openLabObjects(region: NamedObjectHost, onInsideHeapLock?: (poin
     lot: ParkingLot.open(region, 'lab', MAX_PARTICIPANTS),
     heapLot: ParkingLot.open(region, 'lab-heap', MAX_PARTICIPANTS),
     heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES, onInsideHeapLock ? withTestHooks({}, { onInsideHeapLock }) : {}),
+    guard: OwnershipGuard.open(region, 'lab-ledger'),
+    fates: FateBoard.open(region, 'lab', MAX_PARTICIPANTS),
   };
 }

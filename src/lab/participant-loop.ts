@@ -6,6 +6,9 @@
 // An auditor: take the read side, check the ledger invariant (no transfer can
 // be in flight under a read share), release, for ever. A dead reader's share
 // is reclaimed by the next writer, which logs it.
+// Inside the ledger mutex, a transferer reports itself to the ownership guard
+// (two owners at once are counted), and at its park point it meets a
+// requested fate (fates.ts).
 import { currentThreadIdentity } from '../locks/owner.js';
 import { inLedgerCriticalSection, type LedgerSection, type LedgerSectionOptions } from '../workers/ledger-critical-section.js';
 import { HEAP_PARK_POINTS, openLabObjects } from './lab-objects.js';
@@ -48,7 +51,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
   const objects = openLabObjects(region, (point) => {
     if (HEAP_PARK_POINTS.has(point)) objects.heapLot.parkIfRequested(slot);
   });
-  const { mutex, rw, ledger, board, log, lot, heap } = objects;
+  const { mutex, rw, ledger, board, log, lot, heap, guard, fates } = objects;
   const me = currentThreadIdentity();
   board.hello(slot, me.tid, me.pid);
   const random = randomStream(config.seed);
@@ -135,6 +138,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
   const midTransfer = () => {
     if (config.stepMs > 0) Atomics.wait(nap, 0, 0, config.stepMs);
     lot.parkIfRequested(slot);
+    fates.meetIfRequested(slot);
   };
 
   for (;;) {
@@ -185,6 +189,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
         timeoutMs: 250,
         records,
         onOwned: (result) => {
+          guard.enter(me);
           board.setState(slot, 'critical');
           // The write acquire reclaimed dead readers' shares; logged now that we hold the mutex (the log's one writer).
           if (sharesReclaimed > 0) {
@@ -193,6 +198,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
           sectionLog.onOwned!(result);
         },
         onRepaired: sectionLog.onRepaired!,
+        beforeRelease: () => guard.leave(me),
       },
     );
   }

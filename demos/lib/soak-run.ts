@@ -1,0 +1,477 @@
+// The soak: the lock lab's participants (piscina pool threads, worker threads,
+// child processes over one ledger mutex, a shared heap and two parking lots)
+// under the lab's own chaos mode (SIGKILL, terminate(), AbortSignal, victims
+// parked in the ledger or inside a heap operation first), plus what chaos
+// mode does not do: deaths by process.exit() and by an uncaught throw inside
+// the critical section (fates.ts), SIGSTOP/SIGCONT pauses, and a lane that
+// kills region creators mid-creation. Everything is driven through the
+// LabController's public API; this file only adds the bookkeeping:
+//
+// - After every recovery (a repaired abandonment, a heap recover(), a
+//   requested death) a check takes the ledger mutex itself (asynchronously:
+//   the event loop that kills parked victims must keep running), verifies the
+//   invariant, heap.validate(), and reports itself to the ownership guard.
+//   Recoveries that come faster than checks share the next check.
+// - Two owners at once: the ownership guard's count (ownership-guard.ts).
+// - Hangs: the lab's own (a participant with no progress for hangMs while
+//   nobody is stopped or parked), a check or region open that does not
+//   complete within hangMs, a requested death not carried out within 30 s.
+// - Detection latency: kill issued (the lab's 'killed' event, emitted right
+//   after the signal/terminate/abort) -> the next owner's 'abandoned' entry in
+//   the lab log (its time on the shared clock), matched by the dead tid.
+import { LabController, DEFAULT_LAB_OPTIONS, type LabEvent, type LabSnapshot } from '../../src/lab/controller.js';
+import { inLedgerCriticalSectionAsync } from '../../src/workers/ledger-critical-section.js';
+import { HeapRecords } from '../../src/lab/records.js';
+import { sharedClockMs } from '../../src/lab/lab-log.js';
+import { currentThreadIdentity } from '../../src/locks/owner.js';
+import type { Fate } from '../../src/lab/fates.js';
+import { RegionCreationLane } from './soak-regions.js';
+import { processRunning, threadState } from './soak-procs.js';
+
+export type KillWay = 'SIGKILL' | 'worker.terminate()' | 'AbortSignal' | 'process.exit()' | 'uncaught throw' | 'SIGKILL region creator';
+
+export interface SoakOptions {
+  kills: number;
+  /** Stop after this many seconds even if fewer kills were made (0: no limit). */
+  maxSeconds?: number;
+  regionPath: string;
+  pool: number;
+  workers: number;
+  processes: number;
+  /** Bound on any wait that should complete (ms): beyond it, a hang. */
+  hangMs: number;
+  /** Share of the kills that are requested deaths (process.exit() / throw). */
+  fateShare: number;
+  /** Mean interval between SIGSTOP/SIGCONT pauses (ms); 0: none. */
+  pauseEveryMs: number;
+  /** Run the region-creation lane. */
+  regions: boolean;
+  /** The lane's share of the kills at most. */
+  regionShare: number;
+  gapMs: number;
+  /** Pass every lab event on (for diagnosis). */
+  verbose?: boolean;
+}
+
+export const DEFAULT_SOAK_OPTIONS: Omit<SoakOptions, 'regionPath' | 'kills'> = {
+  pool: 4,
+  workers: 3,
+  processes: 2,
+  hangMs: 10_000,
+  fateShare: 0.1,
+  pauseEveryMs: 400,
+  regions: true,
+  regionShare: 0.05,
+  gapMs: 25,
+};
+
+export interface DetectionSample {
+  /** Seconds since the soak started. */
+  t: number;
+  ms: number;
+  how: string;
+}
+
+export interface SoakProgress {
+  kills: number;
+  target: number;
+  elapsedMs: number;
+}
+
+export interface SoakFigures {
+  kills: number;
+  /** The kills asked for (fewer were made when --seconds ran out first). */
+  target: number;
+  byWay: Record<KillWay, number>;
+  recoveries: number;
+  recoveriesByKind: { ledgerRepairs: number; heapRecoveries: number; regionsReopened: number; throwsRolledBack: number };
+  hangs: number;
+  doubleOwners: number;
+  invariantViolations: number;
+  heapInvalid: number;
+  leftoverProcesses: number;
+  unexpectedDeaths: number;
+  regionFailures: number;
+  checks: number;
+  pauses: number;
+  logLost: number;
+  transactions: number | null;
+  seconds: number;
+  killsPerSecond: number;
+  detectionMs: { samples: number; p50: number; p90: number; p99: number; max: number };
+}
+
+export interface SoakResult {
+  ok: boolean;
+  figures: SoakFigures;
+  samples: DetectionSample[];
+  /** Seconds since start of each kill. */
+  killTimes: number[];
+}
+
+const FATE_WAY: Record<Fate, KillWay> = { exit: 'process.exit()', throw: 'uncaught throw' };
+const FATE_TIMEOUT_MS = 30_000;
+
+export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress) => void = () => {}, onEvent: (kind: string, fields: Record<string, unknown>) => void = () => {}): Promise<SoakResult> {
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const byWay: Record<KillWay, number> = { SIGKILL: 0, 'worker.terminate()': 0, AbortSignal: 0, 'process.exit()': 0, 'uncaught throw': 0, 'SIGKILL region creator': 0 };
+  const f = {
+    recovered: { ledgerRepairs: 0, heapRecoveries: 0, regionsReopened: 0, throwsRolledBack: 0 },
+    hangs: 0,
+    invariantViolations: 0,
+    heapInvalid: 0,
+    unexpectedDeaths: 0,
+    regionFailures: 0,
+    checks: 0,
+    pauses: 0,
+    logLost: 0,
+  };
+  const samples: DetectionSample[] = [];
+  const killTimes: number[] = [];
+  let kills = 0;
+  const countKill = (way: KillWay) => {
+    byWay[way]++;
+    kills++;
+    killTimes.push(elapsed());
+  };
+  /** Dead tid -> when its kill was issued (shared clock) and how. */
+  const pendingDetection = new Map<number, { at: number; how: string }>();
+  /** Participant number -> requested fate. */
+  const pendingFates = new Map<number, { fate: Fate; since: number; slot: number }>();
+  const processPids = new Set<number>();
+  /** Participants whose requested death a chaos kill overtook (see onLabEvent). */
+  const overtaken = new Set<number>();
+  let checkDue = false;
+  let lab: LabController;
+
+  const onLabEvent = (e: LabEvent) => {
+    if (options.verbose) onEvent(`lab:${e.kind}`, { ...e });
+    if ((e.kind === 'started' || e.kind === 'respawned' || e.kind === 'added') && e['kindOf'] === 'process') processPids.add(e['pid'] as number);
+    if (e.kind === 'killed') {
+      countKill(e['how'] as KillWay);
+      const fated = e.participant ? pendingFates.get(e.participant) : undefined;
+      if (fated && lab.objects.fates.pending(fated.slot) === null) {
+        // The victim had taken its fate and was carrying it out when the kill
+        // came: the kill won the race (the lab reports it killed, not died).
+        // A process that got as far as dying of its throw is reported 'died'
+        // right after: that death is this kill's, not an unexpected one.
+        pendingFates.delete(e.participant!);
+        overtaken.add(e.participant!);
+        if (options.verbose) onEvent('fate-overtaken', { participant: e.participant, fate: fated.fate });
+      }
+      if ((e['heldMutex'] || e['parkedAt']) && e.participant) {
+        // Synchronous with the kill: the board row still names the victim.
+        const tid = lab.objects.board.read(e.participant - 1).tid;
+        if (tid) pendingDetection.set(tid, { at: sharedClockMs(), how: e['how'] as string });
+      }
+    }
+    if ((e.kind === 'respawned' || e.kind === 'started') && e.participant) overtaken.delete(e.participant);
+    if (e.kind === 'died' && e.participant) {
+      const pending = pendingFates.get(e.participant);
+      if (overtaken.delete(e.participant)) {
+        // counted as the chaos kill that overtook it
+      } else if (pending) {
+        pendingFates.delete(e.participant);
+        countKill(FATE_WAY[pending.fate]);
+        if (pending.fate === 'throw') f.recovered.throwsRolledBack++;
+        checkDue = true;
+      } else {
+        f.unexpectedDeaths++;
+        onEvent('unexpected-death', { participant: e.participant, detail: e['detail'] });
+      }
+      void respawnDead();
+    }
+    if (e.kind === 'hang') onEvent('hang', { participant: e.participant, text: e.text, ...whoHolds() });
+  };
+
+  /** For a hang report: the mutex's owner and what every participant is doing. */
+  const whoHolds = () => {
+    const snap = lab.snapshot();
+    return {
+      mutex: { state: snap.mutex.state, owner: snap.mutex.owner, ownerAlive: snap.mutex.ownerAlive, ownerNumber: snap.ownerNumber },
+      ownerThread: snap.mutex.owner ? threadState(snap.mutex.owner.pid, snap.mutex.owner.tid) : null,
+      participants: snap.participants
+        .map((p) => `#${p.number} ${p.kind} ${p.status} tid ${p.tid} pid ${p.pid} lot ${lab.objects.lot.state(p.number - 1)} heapLot ${lab.objects.heapLot.state(p.number - 1)}`)
+        .join(', '),
+    };
+  };
+
+  // The lab's respawn() brings back every dead participant, including a chaos
+  // victim between its death and chaos mode's own respawn of it (a pool
+  // thread's kill waits for the OS thread to vanish): two participants would
+  // then share one slot, and the untracked one could park for ever holding
+  // the mutex. So chaos pauses, its kills in flight finish, then respawn().
+  let respawning: Promise<void> | null = null;
+  let respawnAgain = false;
+  const respawnDead = async (): Promise<void> => {
+    if (respawning) {
+      respawnAgain = true;
+      return respawning;
+    }
+    respawning = (async () => {
+      do {
+        respawnAgain = false;
+        const wasOn = lab.chaosOn;
+        if (wasOn) lab.setChaos(false);
+        await lab.settle();
+        lab.respawn();
+        if (wasOn && chaosWanted) lab.setChaos(true, 50);
+      } while (respawnAgain);
+    })();
+    try {
+      await respawning;
+    } finally {
+      respawning = null;
+    }
+  };
+  let chaosWanted = false;
+
+  lab = await LabController.create(
+    {
+      ...DEFAULT_LAB_OPTIONS,
+      regionPath: options.regionPath,
+      pool: options.pool,
+      workers: options.workers,
+      processes: options.processes,
+      hangMs: options.hangMs,
+      gapMs: options.gapMs,
+      chaosRate: 50,
+    },
+    onLabEvent,
+  );
+  const { mutex, ledger, heap, guard, fates, log } = lab.objects;
+  const records = new HeapRecords(heap, () => {});
+  const me = currentThreadIdentity();
+  const lane = options.regions ? new RegionCreationLane(options.regionPath, options.hangMs) : null;
+  let running = true;
+  const timers: NodeJS.Timeout[] = [];
+  let region: Promise<void> = Promise.resolve();
+  let check: () => Promise<void> = async () => {};
+
+  try {
+    await lab.waitUntilRunning();
+    const target = options.kills;
+    const deadline = options.maxSeconds ? started + options.maxSeconds * 1000 : Infinity;
+    const enough = () => kills >= target || performance.now() > deadline;
+
+    // The lab log, read independently of the controller: detection times and recoveries.
+    let logNext = log.count;
+    const readLog = () => {
+      const { entries, next, lost } = log.readSince(logNext);
+      logNext = next;
+      f.logLost += lost;
+      for (const e of entries) {
+        if (e.kind === 'abandoned') {
+          const kill = pendingDetection.get(e.prevTid);
+          if (kill) {
+            pendingDetection.delete(e.prevTid);
+            samples.push({ t: elapsed(), ms: Math.max(0, e.at - kill.at), how: kill.how });
+          }
+        } else if (e.kind === 'repaired') {
+          f.recovered.ledgerRepairs++;
+          if (!e.invariantHeld) {
+            f.invariantViolations++;
+            onEvent('invariant-violation', { by: 'repairer', sum: e.sum, txId: e.txId });
+          }
+          checkDue = true;
+        } else if (e.kind === 'heapRecovered') {
+          f.recovered.heapRecoveries++;
+          checkDue = true;
+        } else if (e.kind === 'heapFailed') {
+          f.heapInvalid++;
+          onEvent('heap-invalid', { by: 'participant recover()' });
+        }
+      }
+      if (pendingDetection.size > 256) pendingDetection.clear(); // kills that orphaned nothing (the victim had just released)
+    };
+
+    check = async (): Promise<void> => {
+      f.checks++;
+      const section = await inLedgerCriticalSectionAsync(
+        mutex,
+        ledger,
+        () => {
+          const inv = ledger.checkInvariant();
+          if (!inv.holds) {
+            f.invariantViolations++;
+            onEvent('invariant-violation', { by: 'check', sum: inv.sum, total: inv.total });
+          }
+          let v = heap.validate();
+          if (!v.valid && heap.stats().poisoned) {
+            // A participant died inside a heap operation and nobody has used the heap since: recover here.
+            heap.recover();
+            f.recovered.heapRecoveries++;
+            v = heap.validate();
+          }
+          if (!v.valid) {
+            f.heapInvalid++;
+            onEvent('heap-invalid', { by: 'check', problems: v.problems });
+          }
+        },
+        {
+          timeoutMs: options.hangMs,
+          records,
+          onOwned: (result) => {
+            guard.enter(me);
+            if (result.abandoned && result.previousOwner) {
+              const kill = pendingDetection.get(result.previousOwner.tid);
+              if (kill) {
+                pendingDetection.delete(result.previousOwner.tid);
+                samples.push({ t: elapsed(), ms: Math.max(0, sharedClockMs() - kill.at), how: kill.how });
+              }
+            }
+          },
+          onRepaired: (report) => {
+            f.recovered.ledgerRepairs++;
+            if (!report.invariant.holds) f.invariantViolations++;
+          },
+          beforeRelease: () => guard.leave(me),
+        },
+      );
+      if (!section.owned) {
+        if (section.status === 'not-recoverable') f.invariantViolations++;
+        else f.hangs++;
+        onEvent('check-failed', { status: section.status, ...whoHolds() });
+      }
+    };
+
+    const livePick = (snap: LabSnapshot, kinds: readonly string[]): number | null => {
+      const ok = snap.participants.filter(
+        (p) => kinds.includes(p.kind) && ['waiting', 'critical', 'running'].includes(p.status) && !pendingFates.has(p.number),
+      );
+      return ok.length ? ok[Math.floor(Math.random() * ok.length)]!.number : null;
+    };
+
+    // Requested deaths, at their share of the kills.
+    let fateTurn = 0;
+    const fateStep = () => {
+      if (enough()) return;
+      const fateKills = byWay['process.exit()'] + byWay['uncaught throw'];
+      if (fateKills + pendingFates.size >= Math.max(1, Math.ceil((kills + 1) * options.fateShare))) return;
+      const n = livePick(lab.snapshot(), ['pool', 'worker', 'process']);
+      if (n === null) return;
+      const fate: Fate = fateTurn++ % 2 === 0 ? 'exit' : 'throw';
+      pendingFates.set(n, { fate, since: performance.now(), slot: n - 1 });
+      if (options.verbose) onEvent('fate-requested', { participant: n, fate });
+      fates.request(n - 1, fate);
+    };
+
+    // SIGSTOP / SIGCONT pauses of a random process (a stopped owner is alive: others wait).
+    const pauseStep = async () => {
+      if (enough()) return;
+      const n = livePick(lab.snapshot(), ['process']);
+      if (n === null) return;
+      if (!lab.stop(n).ok) return;
+      f.pauses++;
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 140));
+      lab.cont(n);
+    };
+
+    chaosWanted = true;
+    lab.setChaos(true, 50);
+    timers.push(setInterval(readLog, 20));
+    timers.push(setInterval(fateStep, 50));
+    if (options.pauseEveryMs > 0) timers.push(setInterval(() => void pauseStep(), options.pauseEveryMs));
+    timers.push(setInterval(() => onProgress({ kills, target, elapsedMs: performance.now() - started }), 200));
+    if (lane) {
+      region = (async () => {
+        while (running && !enough()) {
+          // A creator is a whole new process (tsx): the lane keeps to its share of the kills.
+          if (byWay['SIGKILL region creator'] > options.regionShare * kills) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          const round = await lane.round();
+          if (round.killed) countKill('SIGKILL region creator');
+          if (round.reopened) f.recovered.regionsReopened++;
+          if (round.hang) f.hangs++;
+          if (round.failure) {
+            f.regionFailures++;
+            onEvent('region-failure', { detail: round.failure });
+          }
+        }
+      })();
+    }
+
+    // The checker: one check at a time, after every recovery.
+    while (!enough()) {
+      if (checkDue) {
+        checkDue = false;
+        await check();
+      } else await new Promise((r) => setTimeout(r, 10));
+      const now = performance.now();
+      for (const [n, p] of pendingFates) {
+        if (now - p.since > FATE_TIMEOUT_MS) {
+          pendingFates.delete(n);
+          const stillRequested = fates.pending(p.slot);
+          fates.cancel(p.slot);
+          f.hangs++;
+          onEvent('hang', { participant: n, text: `requested ${p.fate} not carried out in ${FATE_TIMEOUT_MS / 1000} s`, stillRequested, ...whoHolds() });
+        }
+      }
+    }
+  } finally {
+    running = false;
+    chaosWanted = false;
+    lab.setChaos(false);
+    await respawning;
+    for (const t of timers) clearInterval(t);
+    await region.catch(() => {});
+    await lane?.close();
+    for (const p of pendingFates.values()) fates.cancel(p.slot);
+    pendingFates.clear();
+    await lab.settle();
+  }
+
+  // The last word on the ledger and heap, then the lab reaps everything (its
+  // quit() checks the invariant once more after the last participant is gone).
+  await check();
+  const quitCounters = await lab.quit();
+  if (!quitCounters.invariantHeld) f.invariantViolations++;
+  f.hangs += quitCounters.hangs;
+  const doubleOwners = guard.violations;
+  if (guard.lastViolation) onEvent('double-owner', { ...guard.lastViolation, count: doubleOwners });
+  const pids = [...processPids, ...(lane?.pids ?? [])];
+  const deadline = performance.now() + 5000;
+  let leftovers = pids.filter(processRunning);
+  while (leftovers.length && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    leftovers = leftovers.filter(processRunning);
+  }
+  const seconds = elapsed();
+  const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
+  const q = (p: number) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 1000) / 1000 : 0);
+  const recoveries = f.recovered.ledgerRepairs + f.recovered.heapRecoveries + f.recovered.regionsReopened + f.recovered.throwsRolledBack;
+  const figures: SoakFigures = {
+    kills,
+    target: options.kills,
+    byWay,
+    recoveries,
+    recoveriesByKind: f.recovered,
+    hangs: f.hangs,
+    doubleOwners,
+    invariantViolations: f.invariantViolations,
+    heapInvalid: f.heapInvalid,
+    leftoverProcesses: leftovers.length,
+    unexpectedDeaths: f.unexpectedDeaths,
+    regionFailures: f.regionFailures,
+    checks: f.checks,
+    pauses: f.pauses,
+    logLost: f.logLost,
+    transactions: lab.finalTxCount,
+    seconds: Math.round(seconds * 10) / 10,
+    killsPerSecond: Math.round((kills / seconds) * 10) / 10,
+    detectionMs: { samples: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1) },
+  };
+  const ok =
+    (kills >= options.kills || options.maxSeconds !== undefined) &&
+    figures.hangs === 0 &&
+    doubleOwners === 0 &&
+    figures.invariantViolations === 0 &&
+    figures.heapInvalid === 0 &&
+    figures.leftoverProcesses === 0 &&
+    figures.unexpectedDeaths === 0 &&
+    figures.regionFailures === 0;
+  return { ok, figures, samples, killTimes };
+}
