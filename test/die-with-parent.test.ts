@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bundleDir, descendants, LAB_ENTRY, pidRunning } from './fixtures/lab-run.js';
+import { descendants, LAB_ENTRY, pidRunning } from './fixtures/lab-run.js';
 import { PARENT_PID_ENV } from '../src/workers/parent-death.js';
 
 const FLEET_PARENT = new URL('./fixtures/fleet-parent.ts', import.meta.url);
@@ -102,7 +102,6 @@ describe('children die with a SIGKILLed parent', () => {
     // #1 pool thread, #2-#4 processes, #5 worker thread
     const script = 'ready; park 2; stop 3; wait 120s; quit';
     const { child, lines } = startGroup([LAB_ENTRY.pathname, '--region', region, '--json', '--threads', '1', '--processes', '3', '--workers', '1', '--script', script]);
-    files.add(bundleDir(child.pid!));
     const started: number[] = [];
     await lineMatching(lines, (e) => {
       if (e['event'] === 'started' && e['kindOf'] === 'process') started.push(e['pid'] as number);
@@ -112,7 +111,7 @@ describe('children die with a SIGKILLed parent', () => {
     expect(started).toHaveLength(3);
     expect(stopped['pid']).toBe(started[1]);
     expect(procState(started[1]!)).toBe('T');
-    // Everything the lab runs now: participants and any helper (esbuild's service).
+    // Everything the lab runs now: participants and any helper (tsx's esbuild service).
     const all = [...new Set([...started, ...descendants(child.pid!)])];
     await sigkillAndWait(child);
     expect(await survivors(all)).toEqual([]);

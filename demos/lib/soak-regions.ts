@@ -8,6 +8,7 @@
 // sometimes just after.
 import { rmSync } from 'node:fs';
 import { forkReady, type FleetMember } from '../../src/workers/fleet.js';
+import { tsFork } from '../../tools/ts-spawn.js';
 import { openRegion } from '../../src/shm/region.js';
 import { RobustMutex } from '../../src/locks/robust-mutex.js';
 import { SharedHeap } from '../../src/heap/shared-heap.js';
@@ -100,7 +101,7 @@ export class RegionCreationLane {
 
   private async ensureCreator(): Promise<FleetMember> {
     if (!this.creator) {
-      this.creator = await forkReady(creatorEntry, [], { readyTimeoutMs: 60_000 });
+      this.creator = await forkReady(creatorEntry, [], { readyTimeoutMs: 60_000, fork: tsFork });
       this.pids.push(this.creator.pid);
     }
     return this.creator;
