@@ -99,6 +99,8 @@ export interface SoakFigures {
   seconds: number;
   killsPerSecond: number;
   detectionMs: { samples: number; p50: number; p90: number; p99: number; max: number };
+  /** The same by how the owner died (a thread's death includes Node's environment teardown). */
+  detectionByWay: Record<string, { samples: number; p50: number; p90: number }>;
 }
 
 export interface SoakResult {
@@ -441,7 +443,12 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   }
   const seconds = elapsed();
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
-  const q = (p: number) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 1000) / 1000 : 0);
+  const q = (p: number, from = sorted) => (from.length ? Math.round(from[Math.min(from.length - 1, Math.floor(p * from.length))]! * 1000) / 1000 : 0);
+  const detectionByWay: Record<string, { samples: number; p50: number; p90: number }> = {};
+  for (const how of new Set(samples.map((s) => s.how))) {
+    const of = samples.filter((s) => s.how === how).map((s) => s.ms).sort((a, b) => a - b);
+    detectionByWay[how] = { samples: of.length, p50: q(0.5, of), p90: q(0.9, of) };
+  }
   const recoveries = f.recovered.ledgerRepairs + f.recovered.heapRecoveries + f.recovered.regionsReopened + f.recovered.throwsRolledBack;
   const figures: SoakFigures = {
     kills,
@@ -463,6 +470,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     seconds: Math.round(seconds * 10) / 10,
     killsPerSecond: Math.round((kills / seconds) * 10) / 10,
     detectionMs: { samples: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1) },
+    detectionByWay,
   };
   const ok =
     (kills >= options.kills || options.maxSeconds !== undefined) &&
