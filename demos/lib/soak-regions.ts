@@ -4,7 +4,8 @@
 // itself, as the next user would: it must succeed within the hang bound, and
 // the mutex and the heap in it must work and validate. The delay is drawn up
 // to a little beyond how long an unkilled creation takes here, so kills land
-// at every step (lock file, ftruncate, header, directory, mutex, heap) and
+// at every step (temporary file, space reservation, header, link into place,
+// directory, mutex, heap) and
 // sometimes just after.
 import { rmSync } from 'node:fs';
 import { forkReady, type FleetMember } from '../../src/workers/fleet.js';

@@ -315,7 +315,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
           timeoutMs: options.hangMs,
           records,
           onOwned: (result) => {
-            guard.enter(me);
+            guard.enter(me, result.abandoned);
             if (result.abandoned && result.previousOwner) {
               const kill = pendingDetection.get(result.previousOwner.tid);
               if (kill) {

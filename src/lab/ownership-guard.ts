@@ -1,27 +1,26 @@
 // A witness of mutual exclusion, independent of the mutex it watches: one
 // shared 64-bit word says which thread (tid + start time) is inside the
 // ledger's critical section. Every owner swaps itself in on entry and out
-// before its release; if two threads were ever inside at once, one of them
-// finds a live thread it did not expect, and the violation is counted in
-// shared memory (the soak reports it as doubleOwners, which must stay 0).
-//
-// Stale values are legitimate only when their thread is dead: an owner that
-// died inside leaves itself behind, and so does a chain of owners that each
-// died before entering (the last one named by 'abandoned' may not be the one
-// in the word). A found thread is alive when /proc/<tid>/stat exists, is not
-// a zombie or exiting, and has the recorded start time (tids are reused: pid_max is
-// often 32768, and a soak starts tens of thousands of threads).
+// before its release; two owners at once are counted in shared memory (the
+// soak reports them as doubleOwners, which must stay 0):
+// - leave(): the word must still name us. A second owner that entered while
+//   we were inside replaced it; this is the check that catches a live
+//   double owner, whatever the mutex told the second one.
+// - enter() after a plain 'acquired': the word must be empty. A stale thread
+//   there means its owner died inside and the mutex did not say 'abandoned'.
+// - enter() after 'abandoned': any value is legitimate. The dead owner (or a
+//   chain of owners that each died before entering or leaving) left itself
+//   behind, and "dead" is the mutex's judgement: a worker whose environment
+//   has ended may still have an OS thread for a while, so /proc cannot judge.
 //
 // Layout: Int32 0 magic, 1 violations, 2 last tid found, 3 who found it;
 // Int64 at byte 16: the thread inside (tid | startTime << 32), 0 when none.
-import { readFileSync } from 'node:fs';
 import { RobustShmError } from '../errors.js';
 
 const MAGIC = 0x47524421; // 'GRD!'
 const W = { magic: 0, violations: 1, foundTid: 2, finderTid: 3 } as const;
 const BYTES = 32;
 const INSIDE_BYTE = 16;
-const PF_EXITING = 0x4;
 
 export interface GuardThread {
   tid: number;
@@ -31,24 +30,6 @@ export interface GuardThread {
 
 function encode(t: GuardThread): bigint {
   return BigInt(t.tid >>> 0) | (BigInt(t.startTime >>> 0) << 32n);
-}
-
-/** Is the thread recorded as `word` still running (same tid, same start time, not a zombie)? */
-function running(word: bigint): boolean {
-  const tid = Number(word & 0xffff_ffffn);
-  const startTime = Number(word >> 32n);
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${tid}/stat`, 'latin1');
-  } catch {
-    return false;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z' || fields[0] === 'X') return false;
-  // PF_EXITING (flags, field 9): killed and on its way out; the mutex counts it dead too.
-  if ((Number(fields[6] ?? '0') & PF_EXITING) !== 0) return false;
-  // Field 22 (starttime) is the 20th after the command name.
-  return Number(BigInt(fields[19] ?? '0') & 0xffff_ffffn) === startTime;
 }
 
 export class OwnershipGuard {
@@ -69,10 +50,10 @@ export class OwnershipGuard {
     return new OwnershipGuard(region.buffer, offset);
   }
 
-  /** Right after the mutex is owned (and before any repair). */
-  enter(me: GuardThread): void {
+  /** Right after the mutex is owned (and before any repair); `abandoned`: what the acquire said. */
+  enter(me: GuardThread, abandoned: boolean): void {
     const found = Atomics.exchange(this.inside, 0, encode(me));
-    if (found !== 0n && running(found)) this.violation(found, me);
+    if (found !== 0n && !abandoned) this.violation(found, me);
   }
 
   /** Right before the release. Nobody may have replaced us meanwhile. */

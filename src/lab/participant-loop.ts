@@ -189,7 +189,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
         timeoutMs: 250,
         records,
         onOwned: (result) => {
-          guard.enter(me);
+          guard.enter(me, result.abandoned);
           board.setState(slot, 'critical');
           // The write acquire reclaimed dead readers' shares; logged now that we hold the mutex (the log's one writer).
           if (sharesReclaimed > 0) {
