@@ -55,6 +55,7 @@ import { currentThreadIdentity, ownerLiveness, processOfThread, readThreadStat, 
 import { PENDING, robustNode, threadRobustList, type RobustNode, type ThreadRobustList } from './robust-list.js';
 import type { AcquireResult, MutexSnapshot, MutexState, NamedObjectHost, NotOwned, Owned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism, type WaitWord } from './waiting.js';
+import { checkPlacement, checkTimeout } from './lock-arguments.js';
 
 /** Options of one handle on a mutex (per thread, not stored in shared memory). */
 export interface MutexOptions {
@@ -159,7 +160,7 @@ export class RobustMutex {
   private readonly startTime32: number;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions) {
-    checkPlacement(buffer, byteOffset);
+    checkPlacement(buffer, byteOffset, MUTEX_BYTES, 'mutex');
     this.buffer = buffer;
     this.byteOffset = byteOffset;
     // Views end at a whole element: a buffer's length need not be a multiple of 8.
@@ -187,7 +188,7 @@ export class RobustMutex {
 
   /** Write a fresh, unowned mutex at byteOffset (8-byte aligned, RobustMutex.BYTES long). */
   static initialize(buffer: SharedArrayBuffer, byteOffset: number, options: InitializeOptions & MutexOptions = {}): RobustMutex {
-    checkPlacement(buffer, byteOffset);
+    checkPlacement(buffer, byteOffset, MUTEX_BYTES, 'mutex');
     const policy = options.policy ?? 'posix';
     if (policy !== 'posix' && policy !== 'windows') throw new InvalidArgumentError(`policy must be 'posix' or 'windows', got ${String(policy)}`);
     const mechanism = options.waitMechanism ?? defaultWaitMechanism();
@@ -204,7 +205,7 @@ export class RobustMutex {
 
   /** Attach to a mutex that initialize() wrote (in any thread or process). */
   static at(buffer: SharedArrayBuffer, byteOffset: number, options: MutexOptions = {}): RobustMutex {
-    checkPlacement(buffer, byteOffset);
+    checkPlacement(buffer, byteOffset, MUTEX_BYTES, 'mutex');
     checkLayout(new Int32Array(buffer, byteOffset, MUTEX_BYTES / 4), byteOffset);
     return new RobustMutex(buffer, byteOffset, options);
   }
@@ -671,17 +672,4 @@ function checkLayout(i32: Int32Array, byteOffset: number): void {
     );
   }
   throw new MutexLayoutError(`no robust mutex at byte offset ${byteOffset} (magic ${(magic >>> 0).toString(16)})`);
-}
-
-function checkPlacement(buffer: SharedArrayBuffer, byteOffset: number): void {
-  if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('a robust mutex needs a SharedArrayBuffer');
-  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + MUTEX_BYTES > buffer.byteLength) {
-    throw new InvalidArgumentError(`mutex byteOffset must be a multiple of 8 with ${MUTEX_BYTES} bytes inside the buffer, got ${byteOffset}`);
-  }
-}
-
-function checkTimeout(timeoutMs: number): void {
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new InvalidArgumentError(`timeoutMs must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
-  }
 }

@@ -37,6 +37,7 @@ import { initRobustNode, robustNode, threadRobustList, type RobustNode, type Thr
 import * as layout from './rwlock-layout.js';
 import type { NotOwned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism, type WaitWord } from './waiting.js';
+import { checkPlacement, checkTimeout } from './lock-arguments.js';
 
 export interface RwLockOptions {
   /** How often (ms) a sleeping waiter looks at a holder's liveness in /proc when nothing woke it (default 5). */
@@ -219,7 +220,7 @@ export class RobustRwLock {
   static initialize(buffer: SharedArrayBuffer, byteOffset: number, options: RwLockInitializeOptions & RwLockOptions = {}): RobustRwLock {
     const slots = options.readerSlots ?? DEFAULT_READER_SLOTS;
     if (!Number.isInteger(slots) || slots < 1 || slots > MAX_READER_SLOTS) throw new InvalidArgumentError(`readerSlots must be an integer from 1 to ${MAX_READER_SLOTS}, got ${String(slots)}`);
-    checkPlacement(buffer, byteOffset, rwLockBytes(slots));
+    checkPlacement(buffer, byteOffset, rwLockBytes(slots), 'rwlock');
     const policy = options.policy ?? 'posix';
     if (policy !== 'posix' && policy !== 'windows') throw new InvalidArgumentError(`policy must be 'posix' or 'windows', got ${String(policy)}`);
     const mechanism = options.waitMechanism ?? defaultWaitMechanism();
@@ -238,13 +239,13 @@ export class RobustRwLock {
 
   /** Attach to a lock that initialize() wrote (in any thread or process). */
   static at(buffer: SharedArrayBuffer, byteOffset: number, options: RwLockOptions = {}): RobustRwLock {
-    checkPlacement(buffer, byteOffset, READER_SLOTS_OFFSET);
+    checkPlacement(buffer, byteOffset, READER_SLOTS_OFFSET, 'rwlock');
     const i32 = new Int32Array(buffer, byteOffset, READER_SLOTS_OFFSET / 4);
     const magic = Atomics.load(i32, H.magic);
     if (magic !== RW_MAGIC) throw new RwLockLayoutError(`no robust rwlock at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
     const version = Atomics.load(i32, H.version);
     if (version !== RW_LAYOUT_VERSION) throw new RwLockLayoutError(`rwlock layout version ${version}, this library reads ${RW_LAYOUT_VERSION}`);
-    checkPlacement(buffer, byteOffset, rwLockBytes(Atomics.load(i32, H.slotCount)));
+    checkPlacement(buffer, byteOffset, rwLockBytes(Atomics.load(i32, H.slotCount)), 'rwlock');
     return new RobustRwLock(buffer, byteOffset, options);
   }
 
@@ -1045,17 +1046,4 @@ export class RobustRwLock {
 function isAlive(tid: number, startTime: number): boolean {
   const liveness = ownerLiveness({ tid, startTime });
   return liveness === 'alive' || (liveness === 'reused' && startTime === 0);
-}
-
-function checkPlacement(buffer: SharedArrayBuffer, byteOffset: number, bytes: number): void {
-  if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('a robust rwlock needs a SharedArrayBuffer');
-  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
-    throw new InvalidArgumentError(`rwlock byteOffset must be a multiple of 8 with ${bytes} bytes inside the buffer, got ${byteOffset}`);
-  }
-}
-
-function checkTimeout(timeoutMs: number): void {
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new InvalidArgumentError(`timeoutMs must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
-  }
 }

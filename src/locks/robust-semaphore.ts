@@ -28,6 +28,7 @@ import { initRobustNode, robustNode, threadRobustList, type RobustNode, type Thr
 import { MAX_UNITS, SEM, SEM_LAYOUT_VERSION, SEM_MAGIC, SEM_UNITS_OFFSET, SEM_WAITER_SLOTS, U, UNIT_INTS, semaphoreBytes } from './semaphore-layout.js';
 import type { NotOwned, OwnerIdentity } from './types.js';
 import { asyncWaitMechanism, waitAsyncAny, waitSlice, wake, type AsyncWaitMechanism, type WaitWord, type WordValue } from './waiting.js';
+import { checkPlacement, checkTimeout } from './lock-arguments.js';
 
 export interface SemaphoreOptions {
   /** How often (ms) a sleeping waiter looks for units of dead holders (default 5). */
@@ -130,7 +131,7 @@ export class RobustSemaphore {
   static initialize(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreInitializeOptions & SemaphoreOptions): RobustSemaphore {
     const units = options.units;
     if (!Number.isInteger(units) || units < 1 || units > MAX_UNITS) throw new InvalidArgumentError(`units must be an integer from 1 to ${MAX_UNITS}, got ${String(units)}`);
-    checkPlacement(buffer, byteOffset, semaphoreBytes(units));
+    checkPlacement(buffer, byteOffset, semaphoreBytes(units), 'semaphore');
     let mechanism = options.waitMechanism;
     if (mechanism === undefined) {
       try {
@@ -151,13 +152,13 @@ export class RobustSemaphore {
   }
 
   static at(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreOptions = {}): RobustSemaphore {
-    checkPlacement(buffer, byteOffset, SEM_UNITS_OFFSET);
+    checkPlacement(buffer, byteOffset, SEM_UNITS_OFFSET, 'semaphore');
     const i32 = new Int32Array(buffer, byteOffset, SEM_UNITS_OFFSET / 4);
     const magic = Atomics.load(i32, SEM.magic);
     if (magic !== SEM_MAGIC) throw new SemaphoreLayoutError(`no robust semaphore at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
     const version = Atomics.load(i32, SEM.version);
     if (version !== SEM_LAYOUT_VERSION) throw new SemaphoreLayoutError(`semaphore layout version ${version}, this library reads ${SEM_LAYOUT_VERSION}`);
-    checkPlacement(buffer, byteOffset, semaphoreBytes(Atomics.load(i32, SEM.units)));
+    checkPlacement(buffer, byteOffset, semaphoreBytes(Atomics.load(i32, SEM.units)), 'semaphore');
     return new RobustSemaphore(buffer, byteOffset, options);
   }
 
@@ -416,18 +417,5 @@ export class RobustSemaphore {
     let waiting = 0;
     for (let i = 0; i < SEM_WAITER_SLOTS; i++) if (Atomics.load(i32, b + SEM.waiters + i) !== 0) waiting++;
     return { units: this.units, free, holders, waiting, unitsReclaimed: Atomics.load(i32, b + SEM.reclaimed), acquisitions: Atomics.load(i32, b + SEM.acquisitions) };
-  }
-}
-
-function checkPlacement(buffer: SharedArrayBuffer, byteOffset: number, bytes: number): void {
-  if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('a robust semaphore needs a SharedArrayBuffer');
-  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
-    throw new InvalidArgumentError(`semaphore byteOffset must be a multiple of 8 with ${bytes} bytes inside the buffer, got ${byteOffset}`);
-  }
-}
-
-function checkTimeout(timeoutMs: number): void {
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new InvalidArgumentError(`timeoutMs must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
   }
 }
