@@ -71,5 +71,5 @@ describe('the soak', () => {
     expect(svg).toContain('<polyline');
     // The soak removed its region files.
     expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`robust-shm-test-soak-${id}`))).toEqual([]);
-  }, 300_000);
+  }, 900_000);
 });

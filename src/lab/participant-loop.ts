@@ -11,6 +11,7 @@
 // requested fate (fates.ts).
 import { currentThreadIdentity } from '../locks/owner.js';
 import { inLedgerCriticalSection, type LedgerSection, type LedgerSectionOptions } from '../workers/ledger-critical-section.js';
+import type { RepairReport } from '../workers/ledger.js';
 import { HEAP_PARK_POINTS, openLabObjects } from './lab-objects.js';
 import type { NamedObjectHost } from '../locks/types.js';
 import { HeapRecords } from './records.js';
@@ -84,17 +85,24 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
   /**
    * Run `work` (a ledger section) under a hold of the rwlock, then `release`
    * it. A writer that died inside the rwlock left the ledger to be repaired:
-   * the mutex section did that (or found nothing in flight); a repair that
-   * did not check out leaves the rwlock inconsistent too (posix: it becomes
-   * not recoverable, like the mutex).
+   * the mutex section does that (or finds nothing in flight), and the work
+   * calls `settle` first thing, with the repair, so the rwlock is marked
+   * consistent as soon as the ledger is, even when the work then throws (the
+   * soak's 'throw' fate): marking it only after the work returned released an
+   * abandoned rwlock unmarked on a throw, and under the posix policy that made
+   * it not recoverable for every participant. A repair that did not check out
+   * leaves the rwlock inconsistent too (posix: not recoverable, like the mutex).
    */
-  const underLock = <T>(abandoned: boolean, work: () => LedgerSection<T>, release: () => void): LedgerSection<T> => {
-    let section: LedgerSection<T> | undefined;
+  const underLock = <T>(abandoned: boolean, work: (settle: (repair: RepairReport | null) => void) => LedgerSection<T>, release: () => void): LedgerSection<T> => {
+    let settled = !abandoned;
+    const settle = (repair: RepairReport | null): void => {
+      if (settled) return;
+      settled = true;
+      if (repair === null || repair.invariant.holds) rw.markConsistent();
+    };
     try {
-      section = work();
-      return section;
+      return work(settle);
     } finally {
-      if (abandoned && section?.owned && (section.repair === null || section.repair.invariant.holds)) rw.markConsistent();
       release();
     }
   };
@@ -120,7 +128,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
         // A transferer died inside: we hold the lock exclusively and the
         // ledger may be half-updated. Its repair is the mutex's protocol:
         // take the mutex (same lock order as transferers) and let it repair.
-        underLock(true, () => inLedgerCriticalSection(mutex, ledger, () => {}, { timeoutMs: 250, records, ...sectionLog }), () => rw.releaseRead());
+        underLock(true, (settle) => inLedgerCriticalSection(mutex, ledger, settle, { timeoutMs: 250, records, ...sectionLog }), () => rw.releaseRead());
       } else {
         try {
           // No transfer can be in flight while we hold a read share: the invariant must hold.
@@ -156,7 +164,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
       }
       continue;
     }
-    const section = underLock(write.abandoned, () => transferSection(write.sharesReclaimed), () => rw.releaseWrite());
+    const section = underLock(write.abandoned, (settle) => transferSection(write.sharesReclaimed, settle), () => rw.releaseWrite());
     if (!section.owned) {
       if (section.status === 'not-recoverable') {
         board.setState(slot, 'exited');
@@ -169,7 +177,7 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
     await new Promise((resolve) => setTimeout(resolve, config.gapMs));
   }
 
-  function transferSection(sharesReclaimed: number) {
+  function transferSection(sharesReclaimed: number, settle: (repair: RepairReport | null) => void) {
     // Bounded, so an exit request is seen even under heavy contention. A
     // repaired ledger that does not check out is not marked consistent:
     // releasing then makes the mutex not-recoverable (posix policy), and
@@ -177,7 +185,8 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
     return inLedgerCriticalSection(
       mutex,
       ledger,
-      () => {
+      (repair) => {
+        settle(repair);
         const from = random() % ledger.accounts;
         let to = random() % (ledger.accounts - 1);
         if (to >= from) to++;
