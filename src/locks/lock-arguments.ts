@@ -16,3 +16,22 @@ export function checkTimeout(timeoutMs: number): void {
     throw new InvalidArgumentError(`timeoutMs must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
   }
 }
+
+/**
+ * The magic and layout version a lock's initialize() wrote, read before anything else is trusted:
+ * another object, or one written by another layout, at that offset is refused with the lock's own
+ * layout error (`LayoutError`), whose messages name `what`.
+ */
+export function checkLayoutHeader(
+  i32: Int32Array,
+  at: { magic: number; version: number },
+  expected: { magic: number; version: number },
+  what: string,
+  byteOffset: number,
+  LayoutError: new (message: string) => Error,
+): void {
+  const magic = Atomics.load(i32, at.magic);
+  if (magic !== expected.magic) throw new LayoutError(`no robust ${what} at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
+  const version = Atomics.load(i32, at.version);
+  if (version !== expected.version) throw new LayoutError(`${what} layout version ${version}, this library reads ${expected.version}`);
+}

@@ -37,7 +37,7 @@ import { initRobustNode, robustNode, threadRobustList, type RobustNode, type Thr
 import * as layout from './rwlock-layout.js';
 import type { NotOwned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism, type WaitWord } from './waiting.js';
-import { checkPlacement, checkTimeout } from './lock-arguments.js';
+import { checkLayoutHeader, checkPlacement, checkTimeout } from './lock-arguments.js';
 
 export interface RwLockOptions {
   /** How often (ms) a sleeping waiter looks at a holder's liveness in /proc when nothing woke it (default 5). */
@@ -241,10 +241,7 @@ export class RobustRwLock {
   static at(buffer: SharedArrayBuffer, byteOffset: number, options: RwLockOptions = {}): RobustRwLock {
     checkPlacement(buffer, byteOffset, READER_SLOTS_OFFSET, 'rwlock');
     const i32 = new Int32Array(buffer, byteOffset, READER_SLOTS_OFFSET / 4);
-    const magic = Atomics.load(i32, H.magic);
-    if (magic !== RW_MAGIC) throw new RwLockLayoutError(`no robust rwlock at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
-    const version = Atomics.load(i32, H.version);
-    if (version !== RW_LAYOUT_VERSION) throw new RwLockLayoutError(`rwlock layout version ${version}, this library reads ${RW_LAYOUT_VERSION}`);
+    checkLayoutHeader(i32, H, { magic: RW_MAGIC, version: RW_LAYOUT_VERSION }, 'rwlock', byteOffset, RwLockLayoutError);
     checkPlacement(buffer, byteOffset, rwLockBytes(Atomics.load(i32, H.slotCount)), 'rwlock');
     return new RobustRwLock(buffer, byteOffset, options);
   }

@@ -28,7 +28,7 @@ import { initRobustNode, robustNode, threadRobustList, type RobustNode, type Thr
 import { MAX_UNITS, SEM, SEM_LAYOUT_VERSION, SEM_MAGIC, SEM_UNITS_OFFSET, SEM_WAITER_SLOTS, U, UNIT_INTS, semaphoreBytes } from './semaphore-layout.js';
 import type { NotOwned, OwnerIdentity } from './types.js';
 import { asyncWaitMechanism, waitAsyncAny, waitSlice, wake, type AsyncWaitMechanism, type WaitWord, type WordValue } from './waiting.js';
-import { checkPlacement, checkTimeout } from './lock-arguments.js';
+import { checkLayoutHeader, checkPlacement, checkTimeout } from './lock-arguments.js';
 
 export interface SemaphoreOptions {
   /** How often (ms) a sleeping waiter looks for units of dead holders (default 5). */
@@ -154,10 +154,7 @@ export class RobustSemaphore {
   static at(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreOptions = {}): RobustSemaphore {
     checkPlacement(buffer, byteOffset, SEM_UNITS_OFFSET, 'semaphore');
     const i32 = new Int32Array(buffer, byteOffset, SEM_UNITS_OFFSET / 4);
-    const magic = Atomics.load(i32, SEM.magic);
-    if (magic !== SEM_MAGIC) throw new SemaphoreLayoutError(`no robust semaphore at byte offset ${byteOffset} (magic ${magic.toString(16)})`);
-    const version = Atomics.load(i32, SEM.version);
-    if (version !== SEM_LAYOUT_VERSION) throw new SemaphoreLayoutError(`semaphore layout version ${version}, this library reads ${SEM_LAYOUT_VERSION}`);
+    checkLayoutHeader(i32, SEM, { magic: SEM_MAGIC, version: SEM_LAYOUT_VERSION }, 'semaphore', byteOffset, SemaphoreLayoutError);
     checkPlacement(buffer, byteOffset, semaphoreBytes(Atomics.load(i32, SEM.units)), 'semaphore');
     return new RobustSemaphore(buffer, byteOffset, options);
   }
