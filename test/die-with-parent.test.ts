@@ -79,6 +79,20 @@ function procState(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
+/**
+ * kill(SIGSTOP) only queues the signal: the target shows 'T' once it has been
+ * scheduled and taken it, which on a loaded machine can be well after the
+ * sender reported the stop. Returns the last state seen (a safety net, 10 s).
+ */
+async function stateOnceStopped(pid: number, limitMs = 10_000): Promise<string> {
+  const deadline = performance.now() + limitMs;
+  for (;;) {
+    const state = procState(pid);
+    if (state === 'T' || performance.now() > deadline) return state;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 async function sigkillAndWait(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   process.kill(child.pid!, 'SIGKILL');
@@ -110,7 +124,7 @@ describe('children die with a SIGKILLed parent', () => {
     const stopped = await lineMatching(lines, (e) => e['event'] === 'stopped');
     expect(started).toHaveLength(3);
     expect(stopped['pid']).toBe(started[1]);
-    expect(procState(started[1]!)).toBe('T');
+    expect(await stateOnceStopped(started[1]!)).toBe('T');
     // Everything the lab runs now: participants and any helper (tsx's esbuild service).
     const all = [...new Set([...started, ...descendants(child.pid!)])];
     await sigkillAndWait(child);
@@ -122,7 +136,8 @@ describe('children die with a SIGKILLed parent', () => {
     const report = await lineMatching(lines, (e) => Array.isArray(e['pids']));
     const pids = report['pids'] as number[];
     expect(report['envCleared']).toBe(true);
-    expect(procState(pids[0]!)).toBe('T');
+    expect(report['modes']).toEqual(['pdeathsig', 'pdeathsig', 'pdeathsig']);
+    expect(await stateOnceStopped(pids[0]!)).toBe('T');
     const all = [...new Set([...pids, ...descendants(child.pid!)])];
     await sigkillAndWait(child);
     expect(await survivors(all)).toEqual([]);
@@ -130,7 +145,9 @@ describe('children die with a SIGKILLed parent', () => {
 
   it('without the addon (ppid watch): the blocked and idle children die at once, the stopped one once continued', async () => {
     const { child, lines } = startGroup([FLEET_PARENT.pathname], { ...process.env, ROBUST_SHM_NO_NATIVE: '1' });
-    const pids = (await lineMatching(lines, (e) => Array.isArray(e['pids'])))['pids'] as number[];
+    const report = await lineMatching(lines, (e) => Array.isArray(e['pids']));
+    const pids = report['pids'] as number[];
+    expect(report['modes']).toEqual(['ppid-watch', 'ppid-watch', 'ppid-watch']);
     await sigkillAndWait(child);
     expect(await survivors(pids.slice(1))).toEqual([]);
     // The fallback's known limit: nothing of a stopped process runs, its watcher included.

@@ -96,6 +96,41 @@ export interface NativeBinding {
   getppid(): number;
 }
 
+// Every function the TypeScript side calls. A binary that lacks one is a build
+// of older sources (node-gyp-build prefers an existing build/Release to the
+// prebuilt binary, and `npm install` in a checkout keeps it): refusing it at
+// load beats a TypeError deep inside a lock, or a caller quietly falling back
+// to a weaker mechanism. The mapped type makes a new member of NativeBinding a
+// compile error until it is listed here.
+const REQUIRED: { readonly [K in keyof NativeBinding]: true } = {
+  mapFd: true,
+  mapAnonymous: true,
+  msync: true,
+  madvise: true,
+  mincore: true,
+  addressOf: true,
+  futexWait: true,
+  futexWake: true,
+  gettid: true,
+  pageSize: true,
+  reserveFileSpace: true,
+  robustListHead: true,
+  robustListPatch: true,
+  waiterAvailable: true,
+  waiterStart: true,
+  waiterAdd: true,
+  waiterCancel: true,
+  waiterStats: true,
+  setParentDeathSignal: true,
+  getppid: true,
+};
+
+/** The names `binding` lacks among those the TypeScript side calls. */
+export function missingNativeFunctions(binding: unknown): string[] {
+  const exports = (typeof binding === 'object' && binding !== null ? binding : {}) as Record<string, unknown>;
+  return Object.keys(REQUIRED).filter((name) => typeof exports[name] !== 'function');
+}
+
 interface NodeGypBuild {
   (dir: string): unknown;
   /** The path of the binary that matches this platform and ABI; throws when none does. */
@@ -137,12 +172,21 @@ function load(): NativeBinding {
   } catch (error) {
     throw new NativeUnavailableError(`no local build and no prebuilt binary for ${want}`, candidates(), { cause: error });
   }
+  let binding: unknown;
   try {
-    return require(file) as NativeBinding;
+    binding = require(file);
   } catch (error) {
     // e.g. a build for another Node ABI left in build/Release, or a missing system library.
     throw new NativeUnavailableError(`${file} did not load for ${want}`, [`${file}: ${(error as Error).message}`, ...candidates()], { cause: error });
   }
+  const missing = missingNativeFunctions(binding);
+  if (missing.length > 0) {
+    throw new NativeUnavailableError(
+      `${file} is a build of older sources (it lacks ${missing.join(', ')}); in a checkout, run \`npm run rebuild:native\``,
+      [`${file}: lacks ${missing.join(', ')}`, ...candidates()],
+    );
+  }
+  return binding as NativeBinding;
 }
 
 let cached: NativeBinding | undefined;

@@ -38,6 +38,14 @@ export const PARENT_PID_ENV = 'ROBUST_SHM_PARENT_PID';
 export type ParentDeathMode = 'pdeathsig' | 'ppid-watch' | 'none';
 
 const SIGKILL = 9;
+// A global, not a module variable: the preload runs the compiled module while
+// code started through a loader (tsx, a bundler) may hold another instance.
+const ARMED_MODE = Symbol.for('robust-shm.parent-death-mode');
+
+/** How dieWithParent() tied this process to its parent ('none' when it has not run or had no parent to tie to). */
+export function armedParentDeathMode(): ParentDeathMode {
+  return ((globalThis as Record<symbol, unknown>)[ARMED_MODE] as ParentDeathMode | undefined) ?? 'none';
+}
 const WATCH_INTERVAL_MS = 100;
 
 /** What to add to a child's environment so that its dieWithParent() ties it to this process. */
@@ -68,6 +76,7 @@ export function dieWithParent(expectedParentPid: number = Number(process.env[PAR
   // After the prctl: the parent may have died before it (nobody was there to signal us).
   if (ppid() !== expectedParentPid) process.kill(process.pid, 'SIGKILL');
   if (mode === 'ppid-watch') startPpidWatch(expectedParentPid);
+  (globalThis as Record<symbol, unknown>)[ARMED_MODE] = mode;
   return mode;
 }
 
