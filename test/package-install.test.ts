@@ -6,6 +6,9 @@
 // - a child process and a worker thread of that project open one region and
 //   mutex; the process is SIGKILLed inside the critical section and the thread
 //   gets 'abandoned', then the thread is terminated inside and a process gets 'abandoned';
+// - the usual piscina set-up: a main thread that never imports the library, a
+//   task aborted (AbortSignal) inside the critical section, the next task told
+//   'abandoned', workers retired on idleTimeout, then destroy(); exit 0, no stderr;
 // - `npx -- robust-shm-lab --script "park 2; kill 2; quit" --json` reports the
 //   abandonment and the repair;
 // - without a loadable binary: NativeUnavailableError (code, what was tried), threads-only still works.
@@ -72,12 +75,12 @@ beforeAll(() => {
     timeout: 300_000,
   });
   console.log(`npm install <tarball> --ignore-scripts: ${Math.round(performance.now() - started)} ms`);
-  for (const f of ['participant.mjs', 'kill-inside.mjs', 'no-native.mjs', 'typed.mts']) copyFileSync(join(fixtures, f), join(project, f));
+  for (const f of ['participant.mjs', 'kill-inside.mjs', 'no-native.mjs', 'typed.mts', 'pool-main.mjs', 'pool-task.mjs']) copyFileSync(join(fixtures, f), join(project, f));
 }, 600_000);
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
-  for (const suffix of ['-readme-esm.region', '-readme-cjs.region', '-kill.region']) {
+  for (const suffix of ['-readme-esm.region', '-readme-cjs.region', '-kill.region', '-pool.region']) {
     rmSync(shmPrefix + suffix, { force: true });
     rmSync(`${shmPrefix}${suffix}.lock`, { force: true, recursive: true });
   }
@@ -160,6 +163,27 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
     expect(lines.some((l) => l['event'] === 'abandoned')).toBe(true);
     expect(lines.some((l) => l['event'] === 'repaired')).toBe(true);
   }, 180_000);
+
+  it('a piscina pool whose main thread never imports the library: an aborted holder, abandoned and repaired, idle retirement, destroy(); exit 0', async () => {
+    const child = spawn(process.execPath, ['pool-main.mjs', `${shmPrefix}-pool.region`], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+    clearTimeout(timer);
+    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    expect(report).toMatchObject({ mappedBefore: false, mappedAfter: true, abortedWith: 'AbortError', holderGone: true, retiredGone: true, destroyedGone: true, heapValid: true });
+    const statuses = report['statuses'] as string[];
+    // Exactly one task met the aborted holder's death, and it named that thread.
+    expect(statuses.filter((s) => s === 'abandoned')).toHaveLength(1);
+    expect(statuses.filter((s) => s === 'acquired')).toHaveLength(5);
+    expect(report['abandonedNamed']).toEqual([report['holderTid']]);
+    // Every completed step counted once; the aborted one did not count.
+    expect(report['finalCount']).toBe(6);
+  }, 150_000);
 
   it('with no loadable binary: NativeUnavailableError with a code and what was tried; threads-only use still works', () => {
     const prebuilds = join(installed, 'prebuilds');
