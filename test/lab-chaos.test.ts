@@ -49,4 +49,32 @@ describe('lock lab chaos', () => {
     expect(pids.length).toBeGreaterThan(20);
     for (const pid of pids) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
   }, 150_000);
+
+  it('respawn commands while chaos kills and respawns: one incarnation per slot at a time, nothing left running', async () => {
+    // A chaos victim is dead before its kill() returns (a pool thread's kill
+    // also waits for the OS thread to go); a respawn in that window used to
+    // start it too, then chaos started it again: two in one slot, one untracked.
+    // Our own kills leave their victims for respawn; chaos's victims are its own to respawn.
+    const script = ['ready', 'chaos on', 'rate 25', ...Array.from({ length: 80 }, (_, i) => `${i % 2 ? '' : `kill ${1 + ((i / 2) % 4)}; `}respawn; wait 25ms`), 'chaos off', 'ready', 'quit'].join('; ');
+    const run = await lab.run(['--json', '--script', script]);
+    expect(run.code, run.stderr).toBe(0);
+    const spawnEvents = new Set(['started', 'added', 'respawned']);
+    const lastBySlot = new Map<number, string>();
+    for (const x of run.events) {
+      if (x.participant === undefined) continue;
+      if (spawnEvents.has(x.event)) {
+        const before = lastBySlot.get(x.participant);
+        expect(before === undefined || !spawnEvents.has(before), `#${x.participant} ${x.event} while its last incarnation (${before}) had not died: ${x.text}`).toBe(true);
+        lastBySlot.set(x.participant, x.event);
+      } else if (x.event === 'killed' || x.event === 'died') {
+        lastBySlot.set(x.participant, x.event);
+      }
+    }
+    // Some of the 80 respawn commands found a dead participant (the others were refused).
+    const refusedRespawns = run.events.filter((x) => x.event === 'refused' && /nobody is dead/.test(x.text)).length;
+    expect(refusedRespawns).toBeLessThan(80);
+    expect(run.events.filter((x) => x.event === 'killed').length).toBeGreaterThanOrEqual(10);
+    expect(run.summary).toMatchObject({ ok: true, invariantHeld: true, hangs: 0 });
+    for (const pid of processPids(run.events)) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
+  }, 150_000);
 });

@@ -41,7 +41,9 @@ describe('the soak', () => {
     const lines = stdout.split('\n').filter((l) => l.startsWith('{'));
     const summary = JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown> & { byWay: Record<string, number>; recoveriesByKind: Record<string, number> };
     expect(summary['summary'], stderr).toBe('soak');
-    expect(summary, stdout.slice(-3000)).toMatchObject({
+    // On failure: the first troubles reported, then the tail.
+    const troubles = lines.filter((l) => /"event":"(unexpected-death|hang|double-owner|invariant-violation|heap-invalid|region-failure|check-failed)/.test(l)).slice(0, 8);
+    expect(summary, `${troubles.join('\n')}\n...\n${stdout.slice(-2000)}`).toMatchObject({
       ok: true,
       hangs: 0,
       doubleOwners: 0,

@@ -182,7 +182,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         f.unexpectedDeaths++;
         onEvent('unexpected-death', { participant: e.participant, detail: e['detail'] });
       }
-      void respawnDead();
+      respawnDead();
     }
     if (e.kind === 'hang') onEvent('hang', { participant: e.participant, text: e.text, ...whoHolds() });
   };
@@ -199,35 +199,16 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     };
   };
 
-  // The lab's respawn() brings back every dead participant, including a chaos
-  // victim between its death and chaos mode's own respawn of it (a pool
-  // thread's kill waits for the OS thread to vanish): two participants would
-  // then share one slot, and the untracked one could park for ever holding
-  // the mutex. So chaos pauses, its kills in flight finish, then respawn().
-  let respawning: Promise<void> | null = null;
-  let respawnAgain = false;
-  const respawnDead = async (): Promise<void> => {
-    if (respawning) {
-      respawnAgain = true;
-      return respawning;
-    }
-    respawning = (async () => {
-      do {
-        respawnAgain = false;
-        const wasOn = lab.chaosOn;
-        if (wasOn) lab.setChaos(false);
-        await lab.settle();
-        lab.respawn();
-        if (wasOn && chaosWanted) lab.setChaos(true, 50);
-      } while (respawnAgain);
-    })();
-    try {
-      await respawning;
-    } finally {
-      respawning = null;
-    }
+  // The lab's respawn() leaves a participant whose kill is still in flight to
+  // its killer (chaos respawns its own victims), so it is safe while chaos
+  // runs. Deferred: 'died' is emitted from inside the lab's exit handling.
+  let respawnTimer: NodeJS.Immediate | undefined;
+  const respawnDead = (): void => {
+    respawnTimer ??= setImmediate(() => {
+      respawnTimer = undefined;
+      if (running) lab.respawn();
+    });
   };
-  let chaosWanted = false;
 
   lab = await LabController.create(
     {
@@ -370,7 +351,6 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
       lab.cont(n);
     };
 
-    chaosWanted = true;
     lab.setChaos(true, 50);
     timers.push(setInterval(readLog, 20));
     timers.push(setInterval(fateStep, 50));
@@ -415,9 +395,8 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     }
   } finally {
     running = false;
-    chaosWanted = false;
     lab.setChaos(false);
-    await respawning;
+    if (respawnTimer) clearImmediate(respawnTimer);
     for (const t of timers) clearInterval(t);
     await region.catch(() => {});
     await lane?.close();

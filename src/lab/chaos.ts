@@ -15,8 +15,8 @@ export interface ChaosHost {
   ownerSlot(): number | null;
   park(n: number, where: ParkPlace): Promise<CommandResult>;
   kill(n: number, reason: string): Promise<CommandResult>;
-  /** Start a new incarnation in the victim's slot. */
-  respawn(p: Participant): void;
+  /** Start a new incarnation in the victim's slot, unless its `generation` was already followed by another. */
+  respawn(p: Participant, generation: number): void;
 }
 
 export class LabChaos {
@@ -68,13 +68,14 @@ export class LabChaos {
     const ownerP = owner === null ? undefined : candidates.find((p) => p.slot === owner);
     const roll = Math.random();
     const victim = ownerP && roll < 0.5 ? ownerP : candidates[Math.floor(Math.random() * candidates.length)]!;
+    const generation = victim.generation;
     this.inFlight++;
     try {
       if (victim !== ownerP && roll > 0.6) await this.host.park(victim.number, roll > 0.9 ? 'heap' : 'ledger');
       const result = await this.host.kill(victim.number, 'chaos killed');
       if (result.ok) {
         this.kills++;
-        if (!this.host.isClosed()) this.host.respawn(victim);
+        if (!this.host.isClosed()) this.host.respawn(victim, generation);
       }
     } finally {
       this.inFlight--;

@@ -60,7 +60,10 @@ export class LabController {
         ownerSlot: () => this.ownerSlot(),
         park: (n, where) => this.park(n, where),
         kill: (n, reason) => this.kill(n, reason),
-        respawn: (p) => void this.spawn(p.slot, p.kind, 'respawned'),
+        // Only the incarnation chaos killed, and only if nobody brought it back meanwhile.
+        respawn: (p, generation) => {
+          if (p.generation === generation && !p.alive && !p.dying) this.spawn(p.slot, p.kind, 'respawned');
+        },
       },
       options.chaosRate,
     );
@@ -119,12 +122,13 @@ export class LabController {
   async kill(n: number, reason = 'killed'): Promise<CommandResult> {
     const p = this.lookup(n);
     if (typeof p === 'string') return this.refuse(p, n);
-    if (!p.alive || p.dying) return this.refuse(`#${n} is already dead (r respawns the dead)`, n);
+    if (!p.alive || p.dying || p.killing) return this.refuse(`#${n} is already dead (r respawns the dead)`, n);
     const row = this.row(p);
     const parkedAt = this.parkedWhere(p, row);
     const heldMutex = this.ownerSlot() === p.slot;
     const heldReadShare = p.role === 'auditor' && this.holdsReadShare(row.tid);
     p.dying = true;
+    p.killing = true;
     // The kill is issued synchronously inside kill() (before its first
     // await), so the event below precedes whatever the death causes.
     const gone = p.handle!.kill(row.tid);
@@ -145,7 +149,11 @@ export class LabController {
               ? 'in its critical section'
               : row.state;
     this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, role: p.role });
-    await gone;
+    try {
+      await gone;
+    } finally {
+      p.killing = false;
+    }
     p.stopped = false;
     return { ok: true, message: `killed #${n}` };
   }
@@ -231,8 +239,14 @@ export class LabController {
   }
 
   respawn(): CommandResult {
-    const dead = this.participants.filter((p): p is Participant => p !== undefined && !p.alive && !p.dying);
-    if (dead.length === 0) return this.refuse('nobody is dead: nothing to respawn');
+    // A participant whose kill has not returned is left to that kill's issuer
+    // (chaos respawns its own victims): taking it here too put two
+    // incarnations in one slot, the older one untracked.
+    const dead = this.participants.filter((p): p is Participant => p !== undefined && !p.alive && !p.dying && !p.killing);
+    if (dead.length === 0) {
+      const killing = this.participants.filter((p) => p?.killing).map((p) => `#${p!.number}`);
+      return this.refuse(killing.length ? `nobody is dead yet (${killing.join(' ')} still being killed)` : 'nobody is dead: nothing to respawn');
+    }
     for (const p of dead) this.spawn(p.slot, p.kind, 'respawned');
     return { ok: true, message: `respawned ${dead.map((p) => `#${p.number}`).join(' ')}` };
   }

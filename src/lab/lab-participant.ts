@@ -13,6 +13,12 @@ export class Participant {
   generation = 0;
   stopped = false;
   dying = false;
+  /**
+   * A kill() of this incarnation has not returned yet. Its exit can be seen
+   * (dying cleared) before then: a pool thread's kill also waits for the OS
+   * thread to vanish. Whoever issued the kill respawns it, if anyone does.
+   */
+  killing = false;
   exit: ExitInfo | undefined;
   lastOps = -1;
   /** Audit failures of this generation already reported (an auditor's board row counts them). */

@@ -92,6 +92,12 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
    * abandoned rwlock unmarked on a throw, and under the posix policy that made
    * it not recoverable for every participant. A repair that did not check out
    * leaves the rwlock inconsistent too (posix: not recoverable, like the mutex).
+   * Nor is an abandoned hold given up because the mutex timed out: that
+   * happens while the mutex's dead owner is not yet known dead (its word may
+   * name a thread that died before recording itself, found dead only by a
+   * liveness check), and releasing the rwlock unrepaired then had the same
+   * effect. Holding the rwlock exclusively, we are the only one who can take
+   * the mutex once its owner is known dead, so we wait for that.
    */
   const underLock = <T>(abandoned: boolean, work: (settle: (repair: RepairReport | null) => void) => LedgerSection<T>, release: () => void): LedgerSection<T> => {
     let settled = !abandoned;
@@ -101,7 +107,10 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
       if (repair === null || repair.invariant.holds) rw.markConsistent();
     };
     try {
-      return work(settle);
+      for (;;) {
+        const section = work(settle);
+        if (settled || section.owned || section.status === 'not-recoverable') return section;
+      }
     } finally {
       release();
     }
