@@ -400,7 +400,15 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     for (const t of timers) clearInterval(t);
     await region.catch(() => {});
     await lane?.close();
-    for (const p of pendingFates.values()) fates.cancel(p.slot);
+    // A fate already taken is being carried out: its death is still to come,
+    // and it is this soak's doing, not an unexpected death. Wait for those.
+    for (const [n, p] of pendingFates) if (fates.cancel(p.slot) !== null) pendingFates.delete(n);
+    const fatesDeadline = performance.now() + FATE_TIMEOUT_MS;
+    while (pendingFates.size > 0 && performance.now() < fatesDeadline) await new Promise((r) => setTimeout(r, 10));
+    for (const [n, p] of pendingFates) {
+      f.hangs++;
+      onEvent('hang', { participant: n, text: `taken ${p.fate} not carried out in ${FATE_TIMEOUT_MS / 1000} s` });
+    }
     pendingFates.clear();
     await lab.settle();
   }

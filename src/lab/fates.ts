@@ -49,8 +49,13 @@ export class FateBoard {
     Atomics.store(this.i32, this.word(slot), CODES[fate]);
   }
 
-  cancel(slot: number): void {
-    Atomics.store(this.i32, this.word(slot), 0);
+  /**
+   * Withdraw a request: returns it if it was still waiting, or null when the
+   * participant had already taken it (it is being carried out: the death is
+   * still to come).
+   */
+  cancel(slot: number): Fate | null {
+    return decode(Atomics.exchange(this.i32, this.word(slot), 0));
   }
 
   /** The request waiting in a slot, left in place. */
