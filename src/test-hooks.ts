@@ -29,6 +29,8 @@ export type HeapHookPoint =
 export interface TestHooks {
   /** RobustMutex: right after the lock word was taken, before any other owner field is written (hard case 1). */
   onLockWordTaken?: () => void;
+  /** RobustRwLock: right after this thread took over a dead writer's word (the repair owed is now its own), before it drains the readers. */
+  onWriterTakenOver?: () => void;
   /** openRegion: at each step of creating a region file (see CREATION_STEPS), with the temporary file's path. */
   onCreationStep?: (step: CreationStep, tempPath: string) => void | Promise<void>;
   /** SharedHeap: at each HeapHookPoint, inside the heap lock. */

@@ -136,6 +136,36 @@ describe('robust rwlock', () => {
     expect(Atomics.load(w.table, T.violations)).toBe(0);
   }, 60_000);
 
+  for (const kind of ['thread', 'process'] as const) {
+    it(`a taker of an abandoned lock killed (${kind}) before it is in: the next acquirer is still told "abandoned"`, async () => {
+      // Writer #1 dies inside; #2 takes over ('abandoned'), dies inside too
+      // without repairing; #3 takes the dead #2's word over and is killed
+      // right there, before it has drained the readers. The repair is still
+      // owed: we must be told 'abandoned', and under posix a release without
+      // markConsistent() must make the lock not recoverable. (The soak met
+      // the old behaviour: 'acquired', then a release that made the lock not
+      // recoverable for every participant.)
+      const w = await rwWorld(res, { policy: 'posix' });
+      for (const slot of [1, 2]) {
+        const writer = await proc(w, slot);
+        w.lot.request(slot);
+        void writer.request({ cmd: 'write', park: true, markConsistent: false }).catch(() => {});
+        w.lot.waitUntilParked(slot, 20_000);
+        await writer.kill();
+      }
+      const taker = await (kind === 'thread' ? threadParticipant(bundle, { ...w.data(3), parkOnTakeover: true }, w.region, (worker) => workers.add(worker)) : processParticipant(res, bundle, { ...w.data(3), parkOnTakeover: true }));
+      w.lot.request(3);
+      void taker.request({ cmd: 'write', timeoutMs: 30_000 }).catch(() => {});
+      w.lot.waitUntilParked(3, 20_000);
+      expect(w.rw.inspect()).toMatchObject({ consistent: false, timesAbandoned: 1 });
+      await taker.kill();
+      const r = w.rw.acquireWrite(10_000);
+      expect(r).toMatchObject({ owned: true, status: 'abandoned', abandoned: true, previousOwner: { tid: taker.tid } });
+      w.rw.releaseWrite(); // no markConsistent()
+      expect(w.rw.acquireWrite(1_000)).toMatchObject({ owned: false, status: 'not-recoverable' });
+    }, 60_000);
+  }
+
   it('writers do not starve under a continuous stream of overlapping readers', async () => {
     const w = await rwWorld(res);
     const readers = [await thread(w, 1), await thread(w, 2), await proc(w, 3), await proc(w, 4)];

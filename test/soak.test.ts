@@ -42,7 +42,7 @@ describe('the soak', () => {
     const summary = JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown> & { byWay: Record<string, number>; recoveriesByKind: Record<string, number> };
     expect(summary['summary'], stderr).toBe('soak');
     // On failure: the first troubles reported, then the tail.
-    const troubles = lines.filter((l) => /"event":"(unexpected-death|hang|double-owner|invariant-violation|heap-invalid|region-failure|check-failed)/.test(l)).slice(0, 8);
+    const troubles = lines.filter((l) => /"event":"(unexpected-death|hang|double-owner|invariant-violation|heap-invalid|region-failure|check-failed|context)/.test(l)).slice(0, 8);
     expect(summary, `${troubles.join('\n')}\n...\n${stdout.slice(-2000)}`).toMatchObject({
       ok: true,
       hangs: 0,

@@ -147,8 +147,19 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   let checkDue = false;
   let lab: LabController;
 
+  // The lab's last events, printed with the first few troubles: a failure
+  // that only shows under load is diagnosed from what came just before it.
+  const recent: string[] = [];
+  let contextsShown = 0;
+  const showContext = (): void => {
+    if (options.verbose || contextsShown >= 3) return;
+    contextsShown++;
+    onEvent('context', { before: [...recent] });
+  };
   const onLabEvent = (e: LabEvent) => {
     if (options.verbose) onEvent(`lab:${e.kind}`, { ...e });
+    recent.push(`${e.kind}${e.participant ? ` #${e.participant}` : ''}: ${e.text}`);
+    if (recent.length > 40) recent.shift();
     if ((e.kind === 'started' || e.kind === 'respawned' || e.kind === 'added') && e['kindOf'] === 'process') processPids.add(e['pid'] as number);
     if (e.kind === 'killed') {
       countKill(e['how'] as KillWay);
@@ -180,11 +191,16 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         checkDue = true;
       } else {
         f.unexpectedDeaths++;
-        onEvent('unexpected-death', { participant: e.participant, detail: e['detail'] });
+        const rw = lab.objects.rw.inspect();
+        onEvent('unexpected-death', { participant: e.participant, detail: e['detail'], rwlock: { state: rw.state, consistent: rw.consistent, timesAbandoned: rw.timesAbandoned, writer: rw.writer } });
+        showContext();
       }
       respawnDead();
     }
-    if (e.kind === 'hang') onEvent('hang', { participant: e.participant, text: e.text, ...whoHolds() });
+    if (e.kind === 'hang') {
+      onEvent('hang', { participant: e.participant, text: e.text, ...whoHolds() });
+      showContext();
+    }
   };
 
   /** For a hang report: the mutex's owner and what every participant is doing. */

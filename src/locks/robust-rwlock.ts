@@ -38,6 +38,7 @@ import * as layout from './rwlock-layout.js';
 import type { NotOwned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism, type WaitWord } from './waiting.js';
 import { checkLayoutHeader, checkPlacement, checkTimeout } from './lock-arguments.js';
+import { testHooksOf } from '../test-hooks.js';
 
 export interface RwLockOptions {
   /** How often (ms) a sleeping waiter looks at a holder's liveness in /proc when nothing woke it (default 5). */
@@ -187,6 +188,7 @@ export class RobustRwLock {
   private readonly writerNode: RobustNode;
   private readonly slotNodes: RobustNode[];
   /** The slot this thread last held (handles are per thread: JS objects are not shared between threads). */
+  private readonly onWriterTakenOver: (() => void) | undefined;
   private mySlot = -1;
   private meCached: OwnerIdentity | undefined;
 
@@ -204,6 +206,7 @@ export class RobustRwLock {
     this.kind = Atomics.load(this.i32, this.base + H.waitKind);
     this.livenessIntervalMs = options.livenessIntervalMs ?? 5;
     this.spin = options.spin ?? 100;
+    this.onWriterTakenOver = testHooksOf(options).onWriterTakenOver;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
     this.asyncLivenessIntervalMs = options.asyncLivenessIntervalMs ?? Math.max(this.livenessIntervalMs, ASYNC_LIVENESS_DEFAULT_MS);
     if (!(this.asyncLivenessIntervalMs > 0)) throw new InvalidArgumentError('asyncLivenessIntervalMs must be > 0');
@@ -452,7 +455,7 @@ export class RobustRwLock {
         if (tid === NOT_RECOVERABLE_TID) return NOT_OWNED_UNRECOVERABLE;
         if (tid === 0) {
           // The kernel (or a /proc look) found the writer dead.
-          if (Atomics.load(i32, this.base + H.active) !== 1) {
+          if (!this.repairOwed()) {
             // It died before it was in: nothing to repair; clear the word and let everyone on.
             if (Atomics.compareExchange(i32, W, w, 0) === w) this.wakeWriterWaiters();
             continue;
@@ -690,7 +693,7 @@ export class RobustRwLock {
     const i32 = this.i32;
     const b = this.base;
     // Stable while the word says OWNER_DIED: only an owner writes these.
-    const abandoned = Atomics.load(i32, b + H.active) === 1;
+    const abandoned = this.repairOwed();
     this.list?.pending(this.writerNode);
     if (Atomics.compareExchange(i32, b + H.writer, w, me.tid | (w & WAITERS)) !== w) {
       this.list?.clearPending();
@@ -698,10 +701,22 @@ export class RobustRwLock {
     }
     this.list?.link(this.writerNode);
     this.list?.clearPending();
+    // The repair is owed from here on, not only once we are in: a taker that
+    // dies while it drains the readers (active is 0 again then) must still
+    // leave 'abandoned' to the next one. Owed only in `active`, it was lost,
+    // and an inconsistency left by an earlier abandoned writer then met a
+    // release that knew nothing of it (posix: not recoverable for everyone).
+    if (abandoned) Atomics.compareExchange(i32, b + H.consistency, CONSISTENT, INCONSISTENT);
     const previous = { tid: i32[b + H.writerTid] ?? 0, pid: i32[b + H.writerPid] ?? 0, startTime: (i32[b + H.writerStart] ?? 0) >>> 0 };
     Atomics.store(i32, b + H.active, 0);
     this.writerIdentity(me);
+    this.onWriterTakenOver?.();
     return { previous, abandoned };
+  }
+
+  /** The dead writer in the word owes a repair: it was in (active), or it had itself taken over an abandoned lock. */
+  private repairOwed(): boolean {
+    return Atomics.load(this.i32, this.base + H.active) === 1 || Atomics.load(this.i32, this.base + H.consistency) === INCONSISTENT;
   }
 
   private writerIdentity(me: OwnerIdentity): void {
