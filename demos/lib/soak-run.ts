@@ -139,6 +139,18 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   };
   /** Dead tid -> when its kill was issued (shared clock) and how. */
   const pendingDetection = new Map<number, { at: number; how: string }>();
+  /**
+   * The kill that orphaned the lock `tid` held, if recent. An older entry is a
+   * kill that orphaned nothing (the victim had just released) whose tid a
+   * later thread reuses: matched, it made a sample of minutes (a 10,000-kill
+   * run's max was 805 s). Beyond the hang window a detection is a hang anyway.
+   */
+  const takeDetection = (tid: number, at: number): { at: number; how: string } | null => {
+    const kill = pendingDetection.get(tid);
+    if (!kill) return null;
+    pendingDetection.delete(tid);
+    return at - kill.at <= options.hangMs ? kill : null;
+  };
   /** Participant number -> requested fate. */
   const pendingFates = new Map<number, { fate: Fate; since: number; slot: number }>();
   const processPids = new Set<number>();
@@ -262,9 +274,8 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
       f.logLost += lost;
       for (const e of entries) {
         if (e.kind === 'abandoned') {
-          const kill = pendingDetection.get(e.prevTid);
+          const kill = takeDetection(e.prevTid, e.at);
           if (kill) {
-            pendingDetection.delete(e.prevTid);
             samples.push({ t: elapsed(), ms: Math.max(0, e.at - kill.at), how: kill.how });
           }
         } else if (e.kind === 'repaired') {
@@ -314,10 +325,10 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
           onOwned: (result) => {
             guard.enter(me, result.abandoned);
             if (result.abandoned && result.previousOwner) {
-              const kill = pendingDetection.get(result.previousOwner.tid);
+              const now = sharedClockMs();
+              const kill = takeDetection(result.previousOwner.tid, now);
               if (kill) {
-                pendingDetection.delete(result.previousOwner.tid);
-                samples.push({ t: elapsed(), ms: Math.max(0, sharedClockMs() - kill.at), how: kill.how });
+                samples.push({ t: elapsed(), ms: Math.max(0, now - kill.at), how: kill.how });
               }
             }
           },
