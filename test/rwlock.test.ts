@@ -146,12 +146,14 @@ describe('robust rwlock', () => {
       // the old behaviour: 'acquired', then a release that made the lock not
       // recoverable for every participant.)
       const w = await rwWorld(res, { policy: 'posix' });
+      let lastRecorded = 0;
       for (const slot of [1, 2]) {
         const writer = await proc(w, slot);
         w.lot.request(slot);
         void writer.request({ cmd: 'write', park: true, markConsistent: false }).catch(() => {});
         w.lot.waitUntilParked(slot, 20_000);
         await writer.kill();
+        lastRecorded = writer.tid;
       }
       const taker = await (kind === 'thread' ? threadParticipant(bundle, { ...w.data(3), parkOnTakeover: true }, w.region, (worker) => workers.add(worker)) : processParticipant(res, bundle, { ...w.data(3), parkOnTakeover: true }));
       w.lot.request(3);
@@ -160,11 +162,35 @@ describe('robust rwlock', () => {
       expect(w.rw.inspect()).toMatchObject({ consistent: false, timesAbandoned: 1 });
       await taker.kill();
       const r = w.rw.acquireWrite(10_000);
-      expect(r).toMatchObject({ owned: true, status: 'abandoned', abandoned: true, previousOwner: { tid: taker.tid } });
+      // The taker died before it recorded itself: the last writer that did is named.
+      expect(r).toMatchObject({ owned: true, status: 'abandoned', abandoned: true, previousOwner: { tid: lastRecorded } });
       w.rw.releaseWrite(); // no markConsistent()
       expect(w.rw.acquireWrite(1_000)).toMatchObject({ owned: false, status: 'not-recoverable' });
     }, 60_000);
   }
+
+  it('a taker stopped right after taking over a dead writer\'s word is alive: a waiting writer times out, then gets in once it is killed', async () => {
+    // Until the taker has recorded itself, the identity fields still name the
+    // dead writer. A waiter's liveness look read the taker's tid with the dead
+    // writer's start time, judged it "reused", so dead, and went in beside it.
+    const w = await rwWorld(res, { policy: 'posix' });
+    const writer = await proc(w, 1);
+    w.lot.request(1);
+    void writer.request({ cmd: 'write', park: true, markConsistent: false }).catch(() => {});
+    w.lot.waitUntilParked(1, 20_000);
+    await writer.kill();
+    const taker = await threadParticipant(bundle, { ...w.data(2), parkOnTakeover: true }, w.region, (worker) => workers.add(worker));
+    w.lot.request(2);
+    void taker.request({ cmd: 'write', timeoutMs: 30_000 }).catch(() => {});
+    w.lot.waitUntilParked(2, 20_000);
+    // Many liveness looks (every 5 ms) while the taker holds the word, parked and alive.
+    expect(w.rw.acquireWrite(1_500)).toMatchObject({ owned: false, status: 'timeout' });
+    await taker.kill();
+    expect(w.rw.acquireWrite(10_000)).toMatchObject({ owned: true, status: 'abandoned', previousOwner: { tid: writer.tid } });
+    w.rw.markConsistent();
+    w.rw.releaseWrite();
+    expect(w.rw.inspect()).toMatchObject({ state: 'free', consistent: true });
+  }, 60_000);
 
   it('writers do not starve under a continuous stream of overlapping readers', async () => {
     const w = await rwWorld(res);

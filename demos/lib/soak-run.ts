@@ -194,9 +194,14 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     if ((e.kind === 'respawned' || e.kind === 'started') && e.participant) overtaken.delete(e.participant);
     if (e.kind === 'died' && e.participant) {
       const pending = pendingFates.get(e.participant);
-      if (overtaken.delete(e.participant)) {
+      // A death is the requested one only if it died of it: another error while
+      // a fate was pending would otherwise be counted as the fate and hidden.
+      const detail = String(e['detail'] ?? '');
+      const ofFate = (fate: Fate) => (fate === 'exit' ? /\b70\b/.test(detail) : /as requested/.test(detail));
+      if (overtaken.has(e.participant) && /\b70\b|as requested/.test(detail)) {
+        overtaken.delete(e.participant);
         // counted as the chaos kill that overtook it
-      } else if (pending) {
+      } else if (pending && ofFate(pending.fate)) {
         pendingFates.delete(e.participant);
         countKill(FATE_WAY[pending.fate]);
         if (pending.fate === 'throw') f.recovered.throwsRolledBack++;

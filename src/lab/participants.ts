@@ -76,7 +76,7 @@ export class ParticipantLauncher {
     let tail = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      tail = (tail + chunk).slice(-400);
+      tail = (tail + chunk).slice(-4000);
     });
     let alive = true;
     let killedByUs = false;
@@ -198,7 +198,9 @@ export class ParticipantLauncher {
   }
 }
 
+/** What a crashed process said: its error line (Node ends an uncaught error's report with its own version line), else its last line. */
 function lastLine(text: string): string {
-  const line = text.trim().split('\n').pop();
-  return line ? `: ${line.slice(0, 120)}` : '';
+  const lines = text.trim().split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^Node\.js v\d/.test(l));
+  const line = [...lines].reverse().find((l) => /^[A-Za-z]*Error\b|^\w+Error:|Error \[/.test(l)) ?? lines.at(-1);
+  return line ? `: ${line.slice(0, 160)}` : '';
 }

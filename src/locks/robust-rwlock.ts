@@ -494,7 +494,7 @@ export class RobustRwLock {
         const expected = w | WAITERS;
         if (w !== expected && Atomics.compareExchange(i32, W, w, expected) !== w) continue;
         if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, wokenByAll: true }) {
-          this.markIfDead(W, this.base + H.writerStart);
+          this.markIfDead(W, this.base + H.writerStart, this.base + H.writerTid);
         }
       }
     } finally {
@@ -668,7 +668,7 @@ export class RobustRwLock {
         if (registered < 0) registered = this.registerWriterWaiter(me.tid);
         const expected = w | WAITERS;
         if (w !== expected && Atomics.compareExchange(i32, W, w, expected) !== w) continue;
-        if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, wokenByAll: true }) this.markIfDead(W, this.base + H.writerStart);
+        if (yield { index: W, expected, sliceMs: Math.min(this.livenessIntervalMs, remaining), remainingMs: remaining, wokenByAll: true }) this.markIfDead(W, this.base + H.writerStart, this.base + H.writerTid);
       }
       if (!takeover && !preTaken) this.writerIdentity(me);
       i32[this.base + H.writeDepth] = 1;
@@ -709,8 +709,11 @@ export class RobustRwLock {
     if (abandoned) Atomics.compareExchange(i32, b + H.consistency, CONSISTENT, INCONSISTENT);
     const previous = { tid: i32[b + H.writerTid] ?? 0, pid: i32[b + H.writerPid] ?? 0, startTime: (i32[b + H.writerStart] ?? 0) >>> 0 };
     Atomics.store(i32, b + H.active, 0);
-    this.writerIdentity(me);
+    // Here the word names us while the identity fields still name the dead
+    // writer: a waiter's liveness look must not read our tid with its start
+    // time (markIfDead goes by the identity's tid, written last).
     this.onWriterTakenOver?.();
+    this.writerIdentity(me);
     return { previous, abandoned };
   }
 
@@ -722,9 +725,10 @@ export class RobustRwLock {
   private writerIdentity(me: OwnerIdentity): void {
     const i32 = this.i32;
     const b = this.base;
-    i32[b + H.writerTid] = me.tid;
     i32[b + H.writerPid] = me.pid;
     i32[b + H.writerStart] = me.startTime | 0;
+    // Last: a start time counts for the tid in the word only once this names it (markIfDead).
+    Atomics.store(i32, b + H.writerTid, me.tid);
   }
 
   /** A writer that did not get in after all (timeout, abort, try). */
@@ -897,6 +901,11 @@ export class RobustRwLock {
   private reclaimSlot(at: number, v: number, me: OwnerIdentity): number {
     const i32 = this.i32;
     const state = Atomics.load(i32, at + S.state);
+    // Before the word names us: with the dead reader's start time beside our
+    // tid, a liveness look would judge us "reused", so dead, and the slot
+    // could be freed twice. Zeroing it early can only make a look more lenient.
+    if (Atomics.load(i32, at) !== v) return 0;
+    Atomics.store(i32, at + S.startTime, 0);
     if (Atomics.compareExchange(i32, at, v, me.tid) !== v) return 0;
     i32[at + S.state] = SLOT_HOLDING;
     i32[at + S.depth] = 0;
@@ -939,20 +948,25 @@ export class RobustRwLock {
   // ---- liveness (the /proc fallback; the kernel's robust list is the fast path) ----
 
   private markSlotIfDead(at: number): void {
-    this.markIfDead(at, at + S.startTime);
+    this.markIfDead(at, at + S.startTime, -1);
   }
 
   /**
    * Set OWNER_DIED (TID cleared) in a robust word whose holder is dead, as the
    * kernel would. A start time of 0 means "not written yet": then only a
    * thread that is gone, a zombie or exiting counts as dead, never "reused".
+   * The writer's start time is taken as "not written yet" too unless the
+   * identity's tid (`tidIndex`, written after the start time) names the tid
+   * in the word: a taker of a dead writer's word holds it with the dead
+   * writer's identity for a moment, and was judged "reused", so dead, by its
+   * tid and the dead writer's start time: a second writer went in.
    */
-  private markIfDead(index: number, startIndex: number): void {
+  private markIfDead(index: number, startIndex: number, tidIndex: number): void {
     const i32 = this.i32;
     const v = Atomics.load(i32, index);
     const tid = v & TID_MASK;
     if (tid === 0 || tid === NOT_RECOVERABLE_TID) return;
-    const startTime = Atomics.load(i32, startIndex) >>> 0;
+    const startTime = tidIndex < 0 || Atomics.load(i32, tidIndex) === tid ? Atomics.load(i32, startIndex) >>> 0 : 0;
     const liveness = ownerLiveness({ tid, startTime });
     if (liveness === 'alive' || (liveness === 'reused' && startTime === 0)) return;
     Atomics.compareExchange(i32, index, v, (v & WAITERS) | OWNER_DIED);
@@ -1034,7 +1048,8 @@ export class RobustRwLock {
     else {
       const startTime = (i32[b + H.writerStart] ?? 0) >>> 0;
       const tid = wtid || (i32[b + H.writerTid] ?? 0);
-      const alive = wtid !== 0 && isAlive(wtid, startTime);
+      // A taker not yet recorded: its tid, judged without the dead writer's start time (see markIfDead).
+      const alive = wtid !== 0 && isAlive(wtid, Atomics.load(i32, b + H.writerTid) === wtid ? startTime : 0);
       writer = { tid, pid: i32[b + H.writerPid] ?? 0, startTime, alive, depth: (i32[b + H.writeDepth] ?? 0) + (i32[b + H.readsInWrite] ?? 0) };
       state = !alive ? 'writer-dead' : Atomics.load(i32, b + H.active) === 1 ? 'write' : 'draining';
     }

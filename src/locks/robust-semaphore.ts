@@ -350,7 +350,8 @@ export class RobustSemaphore {
     this.list?.clearPending();
     i32[at + U.pid] = me.pid;
     i32[at + U.startTime] = me.startTime | 0;
-    i32[at + U.tid] = me.tid;
+    // Last: the start time counts for the tid in the word only once this names it (markDeadHolders).
+    Atomics.store(i32, at + U.tid, me.tid);
     this.held.push(unit);
     return true;
   }
@@ -378,7 +379,11 @@ export class RobustSemaphore {
       const v = Atomics.load(i32, at);
       const tid = v & TID_MASK;
       if (tid === 0) continue;
-      const startTime = Atomics.load(i32, at + U.startTime) >>> 0;
+      // A unit held for a moment by its reclaimer still carries the dead
+      // holder's start time: judged by it, the live reclaimer was "reused",
+      // so dead, and the unit could be freed twice. The start time counts
+      // only when the recorded tid is the word's.
+      const startTime = Atomics.load(i32, at + U.tid) === tid ? Atomics.load(i32, at + U.startTime) >>> 0 : 0;
       const liveness = ownerLiveness({ tid, startTime });
       if (liveness === 'alive' || (liveness === 'reused' && startTime === 0)) continue;
       Atomics.compareExchange(i32, at, v, (v & WAITERS) | OWNER_DIED);
