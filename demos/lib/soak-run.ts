@@ -434,6 +434,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
           fates.cancel(p.slot);
           f.hangs++;
           onEvent('hang', { participant: n, text: `requested ${p.fate} not carried out in ${FATE_TIMEOUT_MS / 1000} s`, stillRequested, ...whoHolds() });
+          showContext();
         }
       }
     }
