@@ -124,6 +124,13 @@ export class LabController {
     if (typeof p === 'string') return this.refuse(p, n);
     if (!p.alive || p.dying || p.killing) return this.refuse(`#${n} is already dead (r respawns the dead)`, n);
     const row = this.row(p);
+    // Node 20.20 dies (FATAL ERROR v8::Module::IsGraphAsync) when a worker is
+    // terminated while piscina require()s its ES module: an aborted pool task
+    // that is still loading takes the whole lab down. Chaos never picks a
+    // starting participant either.
+    if (p.kind === 'pool' && (row.generation !== p.generation || row.state === 'starting' || row.state === 'empty')) {
+      return this.refuse(`#${n} is still starting: a pool thread is killed once it runs`, n);
+    }
     const parkedAt = this.parkedWhere(p, row);
     const heldMutex = this.ownerSlot() === p.slot;
     const heldReadShare = p.role === 'auditor' && this.holdsReadShare(row.tid);
