@@ -5,10 +5,11 @@
 // its real entry; the test SIGKILLs it and polls /proc for every process it
 // had started (a zombie awaiting its reaper counts as gone).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { descendants, LAB_ENTRY, pidRunning } from './fixtures/lab-run.js';
 import { PARENT_PID_ENV } from '../src/workers/parent-death.js';
+import { readThreadStat } from '../src/locks/owner.js';
 
 const FLEET_PARENT = new URL('./fixtures/fleet-parent.ts', import.meta.url);
 const SLEEPER = new URL('./fixtures/fleet-sleeper.ts', import.meta.url);
@@ -75,8 +76,7 @@ async function lineMatching(lines: AsyncIterator<string>, match: (line: Record<s
 }
 
 function procState(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return readThreadStat(pid)?.state ?? 'gone';
 }
 
 /**

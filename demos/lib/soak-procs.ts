@@ -1,13 +1,13 @@
 // Is a process still running? From /proc: a zombie waiting for its reaper is
 // dead (it runs nothing and holds no lock), and so is a pid that is gone.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { readThreadStat } from '../../src/locks/owner.js';
 
 export function processRunning(pid: number): boolean {
-  if (!(pid > 0) || !existsSync(`/proc/${pid}`)) return false;
+  if (!(pid > 0)) return false;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    const state = readThreadStat(pid)?.state;
+    return state !== undefined && state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }
