@@ -82,3 +82,16 @@ export {
   HeapFormatError,
 } from './heap/heap-errors.js';
 export type { HeapValidation } from './heap/heap-validate.js';
+
+// The robust job queue (a dead consumer's job comes back at once)
+export {
+  RobustQueue,
+  type QueueOptions,
+  type TakeOptions,
+  type EnqueueOptions,
+  type DeadLetter,
+  type TakenJob,
+  type QueueSnapshot,
+} from './queue/robust-queue.js';
+export { Job, type DeadConsumer } from './queue/job.js';
+export { JobTooLargeError, QueueFullError, QueueMismatchError, JobNotHeldError } from './queue/queue-errors.js';

@@ -26,6 +26,9 @@ export type HeapHookPoint =
   | 'realloc:copied'
   | 'realloc:committed';
 
+/** Where `onInsideQueueLock` is called, always with the queue mutex held. */
+export type QueueHookPoint = 'enqueue:copying' | 'take:claimed';
+
 export interface TestHooks {
   /** RobustMutex: right after the lock word was taken, before any other owner field is written (hard case 1). */
   onLockWordTaken?: () => void;
@@ -35,6 +38,8 @@ export interface TestHooks {
   onCreationStep?: (step: CreationStep, tempPath: string) => void | Promise<void>;
   /** SharedHeap: at each HeapHookPoint, inside the heap lock. */
   onInsideHeapLock?: (point: HeapHookPoint) => void;
+  /** RobustQueue: inside the queue mutex, halfway through copying a job in ('enqueue:copying') or right after taking a job's claim ('take:claimed'). */
+  onInsideQueueLock?: (point: QueueHookPoint) => void;
 }
 
 /** An options object that may carry test hooks. */

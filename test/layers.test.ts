@@ -2,7 +2,7 @@
 //   0 native (+ errors.ts, test-hooks.ts)
 //   1 locks
 //   2 shm, inspect (beside each other)
-//   3 heap, and the main entry src/index.ts
+//   3 heap, queue, and the main entry src/index.ts
 //   4 workers, testing
 //   5 lab
 // Also: no entry point (src/index.ts, src/*/index.ts of an export) is imported
@@ -26,6 +26,7 @@ const LAYERS: [prefix: string, layer: number][] = [
   ['shm/', 2],
   ['inspect/', 2],
   ['heap/', 3],
+  ['queue/', 3],
   ['index.ts', 3],
   ['workers/', 4],
   ['testing/', 4],
