@@ -1,0 +1,182 @@
+// RobustQueue under real deaths: a consumer that dies holding a job, by each
+// way a Node thread or process can end, gives the job back at once (once,
+// with deliveries counted and the dead consumer named); a producer killed
+// halfway through copying a job in leaves nothing visible and its slot free;
+// a consumer blocked for 10 s keeps its job; a poison job is dead-lettered.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import type { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { useResources } from './helpers/resources.js';
+import { bundleQueueParticipants, exitOf, queueWorld, startProcess, startThread, until, type QueueBundle, type QueueWorld } from './fixtures/queue-setup.js';
+import { STATE, type QueueEnd } from './fixtures/queue-table.js';
+
+type Way = { name: string; kind: 'thread' | 'process'; end: QueueEnd; kill: (p: ChildProcess | Worker) => Promise<unknown> };
+
+const exitItself = async (p: ChildProcess | Worker): Promise<unknown> => exitOf(p);
+const sigkill = async (p: ChildProcess | Worker): Promise<unknown> => {
+  const gone = exitOf(p);
+  (p as ChildProcess).kill('SIGKILL');
+  return gone;
+};
+const terminate = async (p: ChildProcess | Worker): Promise<unknown> => (p as Worker).terminate();
+
+const WAYS: Way[] = [
+  { name: 'SIGKILL of the process', kind: 'process', end: 'park', kill: sigkill },
+  { name: 'process.exit()', kind: 'process', end: 'exit', kill: exitItself },
+  { name: 'an uncaught throw', kind: 'process', end: 'throw', kill: exitItself },
+  { name: 'SIGKILL of the process hosting it', kind: 'thread', end: 'host-thread', kill: sigkill },
+  { name: 'worker.terminate()', kind: 'thread', end: 'park', kill: terminate },
+  { name: 'process.exit() in the worker', kind: 'thread', end: 'exit', kill: exitItself },
+  { name: 'an uncaught throw in the worker', kind: 'thread', end: 'throw', kill: exitItself },
+];
+
+describe('RobustQueue: deaths', () => {
+  const res = useResources();
+  let bundle: QueueBundle;
+  const workers = new Set<Worker>();
+  beforeAll(async () => {
+    bundle = await bundleQueueParticipants();
+  }, 60_000);
+  afterAll(() => bundle?.dispose());
+  afterEach(async () => {
+    await Promise.all([...workers].map((w) => w.terminate()));
+    workers.clear();
+  });
+
+  /** The job came back once: the next take gets it with deliveries 2 and the dead consumer, then nothing is left. */
+  function expectBackOnce(w: QueueWorld, id: number, deadTid: number): void {
+    const job = w.queue.take({ timeoutMs: 10_000 });
+    expect(job).not.toBeNull();
+    expect(job!.id).toBe(id);
+    expect(job!.deliveries).toBe(2);
+    expect(job!.redelivered).toBe(true);
+    expect(job!.previousOwner?.tid).toBe(deadTid);
+    expect(job!.text()).toBe(`job ${id}`);
+    job!.ack();
+    expect(w.queue.tryTake()).toBeNull();
+    const seen = w.queue.inspect();
+    expect(seen).toMatchObject({ enqueued: 1, acked: 1, redelivered: 1, deadLettered: 0, ready: 0, taken: [], free: w.queue.capacity });
+  }
+
+  for (const way of WAYS) {
+    it(`a consumer ${way.kind} ended by ${way.name} mid-job: the job comes back at once, once, deliveries 2`, async () => {
+      const w = await queueWorld(res);
+      const id = w.queue.enqueue('job 1');
+      expect(id).toBe(1);
+      const data = w.data(1, way.end, { selfFile: bundle.participant });
+      const p = way.kind === 'process' || way.end === 'host-thread' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
+      await until(() => w.row(1, 'state') === STATE.took, 20_000, 'the consumer to take the job');
+      const tid = w.row(1, 'tid');
+      expect(w.row(1, 'deliveries')).toBe(1);
+      // While its consumer lives the job is nobody else's.
+      if (way.end === 'park' || way.end === 'host-thread') expect(w.queue.tryTake()).toBeNull();
+      await way.kill(p);
+      expectBackOnce(w, id, tid);
+    });
+  }
+
+  it('a piscina task aborted through its AbortSignal mid-job: the job comes back at once, once, deliveries 2', async () => {
+    const w = await queueWorld(res);
+    const id = w.queue.enqueue('job 1');
+    const pool = new Piscina({ filename: bundle.piscinaTask, maxThreads: 1, minThreads: 1 });
+    try {
+      const controller = new AbortController();
+      const run = pool.run({ buffer: w.region.buffer, queueOffset: w.queue.byteOffset, tableOffset: w.tableOffset, slot: 2 }, { signal: controller.signal }).then(
+        () => 'resolved',
+        (error: Error) => error.name,
+      );
+      await until(() => w.row(2, 'state') === STATE.took, 20_000, 'the task to take the job');
+      const tid = w.row(2, 'tid');
+      expect(w.queue.tryTake()).toBeNull();
+      controller.abort();
+      expect(await run).toBe('AbortError');
+      expectBackOnce(w, id, tid);
+    } finally {
+      await pool.destroy();
+    }
+  });
+
+  it('an async consumer waiting on an empty queue gets the job when its holder is SIGKILLed', async () => {
+    const w = await queueWorld(res);
+    const id = w.queue.enqueue('job 1');
+    const p = startProcess(res, bundle.participant, w.data(1, 'park'));
+    await until(() => w.row(1, 'state') === STATE.took, 20_000, 'the consumer to take the job');
+    const tid = w.row(1, 'tid');
+    const waiting = w.queue.takeAsync({ timeoutMs: 20_000 });
+    await sigkill(p);
+    const job = await waiting;
+    expect(job).toMatchObject({ id, deliveries: 2 });
+    expect(job!.previousOwner?.tid).toBe(tid);
+    job!.ack();
+  });
+
+  for (const kind of ['process', 'thread'] as const) {
+    it(`a producer ${kind} killed halfway through copying a job in: nothing half-written is visible, its slot is free again`, async () => {
+      const w = await queueWorld(res, { capacity: 4, maxJobBytes: 4096 });
+      const data = w.data(3, 'produce-park', { payloadBytes: 4000 });
+      const p = kind === 'process' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
+      await until(() => w.row(3, 'state') === STATE.parkedInEnqueue, 20_000, 'the producer to park inside the enqueue');
+      if (kind === 'process') await sigkill(p);
+      else await terminate(p);
+      expect(w.queue.tryTake()).toBeNull();
+      const seen = w.queue.inspect();
+      expect(seen).toMatchObject({ ready: 0, enqueued: 0, free: 4, taken: [], repairs: 1 });
+      // All four slots take jobs again, and come out whole and in order.
+      const ids = [0, 1, 2, 3].map((i) => w.queue.tryEnqueue(`job ${i}`));
+      expect(w.queue.tryEnqueue('one too many')).toBe('full');
+      for (let i = 0; i < 4; i++) {
+        const job = w.queue.tryTake()!;
+        expect(job.id).toBe(ids[i]);
+        expect(job.text()).toBe(`job ${i}`);
+        job.ack();
+      }
+    });
+  }
+
+  it('a consumer blocked in Atomics.wait for 10 s mid-job keeps its job: a waiting consumer does not get it', async () => {
+    const w = await queueWorld(res);
+    const first = w.queue.enqueue('job 1');
+    startProcess(res, bundle.participant, w.data(1, 'block', { blockMs: 10_000 }));
+    await until(() => w.row(1, 'state') === STATE.took, 20_000, 'the consumer to take the job');
+    let settled = false;
+    const waiting = w.queue.takeAsync({ timeoutMs: 60_000 }).finally(() => {
+      settled = true;
+    });
+    const blockedSince = performance.now();
+    await until(() => w.row(1, 'state') === STATE.acked, 40_000, 'the blocked consumer to wake and ack');
+    expect(performance.now() - blockedSince).toBeGreaterThan(5_000);
+    expect(settled).toBe(false);
+    const second = w.queue.enqueue('job 2');
+    const job = await waiting;
+    expect(job).toMatchObject({ id: second, deliveries: 1 });
+    job!.ack();
+    expect(first).toBe(1);
+    expect(w.queue.inspect()).toMatchObject({ enqueued: 2, acked: 2, redelivered: 0 });
+  }, 90_000);
+
+  it('a poison job whose consumers all die is dead-lettered after maxDeliveries (3) and stops coming back', async () => {
+    const w = await queueWorld(res, { capacity: 4, maxJobBytes: 64, maxDeliveries: 3 });
+    const id = w.queue.enqueue('job 1');
+    const tids: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const slot = 10 + attempt;
+      const p = startThread(bundle.participant, w.data(slot, 'throw'), w.region, (x) => workers.add(x));
+      await until(() => w.row(slot, 'state') === STATE.took, 20_000, `consumer ${attempt} to take the job`);
+      expect(w.row(slot, 'deliveries')).toBe(attempt);
+      expect(w.row(slot, 'id')).toBe(id);
+      if (attempt > 1) expect(w.row(slot, 'prevTid')).toBe(tids[attempt - 2]);
+      tids.push(w.row(slot, 'tid'));
+      await exitOf(p);
+    }
+    expect(w.queue.recoverDeadConsumers()).toBe(1);
+    expect(w.queue.take({ timeoutMs: 100 })).toBeNull();
+    const letters = w.queue.deadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ id, deliveries: 3, previousOwner: { tid: tids[2] } });
+    expect(new TextDecoder().decode(letters[0]!.data)).toBe('job 1');
+    expect(w.queue.inspect()).toMatchObject({ deadLetters: [id], deadLettered: 1, redelivered: 3, free: 3 });
+    expect(w.queue.removeDeadLetters()).toBe(1);
+    expect(w.queue.inspect()).toMatchObject({ deadLetters: [], free: 4 });
+  });
+});
