@@ -309,9 +309,16 @@ export class RobustQueue implements JobHolder {
     const bytes = RobustQueue.bytes(options.capacity, options.maxJobBytes);
     if (options.maxDeliveries !== undefined) checkInteger(options.maxDeliveries, 'maxDeliveries', 1, MAX_DELIVERIES);
     if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError(`a queue name is a non-empty string, got ${String(name)}`);
-    const { offset } = region.findOrCreate(`queue:${name}`, bytes, (byteOffset) => {
-      RobustQueue.initialize(region.buffer, byteOffset, options);
-    });
+    let offset: number;
+    try {
+      ({ offset } = region.findOrCreate(`queue:${name}`, bytes, (byteOffset) => {
+        RobustQueue.initialize(region.buffer, byteOffset, options);
+      }));
+    } catch (error) {
+      // The region refuses a larger shape than the one that exists; a smaller one is caught below.
+      if (error instanceof InvalidArgumentError && / exists with /.test(error.message)) throw new QueueMismatchError(`queue '${name}' exists with another shape: ${error.message}`);
+      throw error;
+    }
     const queue = RobustQueue.at(region.buffer, offset, options);
     if (queue.capacity !== options.capacity || queue.maxJobBytes !== options.maxJobBytes) {
       throw new QueueMismatchError(`queue '${name}' has capacity ${queue.capacity} and maxJobBytes ${queue.maxJobBytes}, not ${options.capacity} and ${options.maxJobBytes}`);
