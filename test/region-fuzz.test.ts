@@ -54,15 +54,20 @@ describe('scribbled regions', () => {
         'mutex',
         'mutex-lock-word',
         'region-header',
+        'queue-header',
+        'queue-mutex',
+        'queue-ring-and-free',
+        'queue-slots',
       ].sort(),
     );
-    for (const op of ['attach', 'openRegion', 'findOrCreate-new', 'mutex-acquire', 'mutex-tryAcquire', 'mutex-acquireAsync', 'mutex-release', 'mutex-inspect', 'heap-alloc-small', 'heap-free', 'heap-realloc-grow', 'heap-size', 'heap-walk', 'heap-validate', 'heap-recover']) {
+    for (const op of ['attach', 'openRegion', 'findOrCreate-new', 'mutex-acquire', 'mutex-tryAcquire', 'mutex-acquireAsync', 'mutex-release', 'mutex-inspect', 'heap-alloc-small', 'heap-free', 'heap-realloc-grow', 'heap-size', 'heap-walk', 'heap-validate', 'heap-recover', 'queue-open', 'queue-tryEnqueue', 'queue-tryTake', 'queue-take', 'queue-takeAsync', 'queue-inspect', 'queue-deadLetters', 'queue-recover']) {
       expect(Object.values(summary.outcomes[op] ?? {}).reduce((a, b) => a + b, 0), op).toBeGreaterThan(0);
     }
     // The corruption was noticed, not just survived.
     expect(summary.outcomes['attach']!['ok']).toBeLessThan(REGIONS);
     expect(summary.outcomes['heap-validate']!['invalid']).toBeGreaterThan(0);
     expect(summary.outcomes['heap-recover']!['STATUS_HEAP_CORRUPTION']).toBeGreaterThan(0);
+    expect(summary.outcomes['queue-open']!['ERR_REGION_CORRUPT']).toBeGreaterThan(0);
     // Only library errors (a code each), never a TypeError or RangeError from deep inside.
     expect(summary.foreign).toEqual([]);
     // recover() either refuses or leaves a heap that validates; nothing wrote outside its object.
