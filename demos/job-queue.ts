@@ -1,0 +1,166 @@
+// A RobustQueue in a region file: 2 producers (a thread and a process) and 4
+// consumers (2 threads, 2 processes) run the jobs while consumers are killed
+// at random mid-job (SIGKILL for processes, worker.terminate() for threads)
+// and respawned. Each dead consumer's job comes back at once to another
+// consumer (deliveries + 1); the summary counts jobs enqueued, acked,
+// redelivered and dead-lettered, the lost (must be 0) and the acked twice
+// (must be 0), and the redelivery latency from the kill to the retake.
+import { rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import type { Worker } from 'node:worker_threads';
+import { startDemo, intOption } from './lib/cli.js';
+import { ProgressReporter } from './lib/progress.js';
+import { openRegion } from '../src/shm/region.js';
+import { RobustQueue } from '../src/queue/robust-queue.js';
+import { forkTs, startTsWorker } from '../tools/ts-spawn.js';
+import { CONSUMER, CONTROL, ROW, ROW_INTS, monotonicMs, type JobQueueParticipantData } from './lib/job-queue-table.js';
+import { percentile } from '../bench/lib/stats.js';
+
+const demo = startDemo({
+  name: 'job-queue',
+  summary:
+    'A RobustQueue shared by 2 producers and 4 consumers (threads and processes). Consumers are killed at random mid-job ' +
+    '(SIGKILL, worker.terminate()) and respawned; each dead consumer\'s job comes back at once, so no job is lost and none is acked twice.',
+  options: {
+    jobs: { type: 'string', default: '10000' },
+    kills: { type: 'string', default: '40' },
+    'work-ms': { type: 'string', default: '1' },
+    'payload-bytes': { type: 'string', default: '100' },
+  },
+  descriptions: { jobs: 'jobs to run', kills: 'consumers to kill mid-job (at most jobs / 20)', 'work-ms': 'longest work per job (ms)', 'payload-bytes': 'bytes per job' },
+});
+const JOBS = intOption('jobs', demo.values.jobs, 10_000, 10, 1_000_000);
+const KILLS = Math.min(intOption('kills', demo.values.kills, 40, 0, 10_000), Math.floor(JOBS / 20));
+const WORK_MS = intOption('work-ms', demo.values['work-ms'], 1, 0, 1000);
+const PAYLOAD = intOption('payload-bytes', demo.values['payload-bytes'], 100, 16, 65_536);
+
+const CONSUMERS = [
+  { slot: 2, kind: 'thread' },
+  { slot: 3, kind: 'process' },
+  { slot: 4, kind: 'thread' },
+  { slot: 5, kind: 'process' },
+] as const;
+const participantUrl = new URL('./lib/job-queue-participant.ts', import.meta.url);
+
+const path = `/dev/shm/robust-shm-job-queue-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const region = await openRegion(path, { size: 4 * 1024 * 1024 + JOBS * 12, create: true });
+const queue = RobustQueue.open(region, 'jobs', { capacity: 256, maxJobBytes: PAYLOAD });
+const control = new Int32Array(region.buffer, region.findOrCreate('control', (CONTROL.rows + 64 * ROW_INTS) * 4).offset, CONTROL.rows + 64 * ROW_INTS);
+const acksOffset = region.findOrCreate('acks', (JOBS + 1) * 4).offset;
+const retakeOffset = region.findOrCreate('retakes', (JOBS + 1) * 8).offset;
+const acks = new Int32Array(region.buffer, acksOffset, JOBS + 1);
+const retake = new Float64Array(region.buffer, retakeOffset, JOBS + 1);
+const killedAt = new Float64Array(JOBS + 1);
+
+type Running = { kind: 'thread'; worker: Worker; exited: Promise<unknown> } | { kind: 'process'; child: ChildProcess; exited: Promise<unknown> };
+const running = new Map<number, Running>();
+
+function data(slot: number, role: 'producer' | 'consumer', extra: Partial<JobQueueParticipantData> = {}): JobQueueParticipantData {
+  return { path, role, slot, queueOffset: queue.byteOffset, controlOffset: control.byteOffset, acksOffset, retakeOffset, jobs: JOBS, payloadBytes: PAYLOAD, workMs: WORK_MS, ...extra };
+}
+
+function start(slot: number, kind: 'thread' | 'process', d: JobQueueParticipantData): void {
+  Atomics.store(control, CONTROL.rows + slot * ROW_INTS + ROW.ready, 0);
+  Atomics.store(control, CONTROL.rows + slot * ROW_INTS + ROW.state, CONSUMER.IDLE);
+  if (kind === 'thread') {
+    const worker = startTsWorker(participantUrl, { ...d, path: undefined, buffer: region.buffer });
+    worker.on('error', (error) => demo.event('error', { slot, error: String(error) }, `participant ${slot}: ${String(error)}`));
+    running.set(slot, { kind, worker, exited: new Promise((resolve) => worker.once('exit', resolve)) });
+  } else {
+    const child = forkTs(participantUrl, [JSON.stringify(d)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    running.set(slot, { kind, child, exited: new Promise((resolve) => child.once('exit', resolve)) });
+  }
+}
+
+const tick = (ms = 2): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const row = (slot: number, field: number): number => Atomics.load(control, CONTROL.rows + slot * ROW_INTS + field);
+
+let kills = 0;
+const victims: { slot: number; kind: string; job: number }[] = [];
+const started = performance.now();
+const progress = new ProgressReporter('job-queue', 'jobs');
+try {
+  const half = Math.floor(JOBS / 2);
+  start(0, 'thread', data(0, 'producer', { first: 1, count: half }));
+  start(1, 'process', data(1, 'producer', { first: half + 1, count: JOBS - half }));
+  for (const c of CONSUMERS) start(c.slot, c.kind, data(c.slot, 'consumer'));
+  demo.say(`2 producers and ${CONSUMERS.length} consumers run ${JOBS} jobs; killing ${KILLS} consumers mid-job ...`);
+  // Spread the kills over the run: one whenever another JOBS / (KILLS + 1) jobs are acked.
+  const every = JOBS / (KILLS + 1);
+  const deadline = performance.now() + 30 * 60_000;
+  for (;;) {
+    const seen = queue.inspect();
+    progress.update(seen.acked + seen.deadLettered, JOBS, performance.now() - started);
+    if (seen.acked + seen.deadLettered >= JOBS) break;
+    if (performance.now() > deadline) throw new Error(`not done after 30 minutes: ${JSON.stringify(seen)}`);
+    if (kills < KILLS && seen.acked >= every * (kills + 1)) {
+      const candidates = CONSUMERS.filter((c) => row(c.slot, ROW.state) === CONSUMER.WORKING);
+      const victim = candidates[Math.floor(Math.random() * candidates.length)];
+      const at = victim ? CONTROL.rows + victim.slot * ROW_INTS : -1;
+      if (victim && Atomics.compareExchange(control, at + ROW.state, CONSUMER.WORKING, CONSUMER.DOOMED) === CONSUMER.WORKING) {
+        const job = Atomics.load(control, at + ROW.job);
+        const r = running.get(victim.slot)!;
+        killedAt[job] = monotonicMs();
+        if (r.kind === 'process') r.child.kill('SIGKILL');
+        else void r.worker.terminate();
+        await r.exited;
+        kills++;
+        victims.push({ slot: victim.slot, kind: victim.kind, job });
+        demo.event('killed', { consumer: victim.slot, kind: victim.kind, job }, `kill ${kills}: consumer ${victim.slot} (${victim.kind}) ${victim.kind === 'process' ? 'SIGKILLed' : 'terminated'} holding job ${job}`);
+        start(victim.slot, victim.kind, data(victim.slot, 'consumer'));
+        continue;
+      }
+    }
+    await tick();
+  }
+} finally {
+  progress.done();
+  Atomics.store(control, CONTROL.stop, 1);
+  const ends = [...running.values()].map((r) => Promise.race([r.exited, tick(5_000)]));
+  await Promise.all(ends);
+  for (const r of running.values()) {
+    if (r.kind === 'process' && r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+    if (r.kind === 'thread') await r.worker.terminate();
+  }
+}
+const elapsedMs = performance.now() - started;
+const end = queue.inspect();
+const dead = new Set(queue.deadLetters().map((d) => d.id));
+let acked = 0;
+let ackedTwice = 0;
+let lost = 0;
+for (let id = 1; id <= JOBS; id++) {
+  const n = Atomics.load(acks, id);
+  if (n >= 1) acked++;
+  if (n > 1) ackedTwice++;
+  if (n === 0 && !dead.has(id)) lost++;
+}
+const latencies: number[] = [];
+for (const v of victims) if (retake[v.job]! > 0) latencies.push(retake[v.job]! - killedAt[v.job]!);
+latencies.sort((a, b) => a - b);
+rmSync(path, { force: true });
+rmSync(`${path}.lock`, { force: true, recursive: true });
+const redeliveryMsMedian = latencies.length ? percentile(latencies, 0.5) : null;
+const redeliveryMsP90 = latencies.length ? percentile(latencies, 0.9) : null;
+const ok = lost === 0 && ackedTwice === 0 && end.enqueued === JOBS && acked + dead.size === JOBS && kills === KILLS && end.redelivered >= kills;
+demo.finish(
+  ok,
+  {
+    jobs: JOBS,
+    enqueued: end.enqueued,
+    acked,
+    redelivered: end.redelivered,
+    deadLettered: dead.size,
+    lost,
+    ackedTwice,
+    kills,
+    killedThreads: victims.filter((v) => v.kind === 'thread').length,
+    killedProcesses: victims.filter((v) => v.kind === 'process').length,
+    redeliveryMsMedian,
+    redeliveryMsP90,
+    redeliveriesTimed: latencies.length,
+    elapsedMs: Math.round(elapsedMs),
+  },
+  `job-queue: ${ok ? 'OK' : 'FAILED'}: ${end.enqueued} enqueued, ${acked} acked, ${end.redelivered} redelivered, ${dead.size} dead-lettered, ${lost} lost, ${ackedTwice} acked twice; ` +
+    `${kills} consumers killed mid-job; kill -> retake median ${redeliveryMsMedian?.toFixed(2) ?? '-'} ms, p90 ${redeliveryMsP90?.toFixed(2) ?? '-'} ms; ${(elapsedMs / 1000).toFixed(1)} s`,
+);
