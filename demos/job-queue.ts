@@ -13,6 +13,7 @@ import { ProgressReporter } from './lib/progress.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustQueue } from '../src/queue/robust-queue.js';
 import { forkTs, startTsWorker } from '../tools/ts-spawn.js';
+import { parentDeathEnv } from '../src/workers/parent-death.js';
 import { CONSUMER, CONTROL, ROW, ROW_INTS, monotonicMs, type JobQueueParticipantData } from './lib/job-queue-table.js';
 import { percentile } from '../bench/lib/stats.js';
 
@@ -67,7 +68,7 @@ function start(slot: number, kind: 'thread' | 'process', d: JobQueueParticipantD
     worker.on('error', (error) => demo.event('error', { slot, error: String(error) }, `participant ${slot}: ${String(error)}`));
     running.set(slot, { kind, worker, exited: new Promise((resolve) => worker.once('exit', resolve)) });
   } else {
-    const child = forkTs(participantUrl, [JSON.stringify(d)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = forkTs(participantUrl, [JSON.stringify(d)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...parentDeathEnv() } });
     running.set(slot, { kind, child, exited: new Promise((resolve) => child.once('exit', resolve)) });
   }
 }
@@ -80,20 +81,32 @@ const victims: { slot: number; kind: string; job: number }[] = [];
 const started = performance.now();
 const progress = new ProgressReporter('job-queue', 'jobs');
 try {
-  const half = Math.floor(JOBS / 2);
-  start(0, 'thread', data(0, 'producer', { first: 1, count: half }));
-  start(1, 'process', data(1, 'producer', { first: half + 1, count: JOBS - half }));
+  const every = JOBS / (KILLS + 1);
+  const pace = (): void => {
+    const budget = kills >= KILLS ? JOBS : Math.max(Atomics.load(control, CONTROL.budget), Math.min(JOBS, Math.floor(every * (kills + 1)) + 64));
+    Atomics.store(control, CONTROL.budget, budget);
+    Atomics.notify(control, CONTROL.budget);
+  };
+  pace();
+  start(0, 'thread', data(0, 'producer'));
+  start(1, 'process', data(1, 'producer'));
   for (const c of CONSUMERS) start(c.slot, c.kind, data(c.slot, 'consumer'));
   demo.say(`2 producers and ${CONSUMERS.length} consumers run ${JOBS} jobs; killing ${KILLS} consumers mid-job ...`);
-  // Spread the kills over the run: one whenever another JOBS / (KILLS + 1) jobs are acked.
-  const every = JOBS / (KILLS + 1);
+  // Spread the kills over the run: one whenever another JOBS / (KILLS + 1) jobs are acked
+  // (production waits for the kill, so a respawning consumer's start-up cannot let the run outpace the kills).
   const deadline = performance.now() + 30 * 60_000;
   for (;;) {
     const seen = queue.inspect();
     progress.update(seen.acked + seen.deadLettered, JOBS, performance.now() - started);
     if (seen.acked + seen.deadLettered >= JOBS) break;
     if (performance.now() > deadline) throw new Error(`not done after 30 minutes: ${JSON.stringify(seen)}`);
-    if (kills < KILLS && seen.acked >= every * (kills + 1)) {
+    // Only while every consumer is up: the latency measured is the queue's, not a respawn's start-up.
+    const allUp = CONSUMERS.every((c) => row(c.slot, ROW.ready) === 1);
+    // Everything allowed so far is done and no kill came of it (consumers were starting): allow a few more jobs.
+    if (kills < KILLS && allUp && seen.ready === 0 && seen.taken.length === 0 && seen.acked + seen.deadLettered >= Atomics.load(control, CONTROL.budget)) {
+      Atomics.store(control, CONTROL.budget, Math.min(JOBS, Atomics.load(control, CONTROL.budget) + 16));
+    }
+    if (kills < KILLS && allUp && seen.acked >= every * (kills + 1)) {
       const candidates = CONSUMERS.filter((c) => row(c.slot, ROW.state) === CONSUMER.WORKING);
       const victim = candidates[Math.floor(Math.random() * candidates.length)];
       const at = victim ? CONTROL.rows + victim.slot * ROW_INTS : -1;
@@ -108,6 +121,7 @@ try {
         victims.push({ slot: victim.slot, kind: victim.kind, job });
         demo.event('killed', { consumer: victim.slot, kind: victim.kind, job }, `kill ${kills}: consumer ${victim.slot} (${victim.kind}) ${victim.kind === 'process' ? 'SIGKILLed' : 'terminated'} holding job ${job}`);
         start(victim.slot, victim.kind, data(victim.slot, 'consumer'));
+        pace();
         continue;
       }
     }
@@ -136,8 +150,16 @@ for (let id = 1; id <= JOBS; id++) {
   if (n === 0 && !dead.has(id)) lost++;
 }
 const latencies: number[] = [];
-for (const v of victims) if (retake[v.job]! > 0) latencies.push(retake[v.job]! - killedAt[v.job]!);
+const byKind: Record<string, number[]> = { thread: [], process: [] };
+for (const v of victims) {
+  if (retake[v.job]! > 0) {
+    latencies.push(retake[v.job]! - killedAt[v.job]!);
+    byKind[v.kind]!.push(retake[v.job]! - killedAt[v.job]!);
+  }
+}
 latencies.sort((a, b) => a - b);
+// A terminated thread's claim is released when the OS thread exits, after Node tore its environment down; a SIGKILLed process's at once.
+const medianOf = (xs: number[]): number | null => (xs.length ? percentile(xs, 0.5) : null);
 rmSync(path, { force: true });
 rmSync(`${path}.lock`, { force: true, recursive: true });
 const redeliveryMsMedian = latencies.length ? percentile(latencies, 0.5) : null;
@@ -159,6 +181,8 @@ demo.finish(
     redeliveryMsMedian,
     redeliveryMsP90,
     redeliveriesTimed: latencies.length,
+    redeliveryMsMedianSigkilledProcess: medianOf(byKind['process']!),
+    redeliveryMsMedianTerminatedThread: medianOf(byKind['thread']!),
     elapsedMs: Math.round(elapsedMs),
   },
   `job-queue: ${ok ? 'OK' : 'FAILED'}: ${end.enqueued} enqueued, ${acked} acked, ${end.redelivered} redelivered, ${dead.size} dead-lettered, ${lost} lost, ${ackedTwice} acked twice; ` +

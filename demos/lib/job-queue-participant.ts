@@ -11,9 +11,12 @@
 // about where a SIGKILL happened to land.
 import { RobustQueue } from '../../src/queue/robust-queue.js';
 import { participantSide } from '../../src/workers/participant-side.js';
+import { dieWithParent } from '../../src/workers/parent-death.js';
 
 import { CONSUMER, CONTROL, ROW, ROW_INTS, monotonicMs, type JobQueueParticipantData } from './job-queue-table.js';
 
+// A process participant dies with the demo, even when the demo is SIGKILLed (a thread ends with its process anyway).
+dieWithParent();
 const { data, buffer } = await participantSide<JobQueueParticipantData>();
 const queue = RobustQueue.at(buffer, data.queueOffset);
 const control = new Int32Array(buffer, data.controlOffset, CONTROL.rows + 64 * ROW_INTS);
@@ -23,9 +26,13 @@ Atomics.store(control, row + ROW.tid, currentThreadIdentity().tid);
 Atomics.store(control, row + ROW.ready, 1);
 
 if (data.role === 'producer') {
-  const filler = 'x'.repeat(Math.max(0, data.payloadBytes - 16));
-  for (let k = 0; k < data.count!; k++) {
-    queue.enqueue(`${data.first! + k}:${filler}`.slice(0, data.payloadBytes));
+  const filler = 'x'.repeat(data.payloadBytes);
+  for (;;) {
+    const ticket = Atomics.add(control, CONTROL.tickets, 1) + 1;
+    if (ticket > data.jobs) break;
+    // Paced by the demo (its notify does not cross processes: a short timed wait).
+    while (ticket > Atomics.load(control, CONTROL.budget)) Atomics.wait(control, CONTROL.budget, Atomics.load(control, CONTROL.budget), 5);
+    queue.enqueue(`${ticket}:${filler}`.slice(0, data.payloadBytes));
   }
   Atomics.store(control, row + ROW.done, 1);
 } else {

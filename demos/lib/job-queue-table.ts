@@ -5,8 +5,12 @@ export const CONSUMER = { IDLE: 0, WORKING: 1, DOOMED: 2, ACKING: 3 } as const;
 /** Int32 fields of a participant's row in the control table. */
 export const ROW = { state: 0, job: 1, tid: 2, ready: 3, never: 4, done: 5 } as const;
 export const ROW_INTS = 8;
-/** Int32 words of the control table before the rows: [0] stop. */
-export const CONTROL = { stop: 0, rows: 8 } as const;
+/**
+ * Int32 words of the control table before the rows: stop; tickets (producers
+ * take job numbers from it); budget (producers enqueue job numbers up to it:
+ * the demo paces production so the kills spread over the run).
+ */
+export const CONTROL = { stop: 0, tickets: 1, budget: 2, rows: 8 } as const;
 
 export interface JobQueueParticipantData extends ParticipantMemory {
   role: 'producer' | 'consumer';
@@ -18,9 +22,6 @@ export interface JobQueueParticipantData extends ParticipantMemory {
   /** Float64 per job id: when (ms, CLOCK_MONOTONIC) a redelivered job was taken again (first retake only). */
   retakeOffset: number;
   jobs: number;
-  /** Producer: which ids of payload it writes (first, count). */
-  first?: number;
-  count?: number;
   payloadBytes: number;
   /** Consumer: how long each job's work takes at most (ms). */
   workMs: number;

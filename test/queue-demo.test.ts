@@ -1,0 +1,47 @@
+// demos/job-queue.ts, small: 500 jobs, 5 consumers killed mid-job (threads
+// terminated, processes SIGKILLed). Its JSON summary must say ok, with no job
+// lost and none acked twice. The demo runs as `node --import tsx` (its pid is
+// the program's, so a SIGKILL on failure reaches it; its consumer processes
+// die with it).
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { useResources } from './helpers/resources.js';
+
+const demo = new URL('../demos/job-queue.ts', import.meta.url).pathname;
+
+describe('demos/job-queue.ts', () => {
+  const res = useResources();
+
+  it('--jobs 500 --kills 5 --json: ok, nothing lost, nothing acked twice, every kill redelivered', async () => {
+    const child = res.track(spawn(process.execPath, ['--import', 'tsx', demo, '--jobs', '500', '--kills', '5', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.resume();
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const lines = stdout.trim().split('\n');
+    const summary = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    expect(summary).toMatchObject({ summary: 'job-queue', ok: true, jobs: 500, enqueued: 500, lost: 0, ackedTwice: 0, kills: 5 });
+    expect((summary['acked'] as number) + (summary['deadLettered'] as number)).toBe(500);
+    expect(summary['redelivered']).toBeGreaterThanOrEqual(5);
+    expect(typeof summary['redeliveryMsMedian']).toBe('number');
+    expect(lines.filter((l) => l.includes('"event":"killed"'))).toHaveLength(5);
+    expect(code).toBe(0);
+  }, 180_000);
+
+  it('--help describes it; a bad option is a clear error', async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = res.track(spawn(process.execPath, ['--import', 'tsx', demo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('exit', (code) => resolve({ code, out }));
+      });
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('--jobs');
+    const bad = await run(['--jobs', 'many']);
+    expect(bad.code).toBe(2);
+    expect(bad.out).toContain('--jobs must be an integer');
+  }, 60_000);
+});
