@@ -107,7 +107,10 @@ function start(role: QueueBenchRole, extra: Partial<QueueBenchData> = {}): Child
 async function startReady(role: QueueBenchRole, extra: Partial<QueueBenchData> = {}): Promise<ChildProcess> {
   const before = Atomics.load(table, T.ready);
   const child = start(role, extra);
-  await until(() => Atomics.load(table, T.ready) > before, 60_000, `${role} to start`);
+  await until(() => {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${role} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    return Atomics.load(table, T.ready) > before;
+  }, 60_000, `${role} to start`);
   return child;
 }
 
