@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustQueue } from '../src/queue/robust-queue.js';
@@ -37,6 +39,9 @@ Options:
   --rounds <n>          kill rounds for ours and BullMQ at 1 s (default 20, max ${MAX_ROUNDS})
   --default-rounds <n>  kill rounds for BullMQ at its defaults (default 3; ~30-60 s each)
   --block-ms <n>        how long the blocked consumer blocks (default 45000)
+  --msync-jobs <n>      jobs for the durability cost: enqueue + take + ack on a region file
+                        on disk, with and without Region.flush() (msync) after each change (default 500)
+  --msync-dir <dir>     where that file goes (default: the OS temp dir; must not be tmpfs to mean anything)
   --no-bullmq           RobustQueue's figures only
   --json                progress on stderr, one JSON summary line on stdout
   -h, --help            this help
@@ -58,6 +63,8 @@ try {
       'default-rounds': { type: 'string' },
       'block-ms': { type: 'string' },
       'no-bullmq': { type: 'boolean', default: false },
+      'msync-jobs': { type: 'string' },
+      'msync-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -75,6 +82,8 @@ const BULL_JOBS = intOption('bull-jobs', args.values['bull-jobs'], 3_000, 100, 1
 const ROUNDS = intOption('rounds', args.values.rounds, 20, 1, MAX_ROUNDS - 10);
 const DEFAULT_ROUNDS = intOption('default-rounds', args.values['default-rounds'], 3, 0, 50);
 const BLOCK_MS = intOption('block-ms', args.values['block-ms'], 45_000, 1_000, 600_000);
+const MSYNC_JOBS = intOption('msync-jobs', args.values['msync-jobs'], 500, 0, 1_000_000);
+const MSYNC_DIR = args.values['msync-dir'] ?? tmpdir();
 const JSON_OUT = args.values.json;
 const say = (line: string): void => void process.stderr.write(line + '\n');
 
@@ -169,6 +178,36 @@ async function oursRedelivery(): Promise<number[]> {
   Atomics.store(table, T.stop, 1);
   await kill(retaker);
   return samples;
+}
+
+/**
+ * The price of durability beyond a process crash: a region file on disk and
+ * Region.flush() (msync, synchronous) after every enqueue and every ack, in
+ * one thread, against the same loop without flushing.
+ */
+async function durability(): Promise<{ flushed: number; unflushed: number; dir: string }> {
+  const file = join(MSYNC_DIR, `robust-shm-bench-queue-msync-${process.pid}`);
+  const disk = await openRegion(file, { size: 1024 * 1024, create: true });
+  try {
+    const run = (flush: boolean, name: string): number => {
+      const queue = RobustQueue.open(disk, name, { capacity: 64, maxJobBytes: 100 });
+      const payload = new Uint8Array(100).fill(0x62);
+      const started = performance.now();
+      for (let i = 0; i < MSYNC_JOBS; i++) {
+        queue.enqueue(payload);
+        if (flush) disk.flush();
+        queue.take()!.ack();
+        if (flush) disk.flush();
+      }
+      return MSYNC_JOBS / ((performance.now() - started) / 1000);
+    };
+    const unflushed = run(false, 'plain');
+    const flushed = run(true, 'flushed');
+    return { flushed, unflushed, dir: MSYNC_DIR };
+  } finally {
+    rmSync(file, { force: true });
+    rmSync(`${file}.lock`, { force: true, recursive: true });
+  }
 }
 
 // ---- BullMQ ------------------------------------------------------------------
@@ -297,6 +336,12 @@ try {
   const oursKill = summarize(await oursRedelivery());
   say(`  median ${oursKill.median.toFixed(2)} ms, p90 ${oursKill.p90.toFixed(2)} ms`);
 
+  let durable: Awaited<ReturnType<typeof durability>> | null = null;
+  if (MSYNC_JOBS > 0) {
+    say(`RobustQueue on a file in ${MSYNC_DIR}: ${MSYNC_JOBS} jobs with and without msync after each change ...`);
+    durable = await durability();
+    say(`  ${Math.round(durable.flushed)} jobs/s flushed, ${Math.round(durable.unflushed)} jobs/s not`);
+  }
   let bull100: number | null = null;
   let bull4k: number | null = null;
   let bullKill1s: Summary | null = null;
@@ -333,6 +378,9 @@ try {
     redeliveryRounds: oursKill.count,
     bullmqRedeliveryMs1s: bullKill1s ? ms(bullKill1s) : null,
     bullmqRedeliveryMsDefault: bullKillDefault ? ms(bullKillDefault) : null,
+    msyncDir: durable?.dir ?? null,
+    msyncJobsPerSec: durable ? Math.round(durable.flushed) : null,
+    noMsyncJobsPerSecSameFile: durable ? Math.round(durable.unflushed) : null,
     blockedConsumerMs: BLOCK_MS,
     blockedConsumerDoubleDeliveries: block.ours,
     bullmqBlockedConsumerDoubleDeliveries: block.bull,
@@ -352,6 +400,7 @@ try {
     line('SIGKILL -> retake, RobustQueue (median / p90 ms)', `${figures.redeliveryMsMedian} / ${figures.redeliveryMsP90}`);
     line('SIGKILL -> retake, BullMQ 1 s (median / p90 ms)', bullKill1s ? `${round(bullKill1s.median)} / ${round(bullKill1s.p90)}` : '-');
     line('SIGKILL -> retake, BullMQ defaults (median / p90 ms)', bullKillDefault ? `${round(bullKillDefault.median)} / ${round(bullKillDefault.p90)}` : '-');
+    line('file on disk: jobs/s with / without msync per change', durable ? `${figures.msyncJobsPerSec} / ${figures.noMsyncJobsPerSecSameFile}` : '-');
     line(`blocked ${BLOCK_MS / 1000} s: double deliveries (RobustQueue / BullMQ)`, `${block.ours} / ${block.bull ?? '-'}`);
   }
 } finally {
