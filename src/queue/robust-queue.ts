@@ -34,7 +34,7 @@ import { asyncWaitMechanism, waitAsyncAny, waitSlice, wake, type AsyncWaitMechan
 import { native } from '../native/index.js';
 import { RegionCorruptError } from '../shm/region.js';
 import { testHooksOf, type QueueHookPoint } from '../test-hooks.js';
-import { Job, type DeadConsumer, type JobHolder } from './job.js';
+import { Job, type DeadConsumer } from './job.js';
 import { JobNotHeldError, JobTooLargeError, QueueFullError, QueueMismatchError } from './queue-errors.js';
 import {
   MAX_CAPACITY,
@@ -179,7 +179,7 @@ function payloadBytes(data: Uint8Array | string): Uint8Array {
  * }
  * ```
  */
-export class RobustQueue implements JobHolder {
+export class RobustQueue {
   /** Bytes a queue of this shape occupies. */
   static bytes(capacity: number, maxJobBytes: number): number {
     checkInteger(capacity, 'capacity', 1, MAX_CAPACITY);
