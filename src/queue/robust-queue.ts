@@ -950,9 +950,11 @@ export class RobustQueue {
     }
     // A participant died inside the mutex: the ring and free stack may be half-changed.
     try {
-      this.rebuild();
+      const recovered = this.rebuild();
       Atomics.add(this.i32, this.base + Q.repairs, 1);
       this.mutex.markConsistent();
+      // Jobs of consumers that died with it are ready again: sleepers must look (they wait on readySeq and the claims).
+      if (recovered > 0) this.wakeConsumers();
     } catch (error) {
       this.mutex.release();
       throw error;
