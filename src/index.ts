@@ -94,4 +94,4 @@ export {
   type QueueSnapshot,
 } from './queue/robust-queue.js';
 export { Job, type DeadConsumer } from './queue/job.js';
-export { JobTooLargeError, QueueFullError, QueueMismatchError, JobNotHeldError } from './queue/queue-errors.js';
+export { JobTooLargeError, QueueFullError, QueueMismatchError, JobNotHeldError, LeaseExpiredError } from './queue/queue-errors.js';

@@ -33,6 +33,7 @@ const PINNED: Record<string, string[]> = {
     'Job',
     'JobNotHeldError',
     'JobTooLargeError',
+    'LeaseExpiredError',
     'Liveness',
     'LockTimeoutError',
     'LockUpgradeError',

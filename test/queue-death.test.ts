@@ -155,6 +155,22 @@ describe('RobustQueue: deaths', () => {
     expect(w.queue.inspect()).toMatchObject({ enqueued: 2, acked: 2, redelivered: 0 });
   }, 90_000);
 
+  it('with a lease: the copy goes to another consumer while the holder lives; the holder\'s death then just frees its slot', async () => {
+    const w = await queueWorld(res, { capacity: 4, maxJobBytes: 64, leaseMs: 200 });
+    const id = w.queue.enqueue('job 1');
+    const p = startProcess(res, bundle.participant, w.data(1, 'park'));
+    await until(() => w.row(1, 'state') === STATE.took, 20_000, 'the consumer to take the job');
+    const copy = w.queue.take({ timeoutMs: 20_000 })!;
+    expect(copy).toMatchObject({ id, deliveries: 2 });
+    expect(w.queue.inspect()).toMatchObject({ free: 2, leasesExpired: 1 });
+    await sigkill(p);
+    expect(w.queue.recoverDeadConsumers()).toBe(0);
+    expect(w.queue.inspect()).toMatchObject({ free: 3, redelivered: 0, taken: [{ id, leaseExpired: false }] });
+    copy.ack();
+    expect(w.queue.tryTake()).toBeNull();
+    expect(w.queue.inspect()).toMatchObject({ free: 4, acked: 1, taken: [] });
+  });
+
   it('a poison job whose consumers all die is dead-lettered after maxDeliveries (3) and stops coming back', async () => {
     const w = await queueWorld(res, { capacity: 4, maxJobBytes: 64, maxDeliveries: 3 });
     const id = w.queue.enqueue('job 1');

@@ -115,6 +115,7 @@ describe('RobustQueue', () => {
       ['maxJobBytes NaN', () => RobustQueue.open(region, 'a', { capacity: 2, maxJobBytes: Number.NaN })],
       ['maxDeliveries 0', () => RobustQueue.open(region, 'a', { capacity: 2, maxJobBytes: 8, maxDeliveries: 0 })],
       ['livenessIntervalMs 0', () => RobustQueue.open(region, 'a', { capacity: 2, maxJobBytes: 8, livenessIntervalMs: 0 })],
+      ['leaseMs -1', () => RobustQueue.open(region, 'a', { capacity: 2, maxJobBytes: 8, leaseMs: -1 })],
       ['empty name', () => RobustQueue.open(region, '', { capacity: 2, maxJobBytes: 8 })],
       ['no options', () => RobustQueue.open(region, 'a', undefined as never)],
       ['misaligned at()', () => RobustQueue.at(region.buffer, 3)],
@@ -158,6 +159,39 @@ describe('RobustQueue', () => {
     const m = new Int32Array(region.buffer, queue.byteOffset + QUEUE_MUTEX_OFFSET, 8);
     m[3] = 0;
     expect(() => RobustQueue.open(region, 'jobs', shape)).toThrow(expect.objectContaining({ code: 'ERR_REGION_CORRUPT' }));
+  });
+
+  it('no lease by default: a job held long by a live consumer is nobody else\'s', async () => {
+    const { region, queue } = fresh();
+    expect(queue.leaseMs).toBe(0);
+    queue.enqueue('slow');
+    const job = queue.take()!;
+    const other = RobustQueue.open(Region.attach(region.buffer), 'jobs', shape);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(other.take({ timeoutMs: 100 })).toBeNull();
+    expect(other.recoverDeadConsumers()).toBe(0);
+    job.ack();
+    expect(queue.inspect()).toMatchObject({ acked: 1, leasesExpired: 0, redelivered: 0 });
+  });
+
+  it('leaseMs: a live consumer past its lease loses the job to another consumer; its ack then throws ERR_LEASE_EXPIRED', async () => {
+    const { region, queue } = fresh({ leaseMs: 100 });
+    expect(queue.leaseMs).toBe(100);
+    queue.enqueue('slow');
+    const first = queue.take()!;
+    expect(first.deliveries).toBe(1);
+    const other = RobustQueue.open(Region.attach(region.buffer), 'jobs', { ...shape, leaseMs: 100 });
+    // Not before the lease runs out (the bound here is a safety net: take() returns once it has).
+    const second = other.take({ timeoutMs: 10_000 })!;
+    expect(second).not.toBeNull();
+    expect(second).toMatchObject({ id: first.id, deliveries: 2, redelivered: true, previousOwner: undefined });
+    expect(second.text()).toBe('slow');
+    expect(queue.inspect()).toMatchObject({ leasesExpired: 1, free: 2, taken: [{ id: first.id, leaseExpired: true }, { id: first.id, leaseExpired: false }] });
+    expect(() => first.ack()).toThrow(expect.objectContaining({ code: 'ERR_LEASE_EXPIRED', name: 'LeaseExpiredError' }));
+    expect(first.done).toBe(true);
+    second.ack();
+    expect(queue.inspect()).toMatchObject({ acked: 1, free: 4, taken: [] });
+    expect(() => RobustQueue.open(region, 'jobs', { ...shape, leaseMs: 5 })).toThrow(expect.objectContaining({ code: 'ERR_QUEUE_MISMATCH' }));
   });
 
   it('handles in worker-less use share one queue by name', () => {

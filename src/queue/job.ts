@@ -63,9 +63,20 @@ export class Job {
     return this.settled;
   }
 
-  /** The job is done: free its slot. Throws JobNotHeldError (ERROR_NOT_OWNER) when the calling thread no longer holds it. */
+  /**
+   * The job is done: free its slot. Throws JobNotHeldError (ERROR_NOT_OWNER)
+   * when the calling thread no longer holds it, and LeaseExpiredError
+   * (ERR_LEASE_EXPIRED) when the queue has a lease that ran out and the job
+   * went to another consumer too.
+   */
   ack(): void {
-    this.holder.ackJob(this.slot, this.id);
+    try {
+      this.holder.ackJob(this.slot, this.id);
+    } catch (error) {
+      // The lease ran out: the slot was freed all the same, there is nothing left to release.
+      if ((error as { code?: unknown }).code === 'ERR_LEASE_EXPIRED') this.settled = true;
+      throw error;
+    }
     this.settled = true;
   }
 

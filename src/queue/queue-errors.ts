@@ -29,3 +29,13 @@ export class JobNotHeldError extends RobustShmError {
     super('ERROR_NOT_OWNER', message);
   }
 }
+
+/**
+ * ack() of a job whose lease ran out (leaseMs): the job was given to another
+ * consumer, which may run it too. The slot this consumer held is freed.
+ */
+export class LeaseExpiredError extends RobustShmError {
+  constructor(id: number, leaseMs: number) {
+    super('ERR_LEASE_EXPIRED', `job ${id}: its lease of ${leaseMs} ms ran out and it was given to another consumer`);
+  }
+}

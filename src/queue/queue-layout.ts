@@ -15,7 +15,7 @@
 //       40 deliveries            44 payload length
 //       48 job id (f64)          56 order key (f64: the ring is sorted by it)
 //       64 previous owner TID    68 previous owner pid (the consumer that died with it)
-//       72 reserved              80 payload
+//       72 taken at (f64, CLOCK_MONOTONIC ms; read only with a lease)   80 payload
 //
 // The ring and the free stack are derived data: after a death inside the
 // queue mutex they are rebuilt from the slots' states (READY slots sorted by
@@ -34,6 +34,8 @@ export const MAX_CAPACITY = 65536;
 export const MAX_JOB_BYTES = 64 * 1024 * 1024;
 /** Largest maxDeliveries. */
 export const MAX_DELIVERIES = 1_000_000;
+/** Longest lease (ms): a day. */
+export const MAX_LEASE_MS = 86_400_000;
 
 /** Int32 indices of the header, relative to the queue's first Int32. */
 export const Q = {
@@ -61,6 +63,10 @@ export const Q = {
   released: 19,
   /** Times a thread found the queue mutex abandoned and rebuilt the queue. */
   repairs: 26,
+  /** The lease in ms (0: none, the default: a live consumer keeps its job for ever). */
+  leaseMs: 27,
+  /** Jobs given to another consumer because their consumer's lease ran out. */
+  leasesExpired: 28,
 } as const;
 
 /** Float64 indices of the header, relative to the queue's first Float64. */
@@ -76,6 +82,11 @@ export const SlotState = {
   READY: 1,
   TAKEN: 2,
   DEAD: 3,
+  /**
+   * Its live consumer's lease ran out: a copy of the job is READY in another
+   * slot; this one stays claimed until that consumer acks, releases or dies.
+   */
+  EXPIRED: 4,
 } as const;
 
 /** Int32 indices inside a slot. */
@@ -92,7 +103,7 @@ export const S = {
   prevPid: 17,
 } as const;
 /** Float64 indices inside a slot. */
-export const S_F64 = { id: 6, key: 7 } as const;
+export const S_F64 = { id: 6, key: 7, takenAt: 9 } as const;
 
 export function slotBytes(maxJobBytes: number): number {
   return SLOT_HEADER_BYTES + Math.ceil(maxJobBytes / 8) * 8;

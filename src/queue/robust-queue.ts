@@ -35,11 +35,12 @@ import { native } from '../native/index.js';
 import { RegionCorruptError } from '../shm/region.js';
 import { testHooksOf, type QueueHookPoint } from '../test-hooks.js';
 import { Job, type DeadConsumer } from './job.js';
-import { JobNotHeldError, JobTooLargeError, QueueFullError, QueueMismatchError } from './queue-errors.js';
+import { JobNotHeldError, JobTooLargeError, LeaseExpiredError, QueueFullError, QueueMismatchError } from './queue-errors.js';
 import {
   MAX_CAPACITY,
   MAX_DELIVERIES,
   MAX_JOB_BYTES,
+  MAX_LEASE_MS,
   Q,
   Q_F64,
   QUEUE_HEADER_BYTES,
@@ -67,6 +68,16 @@ export interface QueueOptions {
   maxDeliveries?: number;
   /** How often (ms) a blocked take()/enqueue() looks for dead consumers between sleeps (default 2). */
   livenessIntervalMs?: number;
+  /**
+   * Off (0) by default: a live consumer keeps its job however long it takes.
+   * With a lease, a job held longer than leaseMs by a consumer that is still
+   * alive is given to another consumer as well (a copy goes to the front, in
+   * another free slot); the first consumer's ack() then throws
+   * LeaseExpiredError (ERR_LEASE_EXPIRED). Brokers' behaviour, for those who
+   * want it: a hung consumer stops holding work up, at the price of a job run
+   * twice by one that was only slow. Fixed when the queue is created.
+   */
+  leaseMs?: number;
 }
 
 /** Options of a blocking or async take. */
@@ -109,6 +120,8 @@ export interface TakenJob {
   pid: number;
   /** False when the consumer is dead and the job not yet put back (the next take or sweep does). */
   alive: boolean;
+  /** True when its lease ran out and a copy went to another consumer (leaseMs). */
+  leaseExpired: boolean;
 }
 
 /** What {@link RobustQueue.inspect} reports (a racy snapshot, for display and tests). */
@@ -139,6 +152,10 @@ export interface QueueSnapshot {
   deadLettered: number;
   /** Times a thread found the queue mutex abandoned (a participant died inside it) and rebuilt the queue. */
   repairs: number;
+  /** The lease (ms), 0 when off. */
+  leaseMs: number;
+  /** Jobs given to another consumer because a live consumer's lease ran out. */
+  leasesExpired: number;
   /** Consumers asleep waiting for a job. */
   consumersWaiting: number;
   /** Producers asleep waiting for room. */
@@ -151,6 +168,11 @@ export interface QueueSnapshot {
 const MAX_WATCHED_CLAIMS = 32;
 const ASYNC_SAFETY_NET_MS = 1000;
 const encoder = new TextEncoder();
+
+/** CLOCK_MONOTONIC in ms: one clock for every process of the host (leases only). */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
 
 function checkInteger(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -197,6 +219,8 @@ export class RobustQueue {
   readonly maxJobBytes: number;
   /** Deliveries before a returning job is dead-lettered. */
   readonly maxDeliveries: number;
+  /** The lease (ms), 0 when off (the default). */
+  readonly leaseMs: number;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
   private readonly u8: Uint8Array;
@@ -229,6 +253,7 @@ export class RobustQueue {
     this.maxJobBytes = Atomics.load(this.i32, b + Q.maxJobBytes);
     this.maxDeliveries = Atomics.load(this.i32, b + Q.maxDeliveries);
     this.kind = Atomics.load(this.i32, b + Q.waitKind);
+    this.leaseMs = Atomics.load(this.i32, b + Q.leaseMs);
     this.ringBase = b + QUEUE_RING_OFFSET / 4;
     this.freeBase = b + freeStackOffset(this.capacity) / 4;
     this.slotsByte = byteOffset + slotsOffset(this.capacity);
@@ -247,6 +272,7 @@ export class RobustQueue {
     const capacity = checkInteger(options.capacity, 'capacity', 1, MAX_CAPACITY);
     const maxJobBytes = checkInteger(options.maxJobBytes, 'maxJobBytes', 1, MAX_JOB_BYTES);
     const maxDeliveries = checkInteger(options.maxDeliveries ?? 3, 'maxDeliveries', 1, MAX_DELIVERIES);
+    const leaseMs = checkInteger(options.leaseMs ?? 0, 'leaseMs', 0, MAX_LEASE_MS);
     const bytes = queueBytes(capacity, maxJobBytes);
     if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('a robust queue needs a SharedArrayBuffer');
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
@@ -264,6 +290,7 @@ export class RobustQueue {
     Atomics.store(h, Q.capacity, capacity);
     Atomics.store(h, Q.maxJobBytes, maxJobBytes);
     Atomics.store(h, Q.maxDeliveries, maxDeliveries);
+    Atomics.store(h, Q.leaseMs, leaseMs);
     Atomics.store(h, Q.waitKind, futex ? WAIT_FUTEX : WAIT_ATOMICS);
     hf[Q_F64.nextId] = 1;
     hf[Q_F64.backKey] = 1;
@@ -308,6 +335,7 @@ export class RobustQueue {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('RobustQueue.open needs options { capacity, maxJobBytes }');
     const bytes = RobustQueue.bytes(options.capacity, options.maxJobBytes);
     if (options.maxDeliveries !== undefined) checkInteger(options.maxDeliveries, 'maxDeliveries', 1, MAX_DELIVERIES);
+    if (options.leaseMs !== undefined) checkInteger(options.leaseMs, 'leaseMs', 0, MAX_LEASE_MS);
     if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError(`a queue name is a non-empty string, got ${String(name)}`);
     let offset: number;
     try {
@@ -325,6 +353,9 @@ export class RobustQueue {
     }
     if (options.maxDeliveries !== undefined && queue.maxDeliveries !== options.maxDeliveries) {
       throw new QueueMismatchError(`queue '${name}' has maxDeliveries ${queue.maxDeliveries}, not ${options.maxDeliveries}`);
+    }
+    if (options.leaseMs !== undefined && queue.leaseMs !== options.leaseMs) {
+      throw new QueueMismatchError(`queue '${name}' has leaseMs ${queue.leaseMs}, not ${options.leaseMs}`);
     }
     return queue;
   }
@@ -592,6 +623,7 @@ export class RobustQueue {
       Atomics.store(i32, s + S.tid, me.tid);
       deliveries = i32[s + S.deliveries]! + 1;
       i32[s + S.deliveries] = deliveries;
+      if (this.leaseMs > 0) this.f64[this.slotF64(slot) + S_F64.takenAt] = monotonicMs();
       Atomics.store(i32, s + S.state, SlotState.TAKEN);
       i32[b + Q.ringHead] = head + 1 === this.capacity ? 0 : head + 1;
       i32[b + Q.ringCount] = count - 1;
@@ -611,18 +643,22 @@ export class RobustQueue {
   ackJob(slot: number, id: number): void {
     const i32 = this.i32;
     const b = this.base;
+    let expired = false;
     this.lock();
     try {
       const s = this.heldSlot(slot, id, 'ack');
+      expired = i32[s + S.state] === SlotState.EXPIRED;
       this.dropClaim(slot, s);
       Atomics.store(i32, s + S.state, SlotState.FREE);
       this.freePush(slot);
-      i32[b + Q.acked] = (i32[b + Q.acked]! + 1) | 0;
+      // An expired job's ack frees this copy only: the job is the other consumer's to ack.
+      if (!expired) i32[b + Q.acked] = (i32[b + Q.acked]! + 1) | 0;
       Atomics.add(i32, b + Q.freeSeq, 1);
     } finally {
       this.unlock();
     }
     if (Atomics.load(i32, b + Q.producerSleepers) > 0) wake(this.word(Q.freeSeq), 1);
+    if (expired) throw new LeaseExpiredError(id, this.leaseMs);
   }
 
   /** @internal Job.release(). */
@@ -632,9 +668,17 @@ export class RobustQueue {
     this.lock();
     try {
       const s = this.heldSlot(slot, id, 'release');
+      const expired = i32[s + S.state] === SlotState.EXPIRED;
       this.dropClaim(slot, s);
-      i32[b + Q.released] = (i32[b + Q.released]! + 1) | 0;
-      if (this.retire(slot, s)) this.ringPushBack(slot);
+      if (expired) {
+        // The job is another consumer's already: just free this copy.
+        Atomics.store(i32, s + S.state, SlotState.FREE);
+        this.freePush(slot);
+        Atomics.add(i32, b + Q.freeSeq, 1);
+      } else {
+        i32[b + Q.released] = (i32[b + Q.released]! + 1) | 0;
+        if (this.retire(slot, s)) this.ringPushBack(slot);
+      }
     } finally {
       this.unlock();
     }
@@ -645,7 +689,8 @@ export class RobustQueue {
   private heldSlot(slot: number, id: number, what: string): number {
     const i32 = this.i32;
     const s = this.slotInt(slot);
-    const held = i32[s + S.state] === SlotState.TAKEN && (Atomics.load(i32, s + S.claim) & TID_MASK) === this.me.tid && this.f64[this.slotF64(slot) + S_F64.id] === id;
+    const state = i32[s + S.state];
+    const held = (state === SlotState.TAKEN || state === SlotState.EXPIRED) && (Atomics.load(i32, s + S.claim) & TID_MASK) === this.me.tid && this.f64[this.slotF64(slot) + S_F64.id] === id;
     if (!held) throw new JobNotHeldError(`${what}: job ${id} is not held by the calling thread (already acked or released, or taken by another thread)`);
     return s;
   }
@@ -721,14 +766,21 @@ export class RobustQueue {
   /** True when some job's consumer is dead (racy look, no mutex). */
   private claimsDied(): boolean {
     const i32 = this.i32;
+    const now = this.leaseMs > 0 ? monotonicMs() : 0;
     for (let slot = 0; slot < this.capacity; slot++) {
       const s = this.slotInt(slot);
       const v = Atomics.load(i32, s + S.claim);
       if (v === 0) continue;
       if ((v & OWNER_DIED) !== 0) return true;
+      if (this.leaseMs > 0 && Atomics.load(i32, s + S.state) === SlotState.TAKEN && this.leaseRanOut(slot, now)) return true;
       if (this.list === null && Atomics.load(i32, s + S.state) === SlotState.TAKEN && this.claimerDead(s, v)) return true;
     }
     return false;
+  }
+
+  /** A job taken longer than leaseMs ago (leaseMs > 0). */
+  private leaseRanOut(slot: number, now: number): boolean {
+    return now - this.f64[this.slotF64(slot) + S_F64.takenAt]! >= this.leaseMs;
   }
 
   /** Without the kernel's mark: is the thread named in claim word v (of slot Int32 index s) gone? */
@@ -753,7 +805,9 @@ export class RobustQueue {
     const b = this.base;
     const cap = this.capacity;
     const ready: number[] = [];
-    let free = 0;
+    const freeSlots: number[] = [];
+    const expiring: number[] = [];
+    const now = this.leaseMs > 0 ? monotonicMs() : 0;
     let dead = 0;
     let recovered = 0;
     for (let slot = 0; slot < cap; slot++) {
@@ -764,7 +818,7 @@ export class RobustQueue {
         case SlotState.FREE:
           // A taker dies only after the claim (READY->TAKEN); a free slot's claim word is free.
           if (v !== 0) throw this.corrupt(`free slot ${slot} has claim word ${v >>> 0}`);
-          i32[this.freeBase + free++] = slot;
+          freeSlots.push(slot);
           break;
         case SlotState.READY:
           if (v !== 0) {
@@ -775,7 +829,10 @@ export class RobustQueue {
           ready.push(slot);
           break;
         case SlotState.TAKEN:
-          if (v !== 0 && !this.claimerDead(s, v)) break;
+          if (v !== 0 && !this.claimerDead(s, v)) {
+            if (this.leaseMs > 0 && this.leaseRanOut(slot, now)) expiring.push(slot);
+            break;
+          }
           i32[s + S.prevTid] = Atomics.load(i32, s + S.tid);
           i32[s + S.prevPid] = i32[s + S.pid]!;
           i32[s + S.pid] = 0;
@@ -802,10 +859,47 @@ export class RobustQueue {
           if (v !== 0) throw this.corrupt(`dead-lettered slot ${slot} has claim word ${v >>> 0}`);
           dead++;
           break;
+        case SlotState.EXPIRED:
+          // A copy of its job went to another consumer; once this consumer is gone the slot is simply free.
+          if (v !== 0 && !this.claimerDead(s, v)) break;
+          i32[s + S.pid] = 0;
+          i32[s + S.startTime] = 0;
+          i32[s + S.tid] = 0;
+          Atomics.store(i32, s + S.claim, 0);
+          Atomics.store(i32, s + S.state, SlotState.FREE);
+          freeSlots.push(slot);
+          break;
         default:
           throw this.corrupt(`slot ${slot} has state ${state}`);
       }
     }
+    // Leases that ran out: the job goes, as a copy in a free slot, to the front; the old slot stays its consumer's.
+    for (const slot of expiring) {
+      const copy = freeSlots.pop();
+      if (copy === undefined) break;
+      const s = this.slotInt(slot);
+      const c = this.slotInt(copy);
+      const from = this.slotsByte + slot * this.slotBytes;
+      const to = this.slotsByte + copy * this.slotBytes;
+      const length = Math.min(Math.max(i32[s + S.length]!, 0), this.maxJobBytes);
+      this.u8.copyWithin(to + SLOT_HEADER_BYTES, from + SLOT_HEADER_BYTES, from + SLOT_HEADER_BYTES + length);
+      i32[c + S.length] = length;
+      i32[c + S.deliveries] = i32[s + S.deliveries]!;
+      i32[c + S.prevTid] = 0;
+      i32[c + S.prevPid] = 0;
+      this.f64[this.slotF64(copy) + S_F64.id] = this.f64[this.slotF64(slot) + S_F64.id]!;
+      const hf = this.baseF64;
+      const key = this.f64[hf + Q_F64.frontKey]!;
+      this.f64[hf + Q_F64.frontKey] = key - 1;
+      this.f64[this.slotF64(copy) + S_F64.key] = key;
+      Atomics.store(i32, c + S.state, SlotState.READY);
+      Atomics.store(i32, s + S.state, SlotState.EXPIRED);
+      i32[b + Q.leasesExpired] = (i32[b + Q.leasesExpired]! + 1) | 0;
+      ready.push(copy);
+      recovered++;
+    }
+    for (let k = 0; k < freeSlots.length; k++) i32[this.freeBase + k] = freeSlots[k]!;
+    const free = freeSlots.length;
     const f64 = this.f64;
     ready.sort((x, y) => f64[this.slotF64(x) + S_F64.key]! - f64[this.slotF64(y) + S_F64.key]!);
     for (let k = 0; k < ready.length; k++) i32[this.ringBase + k] = ready[k]!;
@@ -909,12 +1003,12 @@ export class RobustQueue {
         const state = i32[s + S.state];
         const id = this.f64[this.slotF64(slot) + S_F64.id]!;
         if (state === SlotState.DEAD) deadLetters.push(id);
-        if (state !== SlotState.TAKEN) continue;
+        if (state !== SlotState.TAKEN && state !== SlotState.EXPIRED) continue;
         const v = Atomics.load(i32, s + S.claim);
         const tid = Atomics.load(i32, s + S.tid);
         const startTime = Atomics.load(i32, s + S.startTime) >>> 0;
         const liveness = (v & OWNER_DIED) !== 0 ? 'gone' : ownerLiveness({ tid, startTime });
-        taken.push({ id, deliveries: i32[s + S.deliveries]!, tid, pid: i32[s + S.pid]!, alive: liveness === 'alive' || (liveness === 'reused' && startTime === 0) });
+        taken.push({ id, deliveries: i32[s + S.deliveries]!, tid, pid: i32[s + S.pid]!, alive: liveness === 'alive' || (liveness === 'reused' && startTime === 0), leaseExpired: state === SlotState.EXPIRED });
       }
     } finally {
       this.unlock();
@@ -933,6 +1027,8 @@ export class RobustQueue {
       released: i32[b + Q.released]! >>> 0,
       deadLettered: i32[b + Q.deadLettered]! >>> 0,
       repairs: i32[b + Q.repairs]! >>> 0,
+      leaseMs: this.leaseMs,
+      leasesExpired: i32[b + Q.leasesExpired]! >>> 0,
       consumersWaiting: Atomics.load(i32, b + Q.consumerSleepers),
       producersWaiting: Atomics.load(i32, b + Q.producerSleepers),
       asyncWaits: this.asyncWaitMechanism,
@@ -1049,6 +1145,8 @@ function checkQueueHeader(h: Int32Array, byteOffset: number, bufferBytes: number
   if (!(maxJobBytes >= 1 && maxJobBytes <= MAX_JOB_BYTES)) throw problem(`maxJobBytes ${maxJobBytes}`);
   if (!(maxDeliveries >= 1 && maxDeliveries <= MAX_DELIVERIES)) throw problem(`maxDeliveries ${maxDeliveries}`);
   if (kind !== WAIT_FUTEX && kind !== WAIT_ATOMICS) throw problem(`wait mechanism ${kind}`);
+  const leaseMs = Atomics.load(h, Q.leaseMs);
+  if (!(leaseMs >= 0 && leaseMs <= MAX_LEASE_MS)) throw problem(`leaseMs ${leaseMs}`);
   if (byteOffset + queueBytes(capacity, maxJobBytes) > bufferBytes) throw problem(`capacity ${capacity} x ${maxJobBytes} bytes runs past the end of the buffer`);
   const head = Atomics.load(h, Q.ringHead);
   const count = Atomics.load(h, Q.ringCount);
