@@ -305,6 +305,13 @@ async function blocked(port: number | null): Promise<{ ours: number; bull: numbe
   if (port !== null) watchers.push(await startReady('bull-blocked-watcher', { redisPort: port, bullQueue: name }));
   say(`  both consumers blocked for ${BLOCK_MS / 1000} s ...`);
   await until(() => Atomics.load(table, T.oursBlocker) === 2 && (port === null || Atomics.load(table, T.bullBlocker) === 2), BLOCK_MS + 60_000, 'the blockers to finish');
+  // A BullMQ job whose lock lapsed while its worker was blocked is run again at the next stalled check,
+  // which may come after the block ended (its completion failed meanwhile): watch for 2 x stalledInterval (30 s).
+  if (port !== null) {
+    say('  watching for a second run of the BullMQ job (up to 65 s) ...');
+    const watchUntil = performance.now() + 65_000;
+    while (Atomics.load(table, T.bullDouble) === 0 && performance.now() < watchUntil) await sleep(50);
+  }
   await sleep(1000);
   Atomics.store(table, T.stop, 1);
   await Promise.all([...watchers, oursBlocker, ...(bullBlocker ? [bullBlocker] : [])].map(kill));
