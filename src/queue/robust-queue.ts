@@ -900,6 +900,11 @@ export class RobustQueue {
     }
     for (let k = 0; k < freeSlots.length; k++) i32[this.freeBase + k] = freeSlots[k]!;
     const free = freeSlots.length;
+    // Slots of expired copies whose consumer died are free again: producers waiting for room may go on.
+    if (free > i32[b + Q.freeCount]!) {
+      Atomics.add(i32, b + Q.freeSeq, 1);
+      if (Atomics.load(i32, b + Q.producerSleepers) > 0) wake(this.word(Q.freeSeq), 0x7fff_ffff);
+    }
     const f64 = this.f64;
     ready.sort((x, y) => f64[this.slotF64(x) + S_F64.key]! - f64[this.slotF64(y) + S_F64.key]!);
     for (let k = 0; k < ready.length; k++) i32[this.ringBase + k] = ready[k]!;
