@@ -134,6 +134,25 @@ describe('RobustQueue: deaths', () => {
     });
   }
 
+  it('a consumer SIGKILLed inside the queue mutex right after claiming a job: the next thread in repairs the queue and gets the job, deliveries 2', async () => {
+    const w = await queueWorld(res);
+    const id = w.queue.enqueue('job 1');
+    w.queue.enqueue('job 2');
+    const p = startProcess(res, bundle.participant, w.data(4, 'take-park'));
+    await until(() => w.row(4, 'state') === STATE.parkedInTake, 20_000, 'the consumer to park inside take()');
+    const tid = w.row(4, 'tid');
+    await sigkill(p);
+    const job = w.queue.take({ timeoutMs: 10_000 })!;
+    expect(job).toMatchObject({ id, deliveries: 2 });
+    expect(job.previousOwner?.tid).toBe(tid);
+    job.ack();
+    const next = w.queue.tryTake()!;
+    expect(next).toMatchObject({ deliveries: 1 });
+    expect(next.text()).toBe('job 2');
+    next.ack();
+    expect(w.queue.inspect()).toMatchObject({ repairs: 1, redelivered: 1, acked: 2, free: w.queue.capacity, taken: [] });
+  });
+
   it('a consumer blocked in Atomics.wait for 10 s mid-job keeps its job: a waiting consumer does not get it', async () => {
     const w = await queueWorld(res);
     const first = w.queue.enqueue('job 1');
