@@ -70,8 +70,14 @@ describe('RobustQueue: deaths', () => {
       const tid = w.row(1, 'tid');
       expect(w.row(1, 'deliveries')).toBe(1);
       // While its consumer lives the job is nobody else's.
-      if (way.end === 'park' || way.end === 'host-thread') expect(w.queue.tryTake()).toBeNull();
+      const parked = way.end === 'park' || way.end === 'host-thread';
+      if (parked) {
+        expect(w.queue.tryTake()).toBeNull();
+        expect(w.queue.inspect().taken).toMatchObject([{ id, tid, deliveries: 1, alive: true }]);
+      }
       await way.kill(p);
+      // Dead and not yet put back (nobody has looked since): inspect() says so.
+      if (parked) expect(w.queue.inspect().taken).toMatchObject([{ id, tid, alive: false }]);
       expectBackOnce(w, id, tid);
     });
   }

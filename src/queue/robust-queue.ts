@@ -996,6 +996,7 @@ export class RobustQueue {
     const i32 = this.i32;
     const b = this.base;
     const taken: TakenJob[] = [];
+    const starts: number[] = [];
     const deadLetters: number[] = [];
     let ready: number;
     let free: number;
@@ -1012,12 +1013,19 @@ export class RobustQueue {
         const v = Atomics.load(i32, s + S.claim);
         const tid = Atomics.load(i32, s + S.tid);
         const startTime = Atomics.load(i32, s + S.startTime) >>> 0;
-        const liveness = (v & OWNER_DIED) !== 0 ? 'gone' : ownerLiveness({ tid, startTime });
-        taken.push({ id, deliveries: i32[s + S.deliveries]!, tid, pid: i32[s + S.pid]!, alive: liveness === 'alive' || (liveness === 'reused' && startTime === 0), leaseExpired: state === SlotState.EXPIRED });
+        // Liveness is looked up after the mutex is released (a /proc read per job): OWNER_DIED marks it false now.
+        taken.push({ id, deliveries: i32[s + S.deliveries]!, tid, pid: i32[s + S.pid]!, alive: (v & OWNER_DIED) === 0, leaseExpired: state === SlotState.EXPIRED });
+        starts.push(startTime);
       }
     } finally {
       this.unlock();
     }
+    taken.forEach((job, k) => {
+      if (!job.alive) return;
+      const startTime = starts[k]!;
+      const liveness = ownerLiveness({ tid: job.tid, startTime });
+      job.alive = liveness === 'alive' || (liveness === 'reused' && startTime === 0);
+    });
     return {
       capacity: this.capacity,
       maxJobBytes: this.maxJobBytes,
