@@ -156,9 +156,12 @@ export interface QueueSnapshot {
   leaseMs: number;
   /** Jobs given to another consumer because a live consumer's lease ran out. */
   leasesExpired: number;
-  /** Consumers asleep waiting for a job. */
+  /**
+   * Consumers asleep waiting for a job. A waiter killed while it waited stays
+   * counted (the count only makes wakes unconditional; nothing waits on it).
+   */
   consumersWaiting: number;
-  /** Producers asleep waiting for room. */
+  /** Producers asleep waiting for room (a producer killed while waiting stays counted, as above). */
   producersWaiting: number;
   /** What serves takeAsync()/enqueueAsync() in this process. */
   asyncWaits: AsyncWaitMechanism;
