@@ -34,6 +34,9 @@ SIGKILL of a mutex owner -> the waiter's return, for pairings of a victim
            spin   C, reading the word in a busy loop: no wake in the figure,
                   only the dying process's share (kill() -> the walk)
            node   a Node process blocked in RobustMutex.acquire()
+           kill   no waiter: a C program does the kill() itself and busy-reads
+                  the word and a pidfd of the victim; gives the walk and, as
+                  <pair>:exit, the victim's whole exit (pidfd readable)
 Default pairings: c-c c-spin c-node node-c node-spin node-node cnode-c cnode-spin.
 With --overlap, node-node and c-c again while a Node process starts beside the
 kill (bench/mutex.ts starts the next round's owner there).
@@ -69,9 +72,9 @@ if (args.help) {
   process.exit(0);
 }
 type Victim = 'c' | 'cnode' | 'cthreads' | 'cmem' | 'node';
-type Waiter = 'c' | 'spin' | 'node';
+type Waiter = 'c' | 'spin' | 'node' | 'kill';
 const VICTIMS: readonly string[] = ['c', 'cnode', 'cthreads', 'cmem', 'node'];
-const WAITERS: readonly string[] = ['c', 'spin', 'node'];
+const WAITERS: readonly string[] = ['c', 'spin', 'node', 'kill'];
 const DEFAULT_PAIRS = 'c-c,c-spin,c-node,node-c,node-spin,node-node,cnode-c,cnode-spin';
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const pairs = (args.pairs ?? DEFAULT_PAIRS).split(',').map((p) => {
@@ -127,7 +130,7 @@ async function forkNode(slot: number): Promise<FleetMember> {
 }
 
 /** A C half: resolves each stdout line in turn; `exit` settles when it is reaped and its stdout read to the end ('close'). */
-function spawnC(binary: string, mode: 'victim' | 'waiter' | 'spinner', extra: string[] = []): { child: ChildProcess; line(): Promise<string>; exit: Promise<void> } {
+function spawnC(binary: string, mode: 'victim' | 'waiter' | 'spinner' | 'killer', extra: string[] = []): { child: ChildProcess; line(): Promise<string>; exit: Promise<void> } {
   const child = spawn(binary, [mode, path, String(mutex.byteOffset), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   natives.add(child);
   const exit = new Promise<void>((resolve) => child.once('close', () => {
@@ -186,23 +189,27 @@ async function measureNodeShape(): Promise<NodeShape> {
   return nodeShape;
 }
 
-async function split(binary: string, victimSide: Victim, waiterSide: Waiter, overlap: boolean): Promise<Summary> {
+/** kill() -> the waiter's return, ms, per round; `exitMs`: kill() -> the victim's exit (only with the 'kill' waiter). */
+async function split(binary: string, victimSide: Victim, waiterSide: Waiter, overlap: boolean): Promise<{ ms: Summary; exitMs?: Summary }> {
   const shape = victimSide === 'c' || victimSide === 'node' ? null : await measureNodeShape();
   const victimArgs = !shape ? [] : [String(victimSide === 'cmem' ? 0 : shape.threads - 1), String(victimSide === 'cthreads' ? 0 : shape.rssMiB)];
   const nodeWaiter = waiterSide === 'node' ? await forkNode(1) : null;
   const samples: number[] = [];
+  const exitSamples: number[] = [];
   // A Node victim for the next round is started during this round's kill only with --overlap.
   let nextNodeVictim: Promise<FleetMember> | null = null;
   for (let round = 0; round < ROUNDS; round++) {
     // A fresh, free mutex each round: a C waiter never takes the abandoned word.
     RobustMutex.initialize(region.buffer, mutex.byteOffset, { policy: 'windows' });
     let kill: () => void;
+    let victimPid: number;
     let victimGone: Promise<unknown>;
     if (victimSide !== 'node') {
       const v = spawnC(binary, 'victim', victimArgs);
       const ready = await v.line();
       if (ready !== 'ready') throw new Error(`C victim said '${ready}'`);
       kill = () => v.child.kill('SIGKILL');
+      victimPid = v.child.pid!;
       victimGone = v.exit;
     } else {
       const v = await (nextNodeVictim ?? forkNode(0));
@@ -210,11 +217,14 @@ async function split(binary: string, victimSide: Victim, waiterSide: Waiter, ove
       v.child.send({ cmd: 'hold' });
       await lot.waitUntilParkedAsync(0, { timeoutMs: 30_000 });
       kill = () => v.child.kill('SIGKILL');
+      victimPid = v.pid;
       victimGone = v.exit.then(() => children.delete(v));
       nextNodeVictim = null;
     }
-    let result: Promise<bigint>;
-    if (waiterSide !== 'node') {
+    let result: Promise<bigint> | undefined;
+    if (waiterSide === 'kill') {
+      // The killer below does the kill and the timing.
+    } else if (waiterSide !== 'node') {
       const w = spawnC(binary, waiterSide === 'c' ? 'waiter' : 'spinner');
       const waiting = await w.line();
       if (waiting !== 'waiting') throw new Error(`C waiter said '${waiting}'`);
@@ -236,10 +246,20 @@ async function split(binary: string, victimSide: Victim, waiterSide: Waiter, ove
     let bystander: Promise<FleetMember> | null = null;
     if (overlap && victimSide === 'node' && round + 1 < ROUNDS) nextNodeVictim = forkNode(0);
     else if (overlap) bystander = forkNode(0);
-    const t0 = process.hrtime.bigint();
-    kill();
-    const at = await result;
-    samples.push(Number(at - t0) / 1e6);
+    if (result) {
+      const t0 = process.hrtime.bigint();
+      kill();
+      const at = await result;
+      samples.push(Number(at - t0) / 1e6);
+    } else {
+      const k = spawnC(binary, 'killer', [String(victimPid)]);
+      const line = await k.line();
+      const m = /^walk (\d+) exited (\d+)$/.exec(line);
+      if (!m) throw new Error(`C killer said '${line}'`);
+      samples.push(Number(m[1]) / 1e6);
+      exitSamples.push(Number(m[2]) / 1e6);
+      await k.exit;
+    }
     await victimGone;
     if (bystander) {
       const b = await bystander;
@@ -253,7 +273,7 @@ async function split(binary: string, victimSide: Victim, waiterSide: Waiter, ove
     await nodeWaiter.exit;
     children.delete(nodeWaiter);
   }
-  return summarize(samples);
+  return exitSamples.length > 0 ? { ms: summarize(samples), exitMs: summarize(exitSamples) } : { ms: summarize(samples) };
 }
 
 const figures: Record<string, Summary> = {};
@@ -267,7 +287,9 @@ try {
   if (args.overlap) runs.push({ name: 'node-node+start', victim: 'node', waiter: 'node', overlap: true }, { name: 'c-c+start', victim: 'c', waiter: 'c', overlap: true });
   for (const r of runs) {
     progress(`${r.name}: ${ROUNDS} kills (${r.victim} victim -> ${r.waiter} waiter${r.overlap ? ', a Node process starting during the kill' : ''})`);
-    figures[r.name] = await split(built.result.binary, r.victim, r.waiter, r.overlap);
+    const { ms, exitMs } = await split(built.result.binary, r.victim, r.waiter, r.overlap);
+    figures[r.name] = ms;
+    if (exitMs) figures[`${r.name}:exit`] = exitMs;
   }
 } finally {
   await cleanup();

@@ -27,13 +27,23 @@
  *     "at <ns>". kill() -> this is the dying process's share alone (how long
  *     until the kernel walked its robust list), with no futex wake in it.
  *
+ *   death-split killer <file> <byte offset> <pid>
+ *     Does the kill itself: SIGKILL to <pid> (the victim, which must hold the
+ *     word), then busy-reads both the word and a pidfd of the victim, and
+ *     prints "walk <ns> exited <ns>": from just before kill() to the word's
+ *     FUTEX_OWNER_DIED (the robust-list walk) and to the pidfd becoming
+ *     readable (the whole process has exited: zombie). A walk close to the exit
+ *     means the walk waited for the process's teardown.
+ *
  * Exit 1 with a message on stderr on any failure.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,6 +164,31 @@ static int spinner(_Atomic uint32_t *word) {
   return 0;
 }
 
+static int killer(_Atomic uint32_t *word, pid_t pid) {
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) die("pidfd_open");
+  uint64_t start = now_ns(), walk = 0, exited = 0;
+  if (kill(pid, SIGKILL)) die("kill");
+  uint64_t deadline = start + 10000000000u;
+  while (!walk || !exited) {
+    uint64_t now = now_ns();
+    if (!walk) {
+      uint32_t value = atomic_load_explicit(word, memory_order_acquire);
+      if ((value & TID_MASK) == 0 && (value & OWNER_DIED)) walk = now;
+    }
+    if (!exited) {
+      struct pollfd p = { .fd = pidfd, .events = POLLIN };
+      if (poll(&p, 1, 0) > 0) exited = now;
+    }
+    if (now > deadline) {
+      fprintf(stderr, "death-split: victim %d not dead and walked within 10 s\n", (int)pid);
+      return 1;
+    }
+  }
+  printf("walk %llu exited %llu\n", (unsigned long long)(walk - start), (unsigned long long)(exited - start));
+  return 0;
+}
+
 static int waiter(_Atomic uint32_t *word) {
   int announced = 0;
   for (;;) {
@@ -180,12 +215,25 @@ static int waiter(_Atomic uint32_t *word) {
 
 int main(int argc, char **argv) {
   int is_victim = argc >= 2 && strcmp(argv[1], "victim") == 0;
-  if (argc < 4 || argc > (is_victim ? 6 : 4) || (!is_victim && strcmp(argv[1], "waiter") && strcmp(argv[1], "spinner"))) {
+  int is_killer = argc >= 2 && strcmp(argv[1], "killer") == 0;
+  if (argc < 4 || argc > (is_victim ? 6 : is_killer ? 5 : 4) || (is_killer && argc != 5) ||
+      (!is_victim && !is_killer && strcmp(argv[1], "waiter") && strcmp(argv[1], "spinner"))) {
     fprintf(stderr, "usage: death-split victim <file> <byte offset> [threads [MiB]]\n"
-                    "       death-split waiter|spinner <file> <byte offset>\n");
+                    "       death-split waiter|spinner <file> <byte offset>\n"
+                    "       death-split killer <file> <byte offset> <pid>\n");
     return 2;
   }
   _Atomic uint32_t *word = map_word(argv[2], argv[3]);
+  if (is_killer) {
+    char *end;
+    errno = 0;
+    long pid = strtol(argv[4], &end, 10);
+    if (errno || *end || pid <= 1 || pid > 0x3fffffff) {
+      fprintf(stderr, "death-split: pid must be a process id > 1, got '%s'\n", argv[4]);
+      return 2;
+    }
+    return killer(word, (pid_t)pid);
+  }
   if (is_victim) return victim(word, argc > 4 ? count_arg(argv[4], "threads") : 0, argc > 5 ? count_arg(argv[5], "MiB") : 0);
   return strcmp(argv[1], "waiter") == 0 ? waiter(word) : spinner(word);
 }
