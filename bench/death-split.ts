@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setPriority } from 'node:os';
 import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
@@ -44,6 +45,8 @@ kill (bench/mutex.ts starts the next round's owner there).
 Options:
   --rounds <n>   kills per pairing (default 30, min 1)
   --pairs <list> comma-separated <victim>-<waiter> pairings (default above)
+  --victim-nice <n>  os.setPriority(victim pid, n) before each kill: the nice value
+                 of the victim's main thread, the owner (-20..19; below 0 needs root)
   --overlap      also time node-node and c-c with a Node process starting during the kill
   --json         one JSON summary line on stdout (progress goes to stderr)
   -h, --help     this help`;
@@ -59,6 +62,7 @@ try {
       rounds: { type: 'string' },
       pairs: { type: 'string' },
       overlap: { type: 'boolean' },
+      'victim-nice': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -85,6 +89,8 @@ const pairs = (args.pairs ?? DEFAULT_PAIRS).split(',').map((p) => {
   return { name: p.trim(), victim: victim as Victim, waiter: waiter as Waiter };
 });
 const json = Boolean(args.json);
+const victimNice = args['victim-nice'] === undefined ? undefined : Number(args['victim-nice']);
+if (victimNice !== undefined && !(Number.isInteger(victimNice) && victimNice >= -20 && victimNice <= 19)) fail(`--victim-nice must be an integer in -20..19, got '${args['victim-nice']}'`);
 const progress = (message: string) => process.stderr.write(`[death-split] ${message}\n`);
 
 const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.url);
@@ -241,6 +247,7 @@ async function split(binary: string, victimSide: Victim, waiterSide: Waiter, ove
         return BigInt(r.at);
       });
     }
+    if (victimNice !== undefined) setPriority(victimPid, victimNice);
     // Let the waiter settle into its sleep (it announces itself just before it).
     await sleep(5);
     let bystander: Promise<FleetMember> | null = null;
@@ -296,7 +303,7 @@ try {
 }
 
 if (json) {
-  process.stdout.write(JSON.stringify({ summary: 'death-split', rounds: ROUNDS, build, nodeShape: nodeShape ?? null, ms: figures }) + '\n');
+  process.stdout.write(JSON.stringify({ summary: 'death-split', rounds: ROUNDS, victimNice: victimNice ?? null, build, nodeShape: nodeShape ?? null, ms: figures }) + '\n');
 } else {
   const rows = Object.entries(figures).map(([name, s]) => [`${name.replace('-', ' -> ')}`, s.min, s.median, s.p90, s.max]);
   process.stdout.write(formatTable(['victim -> waiter (ms, kill() to the waiter\'s return)', 'min', 'median', 'p90', 'max'], rows) + '\n');
