@@ -5,14 +5,17 @@
 // waiter thread -> event loop (t0 -> delivery) and delivery -> resolved
 // promise. Speed is measured here, never asserted in tests.
 import { parseArgs } from 'node:util';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { forkReady, type FleetMember } from '../src/workers/fleet.js';
 import { tsFork } from '../tools/ts-spawn.js';
 import { formatTable, summarize, type Summary } from './lib/stats.js';
+import { cdfChartSvg } from './lib/svg-chart.js';
 
 const HELP = `Usage: npx tsx bench/async-trace.ts [options]
 
@@ -24,6 +27,9 @@ waiter's delivery reached the child's JS.
 Options:
   --rounds <n>  hand-overs of each kind (default 30, min 1)
   --json        one JSON summary line on stdout (progress goes to stderr)
+  --svg <file>  where to write the chart (default bench/results/async-handover.svg): CDFs of
+                the sync and async hand-over and the async one's stretches; the JSON with
+                every sample goes beside it (.json)
   -h, --help    this help`;
 
 function fail(message: string): never {
@@ -32,7 +38,7 @@ function fail(message: string): never {
 }
 let args;
 try {
-  args = parseArgs({ options: { rounds: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+  args = parseArgs({ options: { rounds: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
 } catch (error) {
   fail((error as Error).message);
 }
@@ -78,7 +84,27 @@ try {
     }
   }
   const figures: Record<string, Summary> = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
-  if (args.json) process.stdout.write(JSON.stringify({ summary: 'async-trace', rounds: ROUNDS, ms: figures }) + '\n');
+  const summaryLine = { summary: 'async-trace', rounds: ROUNDS, node: process.version, loadavg: loadavg(), ms: figures };
+  const svgPath = args.svg ?? fileURLToPath(new URL('./results/async-handover.svg', import.meta.url));
+  mkdirSync(dirname(svgPath), { recursive: true });
+  writeFileSync(svgPath.replace(/\.svg$/, '') + '.json', JSON.stringify({ ...summaryLine, samplesMs: samples }, null, 1) + '\n');
+  writeFileSync(
+    svgPath,
+    cdfChartSvg({
+      title: 'Cross-process hand-over: acquire() vs acquireAsync()',
+      subtitle: `${ROUNDS} rounds each, interleaved, Node ${process.version}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} (bench/async-trace.ts)`,
+      series: [
+        { name: 'sync: release -> return', samples: samples.sync },
+        { name: 'async: release -> return', samples: samples.async },
+        { name: 'async: release -> delivery', samples: samples.asyncToDelivery },
+        { name: 'async: delivery -> next look', samples: samples.asyncDeliveryToStep },
+        { name: 'async: next look -> return', samples: samples.asyncStepToReturn },
+      ],
+      xLabel: 'ms',
+    }),
+  );
+  progress(`wrote ${svgPath} and its .json`);
+  if (args.json) process.stdout.write(JSON.stringify(summaryLine) + '\n');
   else {
     const rows = Object.entries(figures).map(([k, s]) => [k, s.median, s.p90]);
     process.stdout.write(formatTable(['hand-over (ms)', 'median', 'p90'], rows) + '\n');

@@ -8,9 +8,10 @@
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { setPriority } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { loadavg, setPriority } from 'node:os';
 import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
@@ -19,6 +20,7 @@ import { forkReady, type FleetMember } from '../src/workers/fleet.js';
 import { tsFork } from '../tools/ts-spawn.js';
 import { buildCBaseline } from './lib/baselines.js';
 import { formatTable, summarize, type Summary } from './lib/stats.js';
+import { cdfChartSvg } from './lib/svg-chart.js';
 import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
 
 const HELP = `Usage: npx tsx bench/death-split.ts [options]
@@ -49,6 +51,8 @@ Options:
                  of the victim's main thread, the owner (-20..19; below 0 needs root)
   --overlap      also time node-node and c-c with a Node process starting during the kill
   --json         one JSON summary line on stdout (progress goes to stderr)
+  --svg <file>   where to write the chart (default bench/results/death-split.svg); the
+                 JSON summary with every sample goes beside it (.json)
   -h, --help     this help`;
 
 function fail(message: string): never {
@@ -63,6 +67,7 @@ try {
       pairs: { type: 'string' },
       overlap: { type: 'boolean' },
       'victim-nice': { type: 'string' },
+      svg: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -196,7 +201,7 @@ async function measureNodeShape(): Promise<NodeShape> {
 }
 
 /** kill() -> the waiter's return, ms, per round; `exitMs`: kill() -> the victim's exit (only with the 'kill' waiter). */
-async function split(binary: string, victimSide: Victim, waiterSide: Waiter, overlap: boolean): Promise<{ ms: Summary; exitMs?: Summary }> {
+async function split(binary: string, victimSide: Victim, waiterSide: Waiter, overlap: boolean): Promise<{ ms: Summary; exitMs?: Summary; samples: number[]; exitSamples: number[] }> {
   const shape = victimSide === 'c' || victimSide === 'node' ? null : await measureNodeShape();
   const victimArgs = !shape ? [] : [String(victimSide === 'cmem' ? 0 : shape.threads - 1), String(victimSide === 'cthreads' ? 0 : shape.rssMiB)];
   const nodeWaiter = waiterSide === 'node' ? await forkNode(1) : null;
@@ -280,10 +285,11 @@ async function split(binary: string, victimSide: Victim, waiterSide: Waiter, ove
     await nodeWaiter.exit;
     children.delete(nodeWaiter);
   }
-  return exitSamples.length > 0 ? { ms: summarize(samples), exitMs: summarize(exitSamples) } : { ms: summarize(samples) };
+  return exitSamples.length > 0 ? { ms: summarize(samples), exitMs: summarize(exitSamples), samples, exitSamples } : { ms: summarize(samples), samples, exitSamples };
 }
 
 const figures: Record<string, Summary> = {};
+const rawSamples: Record<string, number[]> = {};
 let build = '';
 try {
   const built = await buildCBaseline('death-split.c', 'death-split');
@@ -294,16 +300,41 @@ try {
   if (args.overlap) runs.push({ name: 'node-node+start', victim: 'node', waiter: 'node', overlap: true }, { name: 'c-c+start', victim: 'c', waiter: 'c', overlap: true });
   for (const r of runs) {
     progress(`${r.name}: ${ROUNDS} kills (${r.victim} victim -> ${r.waiter} waiter${r.overlap ? ', a Node process starting during the kill' : ''})`);
-    const { ms, exitMs } = await split(built.result.binary, r.victim, r.waiter, r.overlap);
+    const { ms, exitMs, samples, exitSamples } = await split(built.result.binary, r.victim, r.waiter, r.overlap);
     figures[r.name] = ms;
-    if (exitMs) figures[`${r.name}:exit`] = exitMs;
+    rawSamples[r.name] = samples;
+    if (exitMs) {
+      figures[`${r.name}:exit`] = exitMs;
+      rawSamples[`${r.name}:exit`] = exitSamples;
+    }
   }
 } finally {
   await cleanup();
 }
 
+/** 'node-kill:exit' -> 'node killed -> whole exit'; 'c-node' -> 'c -> node'. */
+function seriesName(name: string): string {
+  const [pair, exit] = name.split(':');
+  const [victim, waiter] = pair!.split('-');
+  if (waiter === 'kill') return `${victim} killed -> ${exit ? 'whole exit (pidfd)' : 'robust-list walk'}`;
+  return `${victim} -> ${waiter}`;
+}
+const summaryLine = { summary: 'death-split', rounds: ROUNDS, node: process.version, loadavg: loadavg(), victimNice: victimNice ?? null, build, nodeShape: nodeShape ?? null, ms: figures };
+const svgPath = args.svg ?? fileURLToPath(new URL('./results/death-split.svg', import.meta.url));
+mkdirSync(dirname(svgPath), { recursive: true });
+writeFileSync(svgPath.replace(/\.svg$/, '') + '.json', JSON.stringify({ ...summaryLine, samplesMs: rawSamples }, null, 1) + '\n');
+writeFileSync(
+  svgPath,
+  cdfChartSvg({
+    title: 'Death detection: SIGKILL of the owner -> the waiter, by victim and waiter',
+    subtitle: `${ROUNDS} kills each, Node ${process.version}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} (bench/death-split.ts)`,
+    series: Object.entries(rawSamples).map(([name, samples]) => ({ name: seriesName(name), samples })),
+    xLabel: "kill() -> the waiter's return, or the walk / exit for 'kill' (ms)",
+  }),
+);
+progress(`wrote ${svgPath} and its .json`);
 if (json) {
-  process.stdout.write(JSON.stringify({ summary: 'death-split', rounds: ROUNDS, victimNice: victimNice ?? null, build, nodeShape: nodeShape ?? null, ms: figures }) + '\n');
+  process.stdout.write(JSON.stringify(summaryLine) + '\n');
 } else {
   const rows = Object.entries(figures).map(([name, s]) => [`${name.replace('-', ' -> ')}`, s.min, s.median, s.p90, s.max]);
   process.stdout.write(formatTable(['victim -> waiter (ms, kill() to the waiter\'s return)', 'min', 'median', 'p90', 'max'], rows) + '\n');
