@@ -177,7 +177,6 @@ async function until(what: string, condition: () => boolean): Promise<void> {
   }
 }
 
-/** One pairing, ROUNDS kills: kill() -> waiter's return, ms. */
 /** A Node victim's shape, for the 'cnode' victim: its thread count and resident memory (from /proc, once). */
 interface NodeShape {
   threads: number;
