@@ -251,6 +251,8 @@ async function split(binary: string, victimSide: Victim, waiterSide: Waiter, ove
         return BigInt(r.at);
       });
     }
+    // Awaited after the kill; until then a failure (a waiter that quit) must not crash us past the cleanup.
+    result?.catch(() => {});
     if (victimNice !== undefined) setPriority(victimPid, victimNice);
     // Let the waiter settle into its sleep (it announces itself just before it).
     await sleep(5);
