@@ -155,7 +155,7 @@ export class LabController {
             : row.state === 'critical'
               ? 'in its critical section'
               : row.state;
-    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, role: p.role });
+    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, role: p.role, tid: row.tid });
     try {
       await gone;
     } finally {
