@@ -195,12 +195,13 @@ function fillEntry(li, e) {
   const latency = [];
   if (e.latencyMs !== null && e.cause) latency.push(`${ms(e.latencyMs)} after the kill of #${e.cause.participant}`);
   if (e.repairLatencyMs !== null) latency.push(`repaired ${ms(e.repairLatencyMs)} after it`);
-  li.replaceChildren(
+  const parts = [
     el('time', {}, clock(e.t)),
     el('span', { class: 'label' }, el('span', { class: 'shape', 'aria-hidden': 'true' }, MARK[e.label] || '•'), ` ${e.label}`),
     el('span', { class: 'text' }, e.text),
-    latency.length ? el('span', { class: 'latency' }, latency.join('; ')) : null,
-  );
+  ];
+  if (latency.length) parts.push(el('span', { class: 'latency' }, latency.join('; ')));
+  li.replaceChildren(...parts);
 }
 
 function addEntry(e) {

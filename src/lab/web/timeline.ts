@@ -64,7 +64,7 @@ export class LabTimeline {
       case 'killed': {
         this.kills.push({
           participant,
-          t: e.t,
+          t: typeof e['issuedAtMs'] === 'number' ? (e['issuedAtMs'] as number) : e.t,
           tid: typeof e['tid'] === 'number' ? (e['tid'] as number) : 0,
           parkedAt: e['parkedAt'],
           heldReadShare: e['heldReadShare'] === true,
