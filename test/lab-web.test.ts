@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { descendants, pidRunning } from './fixtures/lab-run.js';
@@ -151,6 +152,39 @@ describe('lab page server: refusals over real HTTP', () => {
   }, 60_000);
 });
 
+/** A non-loopback IPv4 address of this machine, if it has one. */
+function outsideAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+}
+
+describe.runIf(outsideAddress() !== undefined)('lab page server on a non-loopback address', () => {
+  it('--host <address> serves there with a warning on stderr, and still checks Host and token', async () => {
+    const address = outsideAddress()!;
+    const region = regionPath();
+    const lab = await startWebLab(['--region', region, '--host', address, '--threads', '1', '--processes', '1', '--workers', '0']);
+    labs.push(lab);
+    expect(lab.url).toMatch(new RegExp(`^http://${address.replaceAll('.', '\\.')}:\\d+/\\?token=`));
+    const token = new URL(lab.url).searchParams.get('token')!;
+    const get = (headers: Record<string, string>, path = `/api/state?token=${token}`) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: address, port: lab.port, path, headers }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await get({ Host: `${address}:${lab.port}` })).toBe(200);
+    expect(await get({ Host: `127.0.0.1:${lab.port}` })).toBe(403); // not the address it serves
+    expect(await get({ Host: `${address}:${lab.port}` }, '/api/state')).toBe(403);
+    expect(lab.stderr()).toMatch(new RegExp(`WARNING: serving on ${address.replaceAll('.', '\\.')}, not loopback`));
+    const pids = [lab.child.pid!, ...descendants(lab.child.pid!)];
+    lab.quit();
+    expect(await lab.exited, lab.stderr()).toBe(0);
+    for (const pid of pids) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
+    expect(existsSync(region)).toBe(false);
+  }, 60_000);
+});
+
 describe.runIf(existsSync(CHROMIUM))('lab page in chromium', () => {
   it('park #2 and click SIGKILL: card dead, "abandoned → repaired" with its latency, invariant holds; chaos for 5 s fills the histogram; q leaves nothing', async () => {
     mkdirSync(OUTPUT, { recursive: true });
@@ -190,8 +224,12 @@ describe.runIf(existsSync(CHROMIUM))('lab page in chromium', () => {
 
     // chaos on for 5 s through the switch; the histogram fills
     const before = Number(await page.locator('#histogram').getAttribute('data-total'));
+    const rate = page.locator('#chaos-rate');
+    await rate.fill('4');
+    await rate.blur(); // a number input reports its change when it loses focus
+    await page.locator('#message', { hasText: 'rate 4: chaos off' }).waitFor({ timeout: 10_000 });
     await page.locator('#chaos-switch').check();
-    await page.locator('#chaos-state', { hasText: 'ON' }).waitFor({ timeout: 10_000 });
+    await page.locator('#chaos-state', { hasText: 'ON ⚡ 4/s' }).waitFor({ timeout: 10_000 });
     await page.waitForTimeout(5000); // the scenario's 5 s of chaos, not a synchronisation
     await page.locator('#chaos-switch').uncheck();
     await page.locator('#chaos-state', { hasText: 'off' }).waitFor({ timeout: 10_000 });

@@ -65,7 +65,7 @@ export async function startWebLab(args: string[], timeoutMs = 30_000): Promise<W
     killGroup();
     throw error;
   });
-  const match = /^lab page: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=[A-Za-z0-9_-]+)$/.exec(first);
+  const match = /^lab page: (http:\/\/(?:\[[0-9a-f:]+\]|[^/:\s]+):(\d+)\/\?token=[A-Za-z0-9_-]+)$/.exec(first);
   if (!match) {
     killGroup();
     throw new Error(`the lab's first line is not its address: '${first}'`);

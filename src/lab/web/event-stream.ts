@@ -32,7 +32,12 @@ export class LabEventStream {
 
   send(event: string, data: unknown): void {
     if (this.clients.size === 0) return;
-    const message = format(event, data);
+    this.sendJson(event, JSON.stringify(data));
+  }
+
+  /** Send data already serialised as one line of JSON. */
+  sendJson(event: string, json: string): void {
+    const message = `event: ${event}\ndata: ${json}\n\n`;
     for (const c of this.clients) c.write(message);
   }
 

@@ -77,7 +77,7 @@ export async function startLabWebServer(lab: LabController, options: LabWebOptio
     const text = JSON.stringify(pageView(lab));
     if (text !== lastView) {
       lastView = text;
-      stream.send('view', JSON.parse(text) as unknown);
+      stream.sendJson('view', text);
     }
   }, options.viewEveryMs ?? 200);
 
