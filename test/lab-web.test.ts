@@ -208,7 +208,7 @@ describe.runIf(existsSync(CHROMIUM))('lab page in chromium', () => {
     await parkAndKill(page, 2);
     const card = page.locator('[data-participant="2"]');
     expect(await card.locator('button.kill').count()).toBe(0);
-    await expect.poll(() => card.locator('.state').textContent()).toContain('DEAD');
+    await expect.poll(() => card.locator('.state').textContent(), { timeout: 10_000 }).toContain('DEAD');
 
     const entry = page.locator('li[data-label="abandoned → repaired"]').first();
     await entry.waitFor({ timeout: 20_000 });
@@ -216,7 +216,7 @@ describe.runIf(existsSync(CHROMIUM))('lab page in chromium', () => {
     expect(text).toMatch(/got the mutex ABANDONED by dead tid \d+/);
     expect(text).toMatch(/repaired the ledger: tx \d+ rolled back; sum 80000, invariant holds/);
     expect(text).toMatch(/after the kill of #2; repaired [\d.]+ ms after it/);
-    await expect.poll(() => page.locator('#invariant').textContent()).toMatch(/holds/);
+    await expect.poll(() => page.locator('#invariant').textContent(), { timeout: 10_000 }).toMatch(/holds/);
     const killed = page.locator('li[data-kind="killed"]', { hasText: 'killed #2 process with SIGKILL: parked mid-transfer' });
     expect(await killed.count()).toBe(1);
 
@@ -241,7 +241,7 @@ describe.runIf(existsSync(CHROMIUM))('lab page in chromium', () => {
     await expect.poll(() => page.locator('#invariant').textContent(), { timeout: 10_000 }).toMatch(/holds/);
     await page.screenshot({ path: new URL('chaos-1280x800.png', OUTPUT).pathname });
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: new URL('chaos-390x844.png', OUTPUT).pathname });
+    await page.screenshot({ path: new URL('chaos-390x844.png', OUTPUT).pathname, fullPage: true });
     // at phone width nothing runs off the side
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     expect(errors).toEqual([]);
