@@ -136,6 +136,26 @@ describe('lab page server: refusals over real HTTP', () => {
     await expectCleanQuit(lab, region, pids);
   }, 60_000);
 
+  it('--script runs beside the page: the address first, then the scripted kill, its abandonment and repair; the script\'s quit ends it clean', async () => {
+    const region = regionPath();
+    const lab = await startWebLab(['--region', region, '--json', '--script', 'ready; park 2; kill 2; ready; quit']);
+    labs.push(lab);
+    const pids = [lab.child.pid!, ...descendants(lab.child.pid!)];
+    expect(await lab.exited, lab.stderr()).toBe(0);
+    const lines = lab.stdout().trim().split('\n');
+    expect(lines[0]).toMatch(/^lab page: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    const events = lines.slice(1).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const killed = events.find((e) => e['event'] === 'killed' && e['participant'] === 2);
+    expect(killed).toMatchObject({ parkedAt: 'ledger', heldMutex: true });
+    const abandoned = events.find((e) => e['event'] === 'abandoned' && e['prevTid'] === killed!['tid']);
+    expect(abandoned).toBeDefined();
+    expect(events.some((e) => e['event'] === 'repaired' && e['participant'] === abandoned!['participant'])).toBe(true);
+    expect(events.at(-1)).toMatchObject({ summary: 'lock-lab', ok: true, kills: 1, invariantHeld: true });
+    for (const pid of pids) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
+    expect(existsSync(region)).toBe(false);
+    expect(await listening(lab.port)).toBe(false);
+  }, 60_000);
+
   it('a non-loopback bind is refused unless --host asks for it; --port takes only a port', async () => {
     // The server refuses before it touches the lab (there is none here): the check is the first thing it does.
     const noLab = {} as LabController;
