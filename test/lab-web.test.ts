@@ -205,7 +205,9 @@ describe.runIf(outsideAddress() !== undefined)('lab page server on a non-loopbac
   }, 60_000);
 });
 
-describe.runIf(existsSync(CHROMIUM))('lab page in chromium', () => {
+// Skipped only on a developer's machine without chromium; under CI (which installs it) a missing
+// browser fails the test instead of skipping it.
+describe.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')('lab page in chromium', () => {
   it('park #2 and click SIGKILL: card dead, "abandoned → repaired" with its latency, invariant holds; chaos for 5 s fills the histogram; q leaves nothing', async () => {
     mkdirSync(OUTPUT, { recursive: true });
     const region = regionPath();
