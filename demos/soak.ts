@@ -98,6 +98,7 @@ demo.say(`kills by way: ${JSON.stringify(fig.byWay)}`);
 demo.say(`recoveries: ${JSON.stringify(fig.recoveriesByKind)}; checks ${fig.checks}; pauses ${fig.pauses}; transactions ${fig.transactions}`);
 demo.say(`detection latency (kill -> next owner's 'abandoned', ${fig.detectionMs.samples} kills of the owner): p50 ${fig.detectionMs.p50} ms, p90 ${fig.detectionMs.p90} ms, p99 ${fig.detectionMs.p99} ms, max ${fig.detectionMs.max} ms`);
 if (chartPath !== 'none') demo.say(`chart: ${chartPath}`);
+if (fig.notRecoverable) demo.say(`stopped at ${fig.notRecoverable.atSeconds} s: the ${fig.notRecoverable.lock} went not-recoverable (seen by ${fig.notRecoverable.seenBy}); every participant ends there, so the soak does too`);
 demo.finish(
   result.ok,
   { ...fig, chart: chartPath === 'none' ? null : chartPath, loadavgBefore: loadBefore, loadavgAfter: loadAfter },

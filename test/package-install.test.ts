@@ -88,9 +88,9 @@ afterAll(() => {
 
 describe('installed from the tarball (npm pack; npm install --ignore-scripts; plain node)', () => {
   it('the tarball holds only dist, prebuilds, the native sources, README, LICENSE and package.json', () => {
-    const allowed = [/^dist\/.*\.(js|d\.ts|js\.map)$/, /^prebuilds\/linux-x64\/robust-shm\.abi\d+\.glibc\.node$/, /^binding\.gyp$/, /^src\/native\/[^/]+\.(cc|h)$/, /^README\.md$/, /^LICENSE$/, /^package\.json$/];
+    const allowed = [/^dist\/.*\.(js|d\.ts|js\.map)$/, /^prebuilds\/linux-x64\/robust-shm\.abi\d+\.glibc\.node$/, /^binding\.gyp$/, /^src\/native\/[^/]+\.(cc|h)$/, /^README\.md$/, /^LICENSE$/, /^package\.json$/, /^lab-page\/(index\.html|lab\.css|lab\.js|favicon\.svg)$/];
     expect(packedFiles.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/inspect/index.js', 'dist/testing/index.js', 'dist/lab/bin.js', 'binding.gyp', 'src/native/common.h', 'README.md', 'LICENSE', 'package.json']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/inspect/index.js', 'dist/testing/index.js', 'dist/lab/bin.js', 'binding.gyp', 'src/native/common.h', 'README.md', 'LICENSE', 'package.json', 'lab-page/index.html', 'lab-page/lab.js', 'lab-page/lab.css']) {
       expect(packedFiles, f).toContain(f);
     }
     expect(packedFiles.some((f) => f.startsWith(`prebuilds/linux-x64/robust-shm.abi${process.versions.modules}.`))).toBe(true);
@@ -163,6 +163,33 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
     expect(lines.some((l) => l['event'] === 'abandoned')).toBe(true);
     expect(lines.some((l) => l['event'] === 'repaired')).toBe(true);
   }, 180_000);
+
+  it('robust-shm-lab --web from the installed package serves its page (found from dist/), and q ends it', async () => {
+    const region = `${shmPrefix}-web.region`;
+    const child = spawn(process.execPath, [join(installed, 'dist', 'lab', 'bin.js'), '--web', '--region', region], { cwd: project, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const timer = setTimeout(() => killGroup(child.pid!), 120_000);
+    try {
+      while (!stdout.includes('\n') && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+      const url = /^lab page: (http:\/\/127\.0\.0\.1:\d+\/)\?token=\S+$/m.exec(stdout.split('\n')[0] ?? '')?.[1];
+      expect(url, stdout + stderr).toBeDefined();
+      const page = await fetch(url!);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>robust-shm lock lab</title>');
+      expect((await fetch(`${url}lab.js`)).status).toBe(200);
+      child.stdin.write('q\n');
+      expect(await exited, stderr).toBe(0);
+      expect(existsSync(region)).toBe(false);
+    } finally {
+      clearTimeout(timer);
+      killGroup(child.pid!);
+      rmSync(region, { force: true });
+    }
+  }, 150_000);
 
   it('a piscina pool whose main thread never imports the library: an aborted holder, abandoned and repaired, idle retirement, destroy(); exit 0', async () => {
     const child = spawn(process.execPath, ['pool-main.mjs', `${shmPrefix}-pool.region`], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });

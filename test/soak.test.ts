@@ -4,6 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openRegion } from '../src/shm/region.js';
+import { Ledger } from '../src/workers/ledger.js';
 
 const SOAK = new URL('../demos/soak.ts', import.meta.url);
 const id = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -74,4 +76,52 @@ describe('the soak', () => {
     // The soak removed its region files.
     expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`robust-shm-test-soak-${id}`))).toEqual([]);
   }, 900_000);
+
+  it('a ledger lock gone not-recoverable stops the soak at once and reports it, instead of running on to its kill target', async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', SOAK.pathname, '--kills', '1000000', '--json', '--region', region, '--chart', 'none', '--no-regions'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+    const closed = new Promise<number | null>((r) => child!.once('close', r));
+    // Wait until the lab moves money, then take a coin out of the ledger behind the lock's back: the
+    // next repairer after a death finds the invariant broken and releases without markConsistent(),
+    // which under the posix policy ends the lock for good (the way a real repair gone wrong does).
+    const deadline = Date.now() + 240_000;
+    let ledger: Ledger | undefined;
+    let mapped: Awaited<ReturnType<typeof openRegion>> | undefined;
+    while (!ledger || ledger.stats().repairs < 1) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the soak never got going: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+      if (!mapped) {
+        try {
+          mapped = await openRegion(region);
+        } catch {
+          continue;
+        }
+      }
+      const offset = mapped.find('ledger:lab');
+      if (offset !== undefined && !ledger) ledger = Ledger.at(mapped.buffer, offset);
+    }
+    Atomics.sub(new Int32Array(mapped!.buffer, mapped!.find('ledger:lab')! + 64 * 4, 1), 0, 1);
+    const corruptedAt = Date.now();
+    const code = await closed;
+    const stoppedAfterMs = Date.now() - corruptedAt;
+    mapped!.close();
+    const summary = JSON.parse(stdout.split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as Record<string, unknown> & { notRecoverable: { lock: string; seenBy: string } | null };
+    expect(summary['summary'], stderr).toBe('soak');
+    expect(summary.notRecoverable, stdout.slice(-3000)).not.toBeNull();
+    expect(['ledger mutex', 'audit rwlock']).toContain(summary.notRecoverable!.lock);
+    expect(summary['ok']).toBe(false);
+    expect(code).not.toBe(0);
+    expect(summary['kills'] as number).toBeLessThan(1_000_000);
+    expect(stdout).toContain('"event":"not-recoverable"');
+    // Stopped, not crash-looping: the lab's participants were reaped, nothing was left running.
+    expect(summary['leftoverProcesses']).toBe(0);
+    expect(stoppedAfterMs).toBeLessThan(240_000);
+    expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`robust-shm-test-soak-${id}`))).toEqual([]);
+  }, 600_000);
 });

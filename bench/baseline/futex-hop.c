@@ -9,7 +9,8 @@
 //           main thread, whose registered eventfd the main thread sleeps on in
 //           epoll_wait: no helper thread (the alternative weighed in waiter.cc).
 // Rounds alternate the three. Prints one JSON line: medians and p90 in ms.
-// Usage: futex-hop <rounds>
+// Usage: futex-hop <rounds> [settle-ms]  (settle: how long the waiter sleeps before each wake,
+// default 2; bench/async-trace.ts's JS harness lets it sleep 20 ms)
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
@@ -147,6 +148,11 @@ static double pct(double* v, int n, double p) {
 
 int main(int argc, char** argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 200;
+  long settle_ms = argc > 2 ? atol(argv[2]) : 2;
+  if (settle_ms < 1 || settle_ms > 999) {
+    fprintf(stderr, "futex-hop: settle-ms must be 1..999\n");
+    return 2;
+  }
   s = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (s == MAP_FAILED) return 1;
   memset((void*)s, 0, sizeof *s);
@@ -205,7 +211,7 @@ int main(int argc, char** argv) {
   struct timespec boot = {0, 50 * 1000 * 1000};
   nanosleep(&boot, NULL);
   uint32_t go = 0;
-  struct timespec settle = {0, 2 * 1000 * 1000};
+  struct timespec settle = {0, settle_ms * 1000 * 1000};
   for (int i = 0; i < rounds; i++) {
     for (uint32_t mode = 0; mode < (s->uring_ok ? 3u : 2u); mode++) {
       s->word = 0;

@@ -349,3 +349,28 @@ export async function runHeapBaseline(opts: HeapBaselineOptions = {}): Promise<B
   if (!boost.ok) outcome.result.boostUnavailableReason = boost.reason;
   return outcome;
 }
+
+/** A C baseline program compiled into a fresh temp dir, for benches that drive it themselves; remove() deletes the dir. */
+export interface BuiltBaseline {
+  binary: string;
+  /** The compile command, temp dir elided. */
+  build: string;
+  remove(): Promise<void>;
+}
+
+/** Compiles bench/baseline/<sourceName> with `cc -O2 -pthread`; the caller runs it as often as it likes, then remove()s it. */
+export async function buildCBaseline(sourceName: string, label: string): Promise<BaselineOutcome<BuiltBaseline>> {
+  const source = fileURLToPath(new URL(`../baseline/${sourceName}`, import.meta.url));
+  const dir = await mkdtemp(join(tmpdir(), 'robust-shm-baseline-'));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  const binary = join(dir, label);
+  const compileArgs = ['-O2', '-pthread', '-o', binary, source];
+  const build = `cc ${compileArgs.join(' ')}`.replace(binary, `<tmp>/${label}`);
+  progress(`compiling ${sourceName}: ${build}`);
+  const cc = await run('cc', compileArgs, 180_000);
+  if (cc.code !== 0) {
+    await remove();
+    return { available: false, reason: describeFailure(`compiling ${sourceName}`, cc) };
+  }
+  return { available: true, result: { binary, build, remove }, build };
+}

@@ -19,6 +19,10 @@
 // - Detection latency: kill issued (the lab's 'killed' event, emitted right
 //   after the signal/terminate/abort) -> the next owner's 'abandoned' entry in
 //   the lab log (its time on the shared clock), matched by the dead tid.
+// - A lock gone not-recoverable (the posix policy: a repairer found the ledger
+//   wrong and released without markConsistent()) ends every participant for
+//   good: the soak stops at once and reports it (figures.notRecoverable)
+//   instead of respawning participants that die of it again until the target.
 import { LabController, DEFAULT_LAB_OPTIONS, type LabEvent, type LabSnapshot } from '../../src/lab/controller.js';
 import { inLedgerCriticalSectionAsync } from '../../src/workers/ledger-critical-section.js';
 import { HeapRecords } from '../../src/lab/records.js';
@@ -78,6 +82,15 @@ export interface SoakProgress {
   elapsedMs: number;
 }
 
+/** The lock that went not-recoverable and stopped the soak. */
+export interface SoakNotRecoverable {
+  lock: 'ledger mutex' | 'audit rwlock';
+  /** Seconds since the soak started. */
+  atSeconds: number;
+  /** How it was seen: a participant's end, or the soak's own check. */
+  seenBy: string;
+}
+
 export interface SoakFigures {
   kills: number;
   /** The kills asked for (fewer were made when --seconds ran out first). */
@@ -101,6 +114,8 @@ export interface SoakFigures {
   detectionMs: { samples: number; p50: number; p90: number; p99: number; max: number };
   /** The same by how the owner died (a thread's death includes Node's environment teardown). */
   detectionByWay: Record<string, { samples: number; p50: number; p90: number }>;
+  /** Set when a lock went not-recoverable: the soak stopped there (ok is false). */
+  notRecoverable: SoakNotRecoverable | null;
 }
 
 export interface SoakResult {
@@ -158,6 +173,17 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   const overtaken = new Set<number>();
   let checkDue = false;
   let lab: LabController;
+  let notRecoverable: SoakNotRecoverable | null = null;
+  /** After a participant's death or a failed check: has a lock gone not-recoverable? Then the soak stops. */
+  const noteIfNotRecoverable = (seenBy: string): boolean => {
+    if (notRecoverable) return true;
+    const lock = lab.objects.mutex.inspect().state === 'not-recoverable' ? 'ledger mutex' : lab.objects.rw.inspect().state === 'not-recoverable' ? 'audit rwlock' : null;
+    if (lock === null) return false;
+    notRecoverable = { lock, atSeconds: Math.round(elapsed() * 10) / 10, seenBy };
+    onEvent('not-recoverable', { ...notRecoverable, kills });
+    showContext();
+    return true;
+  };
 
   // The lab's last events, printed with the first few troubles: a failure
   // that only shows under load is diagnosed from what came just before it.
@@ -206,6 +232,9 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         countKill(FATE_WAY[pending.fate]);
         if (pending.fate === 'throw') f.recovered.throwsRolledBack++;
         checkDue = true;
+      } else if (noteIfNotRecoverable(`participant #${e.participant} ended (${detail})`)) {
+        // Not a death of its own: the lock is gone for everyone, and respawning would only repeat it.
+        return;
       } else {
         f.unexpectedDeaths++;
         const rw = lab.objects.rw.inspect();
@@ -269,7 +298,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     await lab.waitUntilRunning();
     const target = options.kills;
     const deadline = options.maxSeconds ? started + options.maxSeconds * 1000 : Infinity;
-    const enough = () => kills >= target || performance.now() > deadline;
+    const enough = () => kills >= target || performance.now() > deadline || notRecoverable !== null;
 
     // The lab log, read independently of the controller: detection times and recoveries.
     let logNext = log.count;
@@ -345,8 +374,10 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         },
       );
       if (!section.owned) {
-        if (section.status === 'not-recoverable') f.invariantViolations++;
-        else f.hangs++;
+        if (section.status === 'not-recoverable') {
+          f.invariantViolations++;
+          noteIfNotRecoverable('the soak\'s check');
+        } else f.hangs++;
         onEvent('check-failed', { status: section.status, ...whoHolds() });
       }
     };
@@ -460,7 +491,8 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
 
   // The last word on the ledger and heap, then the lab reaps everything (its
   // quit() checks the invariant once more after the last participant is gone).
-  await check();
+  // A not-recoverable ledger lock cannot be taken for that check: already reported.
+  if (!notRecoverable) await check();
   const quitCounters = await lab.quit();
   if (!quitCounters.invariantHeld) f.invariantViolations++;
   f.hangs += quitCounters.hangs;
@@ -503,8 +535,10 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     killsPerSecond: Math.round((kills / seconds) * 10) / 10,
     detectionMs: { samples: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1) },
     detectionByWay,
+    notRecoverable,
   };
   const ok =
+    notRecoverable === null &&
     (kills >= options.kills || options.maxSeconds !== undefined) &&
     figures.hangs === 0 &&
     doubleOwners === 0 &&

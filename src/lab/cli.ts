@@ -11,6 +11,8 @@ import { runCommand } from './commands.js';
 import { parseScript, ScriptError, type ScriptCommand } from './script.js';
 import { runInteractive } from './tty.js';
 import { tourTable, type TourRow } from './tour.js';
+import { serveLab } from './web/web-lab.js';
+import { LabWebError } from './web/server.js';
 
 const TOUR_SCRIPT = 'park 2; kill 2; stop 4; wait 1s; cont 4; add worker; chaos 4s rate 4; quit';
 
@@ -46,6 +48,9 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
         region: { type: 'string' },
         tour: { type: 'boolean' },
         'no-color': { type: 'boolean' },
+        web: { type: 'boolean' },
+        port: { type: 'string' },
+        host: { type: 'string' },
       },
       descriptions: {
         threads: `piscina pool threads at start (default ${DEFAULT_LAB_OPTIONS.pool})`,
@@ -58,6 +63,9 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
         region: 'region file (default /dev/shm/robust-shm-lab-<pid>.region; removed on quit)',
         tour: 'run the tour even in a terminal',
         'no-color': 'no colour (also: NO_COLOR in the environment)',
+        web: 'serve the lab page on 127.0.0.1 (first line out: its address with a token); q or Ctrl-C quits',
+        port: 'with --web: the port (default: a free one)',
+        host: 'with --web: bind this address instead of 127.0.0.1 (prints a warning unless loopback)',
       },
     },
     argv,
@@ -150,7 +158,33 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     });
   }
 
-  if (v.script !== undefined) {
+  if ((v.port !== undefined || v.host !== undefined) && !v.web) fail('--port and --host go with --web');
+  if (v.web) {
+    let commands: ScriptCommand[] | undefined;
+    try {
+      commands = v.script === undefined ? undefined : parseScript(v.script);
+    } catch (error) {
+      if (error instanceof ScriptError) fail(error.message);
+      throw error;
+    }
+    if (v.port !== undefined && !/^\d+$/.test(v.port)) fail(`--port takes a port number (0-65535); to bind another address use --host, got '${v.port}'`);
+    const port = intOption('port', v.port, 0, 0, 65_535);
+    if (v.host !== undefined && !/^[A-Za-z0-9.:-]+$/.test(v.host)) fail(`--host takes an address or a host name, got '${v.host}'`);
+    const lab = await LabController.create(options);
+    current = lab;
+    const printEvent = (e: LabEvent) => {
+      const { kind, t, text, ...fields } = e;
+      demo.event(kind, { t, text, ...fields }, `${clock(t)} ${text}`);
+    };
+    try {
+      await serveLab(lab, { host: v.host ?? '127.0.0.1', port, exposed: v.host !== undefined, commands, printEvent, say: (line) => process.stdout.write(`${line}\n`) });
+    } catch (error) {
+      if (error instanceof LabWebError) fail(error.message);
+      throw error;
+    }
+    const c = lab.counters;
+    demo.finish(c.invariantHeld && c.hangs === 0, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs, heapRecoveries: c.heapRecoveries, sharesReclaimed: c.sharesReclaimed });
+  } else if (v.script !== undefined) {
     let commands: ScriptCommand[] = [];
     try {
       commands = parseScript(v.script);

@@ -136,6 +136,9 @@ export class LabController {
     const heldReadShare = p.role === 'auditor' && this.holdsReadShare(row.tid);
     p.dying = true;
     p.killing = true;
+    // Taken before the signal goes out: the next owner can see the death
+    // before this function gets to emit the event.
+    const issuedAtMs = Math.round((performance.now() - this.monitor.started) * 10) / 10;
     // The kill is issued synchronously inside kill() (before its first
     // await), so the event below precedes whatever the death causes.
     const gone = p.handle!.kill(row.tid);
@@ -155,7 +158,7 @@ export class LabController {
             : row.state === 'critical'
               ? 'in its critical section'
               : row.state;
-    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, role: p.role });
+    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, role: p.role, tid: row.tid, issuedAtMs });
     try {
       await gone;
     } finally {

@@ -68,10 +68,14 @@ export class LabMonitor {
   private logEvent(e: LogEntry): void {
     const p = this.participants[e.slot];
     const who = `#${e.slot + 1}`;
+    // When the participant wrote the entry (ms since the lab started, on the
+    // shared clock): the event's own `t` is when the next tick read the log,
+    // up to 50 ms later, too coarse for a detection latency.
+    const sawAtMs = Math.round((e.at - (performance.timeOrigin + this.started)) * 10) / 10;
     switch (e.kind) {
       case 'abandoned':
         this.counters.abandonedObserved++;
-        this.emit('abandoned', `${who} (tid ${e.tid}) got the mutex ABANDONED by dead tid ${e.prevTid}`, p, { tid: e.tid, prevTid: e.prevTid, prevPid: e.prevPid });
+        this.emit('abandoned', `${who} (tid ${e.tid}) got the mutex ABANDONED by dead tid ${e.prevTid}`, p, { tid: e.tid, prevTid: e.prevTid, prevPid: e.prevPid, sawAtMs });
         break;
       case 'repaired':
         this.counters.repairs++;
@@ -81,16 +85,16 @@ export class LabMonitor {
           'repaired',
           `${who} repaired the ledger: ${e.rolled === 'none' ? 'nothing in flight' : `tx ${e.txId} rolled ${e.rolled}`}; sum ${e.sum}, ${e.invariantHeld ? 'invariant holds' : 'INVARIANT BROKEN'}`,
           p,
-          { tid: e.tid, rolled: e.rolled, txId: e.txId, sum: e.sum, invariantHeld: e.invariantHeld },
+          { tid: e.tid, rolled: e.rolled, txId: e.txId, sum: e.sum, invariantHeld: e.invariantHeld, sawAtMs },
         );
         break;
       case 'heapRecovered':
         this.counters.heapRecoveries++;
-        this.emit('heap-recovered', `${who} heap: ERROR_POSSIBLE_DEADLOCK, ran recover(): rolled ${e.rolled}`, p, { rolled: e.rolled });
+        this.emit('heap-recovered', `${who} heap: ERROR_POSSIBLE_DEADLOCK, ran recover(): rolled ${e.rolled}`, p, { rolled: e.rolled, sawAtMs });
         break;
       case 'sharesReclaimed':
         this.counters.sharesReclaimed += e.sum;
-        this.emit('share-reclaimed', `${who} (tid ${e.tid}) writes: reader died, share reclaimed (${e.sum})`, p, { tid: e.tid, shares: e.sum });
+        this.emit('share-reclaimed', `${who} (tid ${e.tid}) writes: reader died, share reclaimed (${e.sum})`, p, { tid: e.tid, shares: e.sum, sawAtMs });
         break;
       case 'heapFailed':
         this.emit('heap-failed', `${who}: heap recover() failed; records switched off`, p);

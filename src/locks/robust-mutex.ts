@@ -234,6 +234,7 @@ export class RobustMutex {
     return Atomics.load(this.m, I.policy) === 0 ? 'posix' : 'windows';
   }
 
+  /** How waiters sleep on this mutex, chosen at initialisation: the kernel futex (cross-process, woken at an owner's death) or V8's Atomics.wait (one process). */
   get waitMechanism(): 'futex' | 'atomics' {
     return this.lockWord.kind === WAIT_FUTEX ? 'futex' : 'atomics';
   }

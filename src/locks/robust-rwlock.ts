@@ -40,6 +40,7 @@ import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism
 import { checkLayoutHeader, checkPlacement, checkTimeout } from './lock-arguments.js';
 import { testHooksOf } from '../test-hooks.js';
 
+/** Per-handle options of a RobustRwLock: how this thread waits (not stored in shared memory). */
 export interface RwLockOptions {
   /** How often (ms) a sleeping waiter looks at a holder's liveness in /proc when nothing woke it (default 5). */
   livenessIntervalMs?: number;
@@ -56,9 +57,11 @@ export interface RwLockOptions {
   spin?: number;
 }
 
+/** Options fixed when a RobustRwLock is first written into shared memory. */
 export interface RwLockInitializeOptions {
   /** Default 'posix': see RecoveryPolicy (applies to writer deaths). */
   policy?: RecoveryPolicy;
+  /** How waiters sleep: 'futex' (default with the addon: cross-process, woken by the kernel at a holder's death) or 'atomics' (one process only). */
   waitMechanism?: 'futex' | 'atomics';
   /**
    * Reader slots (default 64): how many threads can hold or wait for a read
@@ -70,37 +73,64 @@ export interface RwLockInitializeOptions {
 
 /** An owned rwlock result: the mutex's fields, plus how many dead readers' shares this acquire reclaimed. */
 export interface RwOwned {
+  /** The calling thread now holds the lock. */
   readonly owned: true;
+  /** 'abandoned': a writer died holding the lock (WAIT_ABANDONED / EOWNERDEAD); the caller owns it and must repair the data. */
   readonly status: 'acquired' | 'abandoned';
+  /** Same as `status === 'abandoned'`. */
   readonly abandoned: boolean;
+  /** This thread's hold count of this side after the acquire (recursive holds count up). */
   readonly depth: number;
+  /** The dead writer, when abandoned. */
   readonly previousOwner?: OwnerIdentity;
   /** Shares of dead readers this acquire took back (a writer reclaims those it waited for). */
   readonly sharesReclaimed: number;
 }
 
+/** What an rwlock acquire returns: owned (acquired or abandoned), or not owned (timeout, busy, not recoverable). */
 export type RwAcquireResult = RwOwned | NotOwned;
 
+/** A thread that holds or waits for an rwlock, as inspect() sees it. */
 export interface RwLockHolder {
+  /** The thread's kernel TID. */
   tid: number;
+  /** Its process. */
   pid: number;
   /** false: the thread is dead and its slot not yet reclaimed (the next writer or reader reclaims it). */
   alive: boolean;
 }
 
+/** A point-in-time view of a RobustRwLock (RobustRwLock.inspect()). */
 export interface RwLockSnapshot {
   /** 'draining': a writer owns the writer word and waits for readers to leave. */
   state: 'free' | 'read' | 'draining' | 'write' | 'writer-dead' | 'not-recoverable';
-  writer: (RwLockHolder & { depth: number; startTime: number }) | null;
-  readers: (RwLockHolder & { depth: number })[];
+  /** The writer (with its hold depth and /proc start time), or null. */
+  writer: (RwLockHolder & {
+    /** Its recursive write depth. */
+    depth: number;
+    /** Its /proc start time (field 22), which tells it from a later thread with the same TID. */
+    startTime: number;
+  }) | null;
+  /** Threads holding read shares. */
+  readers: (RwLockHolder & {
+    /** Its recursive read depth. */
+    depth: number;
+  })[];
+  /** Readers waiting for a share. */
   waitingReaders: RwLockHolder[];
+  /** Writers waiting (a count: writers wait on one word). */
   waitingWriters: number;
+  /** Dead readers' shares reclaimed so far. */
   sharesReclaimed: number;
+  /** Writer deaths reported as 'abandoned' so far. */
   timesAbandoned: number;
   /** Write acquisitions so far (write phases). */
   writeAcquisitions: number;
+  /** Reader slots (the most threads that can hold or wait for read shares at once). */
   readerSlots: number;
+  /** The recovery policy for writer deaths. */
   policy: RecoveryPolicy;
+  /** false while an abandoned write hold has not been marked consistent. */
   consistent: boolean;
   /** What serves async acquires in this process (see AsyncWaitMechanism). */
   asyncWaits: AsyncWaitMechanism;
@@ -175,8 +205,11 @@ export class RobustRwLock {
     return rwLockBytes(readerSlots);
   }
 
+  /** The shared memory the lock lives in. */
   readonly buffer: SharedArrayBuffer;
+  /** Where the lock starts in `buffer`. */
   readonly byteOffset: number;
+  /** Reader slots, fixed at initialisation. */
   readonly readerSlots: number;
   private readonly i32: Int32Array;
   private readonly base: number;
@@ -257,6 +290,7 @@ export class RobustRwLock {
     return RobustRwLock.at(region.buffer, offset, options);
   }
 
+  /** The recovery policy chosen at initialisation (see RecoveryPolicy). */
   get policy(): RecoveryPolicy {
     return Atomics.load(this.i32, this.base + H.policy) === 0 ? 'posix' : 'windows';
   }
@@ -569,11 +603,13 @@ export class RobustRwLock {
     return true;
   }
 
+  /** Take the write side only if it is free now (no waiting); 'busy' otherwise. A dead writer's hold is taken over ('abandoned'). */
   tryAcquireWrite(): RwAcquireResult {
     const me = this.me;
     return this.writeAgain(me) ?? this.drive(this.writing(me, 0, true));
   }
 
+  /** acquireWrite() without blocking the event loop: resolves when owned, on timeout, or rejects with an AbortError on `signal`. */
   acquireWriteAsync(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RwAcquireResult> {
     const timeoutMs = options.timeoutMs ?? Infinity;
     checkTimeout(timeoutMs);

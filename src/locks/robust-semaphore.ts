@@ -30,6 +30,7 @@ import type { NotOwned, OwnerIdentity } from './types.js';
 import { asyncWaitMechanism, waitAsyncAny, waitSlice, wake, type AsyncWaitMechanism, type WaitWord, type WordValue } from './waiting.js';
 import { checkLayoutHeader, checkPlacement, checkTimeout } from './lock-arguments.js';
 
+/** Per-handle options of a RobustSemaphore: how this thread waits (not stored in shared memory). */
 export interface SemaphoreOptions {
   /** How often (ms) a sleeping waiter looks for units of dead holders (default 5). */
   livenessIntervalMs?: number;
@@ -56,15 +57,21 @@ interface SemSleep {
   watched: readonly WordValue[];
 }
 
+/** Options fixed when a RobustSemaphore is first written into shared memory. */
 export interface SemaphoreInitializeOptions {
   /** How many units (1..4096). */
   units: number;
+  /** How waiters sleep: 'futex' (default with the addon: cross-process, woken by the kernel at a holder's death) or 'atomics' (one process only). */
   waitMechanism?: 'futex' | 'atomics';
 }
 
+/** A unit held by the calling thread. A dead holder's unit is reclaimed, not 'abandoned': a unit protects no data. */
 export interface UnitAcquired {
+  /** The calling thread now holds a unit. */
   readonly owned: true;
+  /** Always 'acquired' (see `unitsReclaimed` for dead holders). */
   readonly status: 'acquired';
+  /** Always false: a unit guards no data that could be left inconsistent. */
   readonly abandoned: false;
   /** Which unit (0..N-1). */
   readonly unit: number;
@@ -74,14 +81,31 @@ export interface UnitAcquired {
   readonly deadHolders: readonly OwnerIdentity[];
 }
 
+/** What a semaphore acquire returns: a unit, or not owned (timeout, busy). */
 export type SemaphoreResult = UnitAcquired | NotOwned;
 
+/** A point-in-time view of a RobustSemaphore (RobustSemaphore.inspect()). */
 export interface SemaphoreSnapshot {
+  /** Units in all. */
   units: number;
+  /** Units nobody holds. */
   free: number;
-  holders: { unit: number; tid: number; pid: number; alive: boolean }[];
+  /** Held units and their holders. */
+  holders: {
+    /** Which unit. */
+    unit: number;
+    /** The holder's kernel TID. */
+    tid: number;
+    /** The holder's process. */
+    pid: number;
+    /** false: the holder died and the unit waits to be reclaimed by the next acquirer. */
+    alive: boolean;
+  }[];
+  /** Threads waiting for a unit. */
   waiting: number;
+  /** Dead holders' units reclaimed so far. */
   unitsReclaimed: number;
+  /** Units acquired so far. */
   acquisitions: number;
 }
 
@@ -90,13 +114,22 @@ const NOT_OWNED_BUSY: NotOwned = Object.freeze({ owned: false, status: 'busy', a
 const NONE: readonly OwnerIdentity[] = Object.freeze([]);
 const NO_WORDS: readonly WordValue[] = Object.freeze([]);
 
+/**
+ * N units shared by threads and processes whose units come back by themselves
+ * when their holder dies (the kernel marks a dead holder's unit word through
+ * its robust list). A unit belongs to the thread that acquired it.
+ */
 export class RobustSemaphore {
+  /** Bytes a semaphore of `units` units occupies. */
   static bytes(units: number): number {
     return semaphoreBytes(units);
   }
 
+  /** The shared memory the semaphore lives in. */
   readonly buffer: SharedArrayBuffer;
+  /** Where it starts in `buffer`. */
   readonly byteOffset: number;
+  /** Units in all, fixed at initialisation. */
   readonly units: number;
   private readonly i32: Int32Array;
   private readonly base: number;
@@ -128,6 +161,7 @@ export class RobustSemaphore {
     this.list = this.nodes.length > 0 ? threadRobustList() : null;
   }
 
+  /** Write a fresh semaphore with every unit free at byteOffset (8-byte aligned, RobustSemaphore.bytes(units) long). */
   static initialize(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreInitializeOptions & SemaphoreOptions): RobustSemaphore {
     const units = options.units;
     if (!Number.isInteger(units) || units < 1 || units > MAX_UNITS) throw new InvalidArgumentError(`units must be an integer from 1 to ${MAX_UNITS}, got ${String(units)}`);
@@ -151,6 +185,7 @@ export class RobustSemaphore {
     return RobustSemaphore.at(buffer, byteOffset, options);
   }
 
+  /** Attach to a semaphore that initialize() wrote (in any thread or process). */
   static at(buffer: SharedArrayBuffer, byteOffset: number, options: SemaphoreOptions = {}): RobustSemaphore {
     checkPlacement(buffer, byteOffset, SEM_UNITS_OFFSET, 'semaphore');
     const i32 = new Int32Array(buffer, byteOffset, SEM_UNITS_OFFSET / 4);

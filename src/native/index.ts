@@ -166,9 +166,12 @@ function load(): NativeBinding {
     throw new NativeUnavailableError('its loader (the node-gyp-build package) could not be loaded', [String(error)], { cause: error });
   }
   const want = `platform=${process.platform} arch=${process.arch} abi=${process.versions.modules} (Node ${process.versions.node})`;
+  // An explicit binary (bench/run.ts --node builds one per Node ABI outside the
+  // checkout): node-gyp-build would take build/Release, built for the machine's Node.
+  const explicit = process.env['ROBUST_SHM_NATIVE_BINARY'];
   let file: string;
   try {
-    file = nodeGypBuild.path(packageRoot);
+    file = explicit ? explicit : nodeGypBuild.path(packageRoot);
   } catch (error) {
     throw new NativeUnavailableError(`no local build and no prebuilt binary for ${want}`, candidates(), { cause: error });
   }

@@ -1,0 +1,76 @@
+// Plain SVG charts for the benches (no plotting service, no dependency): the
+// distribution of a latency as cumulative curves, one per series, on a
+// logarithmic time axis (the tails of these figures span three decades).
+import { percentile } from './stats.js';
+
+/** One curve: its name in the legend and its samples (ms). */
+export interface CdfSeries {
+  name: string;
+  samples: readonly number[];
+}
+
+export interface CdfChartOptions {
+  title: string;
+  subtitle?: string;
+  series: readonly CdfSeries[];
+  /** Axis label, e.g. "kill() -> waiter's return (ms)". */
+  xLabel: string;
+}
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#17becf', '#bcbd22'];
+const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Cumulative distribution curves with p50 and p90 guide lines; returns the SVG text. */
+export function cdfChartSvg(options: CdfChartOptions): string {
+  const width = 940;
+  const legendRows = options.series.length;
+  const plot = { left: 60, top: 60, width: 480, height: 300 };
+  const height = Math.max(plot.top + plot.height + 60, plot.top + legendRows * 18 + 20);
+  const all = options.series.flatMap((s) => s.samples).filter((v) => v > 0 && Number.isFinite(v));
+  if (all.length === 0) throw new RangeError('cdfChartSvg: no positive samples');
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all))));
+  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all))));
+  const x = (v: number) => plot.left + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plot.width;
+  const y = (p: number) => plot.top + (1 - p) * plot.height;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
+  out.push(`<text x="${plot.left}" y="22" font-size="15" font-weight="bold">${escape(options.title)}</text>`);
+  if (options.subtitle) out.push(`<text x="${plot.left}" y="40" fill="#555">${escape(options.subtitle)}</text>`);
+  // Decades on the x axis, quartiles on the y axis.
+  for (let d = lo; d <= hi * 1.0001; d *= 10) {
+    const px = x(d).toFixed(1);
+    out.push(`<line x1="${px}" y1="${plot.top}" x2="${px}" y2="${plot.top + plot.height}" stroke="#ddd"/>`);
+    out.push(`<text x="${px}" y="${plot.top + plot.height + 16}" text-anchor="middle">${d >= 1 ? d.toFixed(0) : d.toPrecision(1)}</text>`);
+  }
+  for (const p of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
+    const py = y(p).toFixed(1);
+    const guide = p === 0.5 || p === 0.9;
+    out.push(`<line x1="${plot.left}" y1="${py}" x2="${plot.left + plot.width}" y2="${py}" stroke="${guide ? '#aaa' : '#eee'}"${guide ? ' stroke-dasharray="4 3"' : ''}/>`);
+    out.push(`<text x="${plot.left - 6}" y="${(y(p) + 4).toFixed(1)}" text-anchor="end">${p === 0.5 ? 'p50' : p === 0.9 ? 'p90' : p.toFixed(2)}</text>`);
+  }
+  out.push(`<rect x="${plot.left}" y="${plot.top}" width="${plot.width}" height="${plot.height}" fill="none" stroke="#333"/>`);
+  out.push(`<text x="${plot.left + plot.width / 2}" y="${plot.top + plot.height + 36}" text-anchor="middle">${escape(options.xLabel)} (log scale)</text>`);
+  options.series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length]!;
+    const sorted = [...s.samples].sort((a, b) => a - b);
+    const points: string[] = [];
+    sorted.forEach((v, k) => {
+      // A step: up at each sample.
+      points.push(`${x(v).toFixed(1)},${y(k / sorted.length).toFixed(1)}`, `${x(v).toFixed(1)},${y((k + 1) / sorted.length).toFixed(1)}`);
+    });
+    out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" points="${points.join(' ')}"/>`);
+    const ly = plot.top + 6 + i * 18;
+    const median = sorted.length ? percentile(sorted, 0.5) : 0;
+    const p90 = sorted.length ? percentile(sorted, 0.9) : 0;
+    out.push(`<line x1="${plot.left + plot.width + 16}" y1="${ly}" x2="${plot.left + plot.width + 36}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
+    out.push(`<text x="${plot.left + plot.width + 42}" y="${ly + 4}">${escape(s.name)} (${fmt(median)} / ${fmt(p90)})</text>`);
+  });
+  out.push(`<text x="${plot.left + plot.width + 16}" y="${plot.top + legendRows * 18 + 14}" fill="#555">(median / p90, ms)</text>`);
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+function fmt(v: number): string {
+  return v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
+}
