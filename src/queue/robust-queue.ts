@@ -23,6 +23,11 @@
 // Order: jobs never redelivered come out in enqueue order (FIFO). A job whose
 // consumer died goes back to the FRONT (it is the oldest work, and a poison
 // job meets its dead-letter limit quickly); a job release()d goes to the BACK.
+//
+// No lease unless asked for (leaseMs): then a job held too long by a live
+// consumer is copied into a free slot for the next consumer, and the old slot
+// (still on the slow consumer's robust list: its node cannot move to another
+// thread's list) stays that consumer's until it acks, releases or dies.
 import { InvalidArgumentError } from '../errors.js';
 import { checkTimeout } from '../locks/lock-arguments.js';
 import { OWNER_DIED, TID_MASK, WAITERS, WAIT_ATOMICS, WAIT_FUTEX } from '../locks/mutex-layout.js';
