@@ -249,7 +249,8 @@ function snapshot(participants: number): LabSnapshot {
     heap: { capacity: 60_000, used: 2048, free: 58_000, busyBlocks: 32, freeBlocks: 2, poisoned: true, timesPoisoned: 3, recoveries: 2 },
     liveRecords: 32,
     chaos: { on: true, rate: 4, kills: 321 },
-    counters: { kills: 321, abandonedObserved: 120, repairs: 120, heapRecoveries: 2, sharesReclaimed: 4, auditFailures: 0, respawns: 321, hangs: 0, invariantHeld: true, logLost: 0 },
+    counters: { kills: 321, abandonedObserved: 120, repairs: 120, heapRecoveries: 2, sharesReclaimed: 4, auditFailures: 0, jobsRedelivered: 7, jobsAlreadyApplied: 1, respawns: 321, hangs: 0, invariantHeld: true, logLost: 0 },
+    queue: { waiting: 60, inFlight: [{ id: 1001, deliveries: 2, holder: 3, tid: 100_003, alive: true }], enqueued: 2000, acked: 1939, redelivered: 7, deadLetters: [], capacity: 256 },
   };
 }
 

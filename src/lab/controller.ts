@@ -2,7 +2,8 @@
 // commands behind every key and script word. Chaos mode (chaos.ts) and the
 // monitor (monitor.ts: events, the shared-memory log, hangs, the ledger
 // checks) are its parts. The screen and the script runner only call into
-// this; nothing here writes to the terminal.
+// this; nothing here writes to the terminal. Its tick also produces the
+// participants' work: transfer jobs into the lab's queue (job-producer.ts).
 import { rmSync } from 'node:fs';
 import { openRegion, type Region } from '../shm/region.js';
 import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
@@ -13,7 +14,8 @@ import type { MutexSnapshot } from '../locks/types.js';
 import { LabChaos } from './chaos.js';
 import { boardRow, parkedWhere, Participant } from './lab-participant.js';
 import { LabMonitor } from './monitor.js';
-import type { CommandResult, LabCounters, LabEvent, LabEventKind, LabOptions, LabSnapshot, ParkPlace, ParticipantStatus, ParticipantView } from './lab-types.js';
+import { LabJobProducer } from './job-producer.js';
+import type { CommandResult, LabCounters, LabEvent, LabEventKind, LabOptions, LabSnapshot, ParkPlace, ParticipantStatus, ParticipantView, QueueView } from './lab-types.js';
 
 export {
   DEFAULT_LAB_OPTIONS,
@@ -27,6 +29,7 @@ export {
   type ParkPlace,
   type ParticipantStatus,
   type ParticipantView,
+  type QueueView,
 } from './lab-types.js';
 
 const KILL_HOW: Record<ParticipantKind, string> = { process: 'SIGKILL', worker: 'worker.terminate()', pool: 'AbortSignal' };
@@ -41,6 +44,7 @@ export class LabController {
   private tickTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private seedCounter: number;
+  private readonly producer: LabJobProducer;
 
   private constructor(
     readonly options: LabOptions,
@@ -49,6 +53,7 @@ export class LabController {
     private readonly launcher: ParticipantLauncher,
   ) {
     this.seedCounter = options.seed;
+    this.producer = new LabJobProducer(objects.jobs, objects.ledger.accounts, options.seed);
     this.monitor = new LabMonitor(objects, this.participants, options.hangMs);
     this.events = this.monitor.events;
     this.counters = this.monitor.counters;
@@ -82,6 +87,7 @@ export class LabController {
     ];
     if (kinds.length > MAX_PARTICIPANTS) throw new RangeError(`at most ${MAX_PARTICIPANTS} participants`);
     if (listener) lab.onEvent(listener);
+    lab.feedJobs();
     for (const kind of kinds) lab.spawn(lab.freeSlot(), kind, 'started');
     lab.tickTimer = setInterval(() => lab.tick(), 50);
     return lab;
@@ -134,6 +140,7 @@ export class LabController {
     const parkedAt = this.parkedWhere(p, row);
     const heldMutex = this.ownerSlot() === p.slot;
     const heldReadShare = p.role === 'auditor' && this.holdsReadShare(row.tid);
+    const heldJob = row.tid === 0 ? null : (this.objects.jobs.inspect().taken.find((j) => j.tid === row.tid)?.id ?? null);
     p.dying = true;
     p.killing = true;
     // Taken before the signal goes out: the next owner can see the death
@@ -158,7 +165,7 @@ export class LabController {
             : row.state === 'critical'
               ? 'in its critical section'
               : row.state;
-    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, role: p.role, tid: row.tid, issuedAtMs });
+    this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, heldJob, role: p.role, tid: row.tid, issuedAtMs });
     try {
       await gone;
     } finally {
@@ -298,6 +305,17 @@ export class LabController {
     if (this.closed) return;
     this.monitor.readLog();
     this.monitor.watchProgress();
+    this.feedJobs();
+  }
+
+  /** The producer's turn: top the transfer-job queue up. */
+  private feedJobs(): void {
+    this.producer.feed(this.objects.jobs.inspect().ready);
+  }
+
+  /** Jobs the lab's producer enqueued so far. */
+  get jobsEnqueued(): number {
+    return this.producer.enqueued;
   }
 
   // ---- looking ------------------------------------------------------------------
@@ -341,6 +359,27 @@ export class LabController {
       liveRecords: ledger.liveRecords().length,
       chaos: { on: this.chaos.on, rate: this.chaos.rate, kills: this.chaos.kills },
       counters: { ...this.counters },
+      queue: this.queueView(),
+    };
+  }
+
+  /** The transfer-job queue as the screen and the page show it: who holds which job, by participant number. */
+  queueView(): QueueView {
+    const q = this.objects.jobs.inspect();
+    const byTid = new Map<number, number>();
+    for (const p of this.participants) {
+      if (!p || !p.alive) continue;
+      const row = this.row(p);
+      if (row.generation === p.generation && row.tid !== 0) byTid.set(row.tid, p.number);
+    }
+    return {
+      waiting: q.ready,
+      inFlight: q.taken.map((j) => ({ id: j.id, deliveries: j.deliveries, holder: byTid.get(j.tid) ?? null, tid: j.tid, alive: j.alive })),
+      enqueued: q.enqueued,
+      acked: q.acked,
+      redelivered: q.redelivered,
+      deadLetters: q.deadLetters,
+      capacity: q.capacity,
     };
   }
 

@@ -1,5 +1,6 @@
 // The lab's shared-memory event log: what participants saw inside the
-// critical section (abandoned, repaired, heap recovered), read by the
+// critical section (abandoned, repaired, heap recovered, a transfer job
+// redelivered to them after its consumer died), read by the
 // controller at its own pace.
 //
 // Why shared memory and not IPC/postMessage: a participant can be killed a
@@ -23,10 +24,11 @@ const W_COUNT = 0;
 const W_MAGIC = 1;
 /** The entry's time, a Float64 over words 12-13 (entries start 8-byte aligned: FIRST and ENTRY_WORDS are even). */
 const AT_WORD = 12;
+const W_ALREADY_APPLIED = 11;
 
-export const LogKind = { abandoned: 1, repaired: 2, heapRecovered: 3, heapFailed: 4, sharesReclaimed: 5 } as const;
+export const LogKind = { abandoned: 1, repaired: 2, heapRecovered: 3, heapFailed: 4, sharesReclaimed: 5, jobRedelivered: 6 } as const;
 export type LogKindName = keyof typeof LogKind;
-const KIND_NAMES: Record<number, LogKindName> = { 1: 'abandoned', 2: 'repaired', 3: 'heapRecovered', 4: 'heapFailed', 5: 'sharesReclaimed' };
+const KIND_NAMES: Record<number, LogKindName> = { 1: 'abandoned', 2: 'repaired', 3: 'heapRecovered', 4: 'heapFailed', 5: 'sharesReclaimed', 6: 'jobRedelivered' };
 
 export const ROLLED_CODES = { none: 0, back: 1, forward: 2 } as const;
 const ROLLED_NAMES = ['none', 'back', 'forward'] as const;
@@ -39,20 +41,24 @@ export interface LogEntry {
   generation: number;
   tid: number;
   pid: number;
-  /** abandoned: the dead owner. */
+  /** abandoned: the dead owner; jobRedelivered: the consumer that died holding the job. */
   prevTid: number;
   prevPid: number;
   /** repaired: how; heapRecovered: the heap journal's roll. */
   rolled: 'none' | 'back' | 'forward';
-  /** repaired: the ledger sum after repair, and whether the invariant held; sharesReclaimed: how many dead readers' shares. */
+  /** repaired: the ledger sum after repair, and whether the invariant held; sharesReclaimed: how many dead readers' shares; jobRedelivered: the job's deliveries. */
   sum: number;
   invariantHeld: boolean;
+  /** repaired: the transaction rolled; jobRedelivered: the job's id. */
   txId: number;
+  /** jobRedelivered: the job's money had moved already (the consumer died after the commit, before its ack): not moved again. */
+  alreadyApplied: boolean;
   /** When it was appended: ms since the epoch, sub-millisecond (performance.timeOrigin + performance.now(), comparable across processes). */
   at: number;
 }
 
-export type LogEntryInput = Omit<LogEntry, 'seq' | 'at'>;
+/** An entry to append: `at` defaults to now (a jobRedelivered entry gives the moment of its take), `alreadyApplied` to false. */
+export type LogEntryInput = Omit<LogEntry, 'seq' | 'at' | 'alreadyApplied'> & { at?: number; alreadyApplied?: boolean };
 
 /** A clock that threads and processes share: wall-clock origin + monotonic offset, in ms with sub-ms digits. */
 export function sharedClockMs(): number {
@@ -93,7 +99,8 @@ export class LabLog {
     i[base + 8] = e.sum;
     i[base + 9] = e.invariantHeld ? 1 : 0;
     i[base + 10] = e.txId;
-    this.f64[(base + AT_WORD) / 2] = sharedClockMs();
+    i[base + W_ALREADY_APPLIED] = e.alreadyApplied ? 1 : 0;
+    this.f64[(base + AT_WORD) / 2] = e.at ?? sharedClockMs();
     Atomics.store(i, W_COUNT, count + 1); // publish last
   }
 
@@ -125,6 +132,7 @@ export class LabLog {
         sum: i[base + 8]!,
         invariantHeld: i[base + 9] === 1,
         txId: i[base + 10]!,
+        alreadyApplied: i[base + W_ALREADY_APPLIED] === 1,
         at: this.f64[(base + AT_WORD) / 2]!,
       });
     }

@@ -11,11 +11,14 @@ import { LabLog } from './lab-log.js';
 import { Ledger } from '../workers/ledger.js';
 import { OwnershipGuard } from './ownership-guard.js';
 import { FateBoard } from './fates.js';
+import { RobustQueue } from '../queue/robust-queue.js';
 
 export const LAB_REGION_BYTES = 1 << 20;
 export const LAB_HEAP_BYTES = 64 * 1024;
 export const LAB_ACCOUNTS = 8;
 export const LAB_OPENING_BALANCE = 10_000;
+/** Transfer jobs the lab's queue holds at most (at most the ledger's JOB_WINDOW: see jobApplied()). */
+export const LAB_QUEUE_CAPACITY = 256;
 
 export interface LabObjects {
   buffer: SharedArrayBuffer;
@@ -39,6 +42,13 @@ export interface LabObjects {
   guard: OwnershipGuard;
   /** Deaths requested of a participant at its park point (process.exit(), an uncaught throw). */
   fates: FateBoard;
+  /**
+   * Transfer jobs: the controller produces them, transferers take one, move
+   * its money under the locks and ack it. A transferer that dies holding one
+   * gives it back at once; the next taker asks the ledger whether its money
+   * already moved (Ledger.jobApplied) before moving it.
+   */
+  jobs: RobustQueue;
 }
 
 
@@ -62,5 +72,6 @@ export function openLabObjects(region: NamedObjectHost, onInsideHeapLock?: (poin
     heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES, onInsideHeapLock ? withTestHooks({}, { onInsideHeapLock }) : {}),
     guard: OwnershipGuard.open(region, 'lab-ledger'),
     fates: FateBoard.open(region, 'lab', MAX_PARTICIPANTS),
+    jobs: RobustQueue.open(region, 'lab-jobs', { capacity: LAB_QUEUE_CAPACITY, maxJobBytes: 32 }),
   };
 }

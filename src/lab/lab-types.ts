@@ -43,6 +43,7 @@ export type LabEventKind =
   | 'abandoned'
   | 'repaired'
   | 'share-reclaimed'
+  | 'job-redelivered'
   | 'audit-failed'
   | 'heap-recovered'
   | 'heap-failed'
@@ -95,6 +96,35 @@ export interface LabSnapshot {
   liveRecords: number;
   chaos: { on: boolean; rate: number; kills: number };
   counters: LabCounters;
+  /** The transfer-job queue. */
+  queue: QueueView;
+}
+
+/** A transfer job in progress, as the lab shows it. */
+export interface QueueJobView {
+  id: number;
+  /** Its current delivery (1 = first). */
+  deliveries: number;
+  /** The participant number holding it (null: a thread that is no live participant, e.g. one just killed). */
+  holder: number | null;
+  tid: number;
+  /** False while its dead holder's claim is not yet given back (the next take does that). */
+  alive: boolean;
+}
+
+/** The lab's transfer-job queue at one moment. */
+export interface QueueView {
+  /** Jobs waiting to be taken. */
+  waiting: number;
+  /** Jobs taken and not yet acked, with their holders. */
+  inFlight: QueueJobView[];
+  enqueued: number;
+  acked: number;
+  /** Jobs given back because their consumer died. */
+  redelivered: number;
+  /** Ids of the jobs in the dead-letter list (redelivered maxDeliveries times). */
+  deadLetters: number[];
+  capacity: number;
 }
 
 export interface LabCounters {
@@ -106,6 +136,10 @@ export interface LabCounters {
   sharesReclaimed: number;
   /** Audits that found the invariant broken under a read share (0 unless exclusion failed). */
   auditFailures: number;
+  /** Transfer jobs a participant took after their consumer died ("job N redelivered to #M"). */
+  jobsRedelivered: number;
+  /** Of those, jobs whose money had already moved (death between commit and ack): acked without moving it again. */
+  jobsAlreadyApplied: number;
   respawns: number;
   hangs: number;
   /** Every repair found the invariant holding (and the final check too, after quit). */

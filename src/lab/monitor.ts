@@ -1,6 +1,6 @@
 // The lab monitor: the event list and its listeners, the counters, the
 // shared-memory log turned into events (abandonments, ledger repairs, heap
-// recoveries, dead readers' shares reclaimed), audit failures, hang detection (a live participant that stopped making
+// recoveries, dead readers' shares reclaimed, transfer jobs redelivered), audit failures, hang detection (a live participant that stopped making
 // progress), the ledger invariant as the screen shows it, and the final
 // check after quit. It watches; the controller acts.
 import type { MutexSnapshot } from '../locks/types.js';
@@ -14,7 +14,7 @@ import { HeapRecords } from './records.js';
 
 export class LabMonitor {
   readonly events: LabEvent[] = [];
-  readonly counters: LabCounters = { kills: 0, abandonedObserved: 0, repairs: 0, heapRecoveries: 0, sharesReclaimed: 0, auditFailures: 0, respawns: 0, hangs: 0, invariantHeld: true, logLost: 0 };
+  readonly counters: LabCounters = { kills: 0, abandonedObserved: 0, repairs: 0, heapRecoveries: 0, sharesReclaimed: 0, auditFailures: 0, jobsRedelivered: 0, jobsAlreadyApplied: 0, respawns: 0, hangs: 0, invariantHeld: true, logLost: 0 };
   readonly started = performance.now();
   /** Something on screen may have changed since takeChanged() last said so. */
   changed = true;
@@ -95,6 +95,17 @@ export class LabMonitor {
       case 'sharesReclaimed':
         this.counters.sharesReclaimed += e.sum;
         this.emit('share-reclaimed', `${who} (tid ${e.tid}) writes: reader died, share reclaimed (${e.sum})`, p, { tid: e.tid, shares: e.sum, sawAtMs });
+        break;
+      case 'jobRedelivered':
+        this.counters.jobsRedelivered++;
+        if (e.alreadyApplied) this.counters.jobsAlreadyApplied++;
+        // sawAtMs is the take: when the job came back to a live consumer.
+        this.emit(
+          'job-redelivered',
+          `job ${e.txId} redelivered to ${who} (tid ${e.prevTid} died)${e.alreadyApplied ? ': moved already, acked only' : `, delivery ${e.sum}`}`,
+          p,
+          { jobId: e.txId, deliveries: e.sum, prevTid: e.prevTid, prevPid: e.prevPid, alreadyApplied: e.alreadyApplied, tid: e.tid, sawAtMs },
+        );
         break;
       case 'heapFailed':
         this.emit('heap-failed', `${who}: heap recover() failed; records switched off`, p);

@@ -1,7 +1,11 @@
 // What every lab participant (pool task, worker thread, child process) does.
-// A transferer: take the audit lock's write side, then the ledger mutex ->
-// multi-step transfer (journal first) -> record it in the shared heap ->
-// release both, for ever; on "abandoned", repair the ledger from its journal,
+// A transferer: take a transfer job from the lab's queue -> take the audit
+// lock's write side, then the ledger mutex -> multi-step transfer (journal
+// first, the job id committed with it) -> record it in the shared heap ->
+// release both -> ack the job, for ever. A job redelivered because its last
+// consumer died is logged, and its money moved only if the ledger has not
+// committed that job already (the consumer may have died between commit and
+// ack); on "abandoned", repair the ledger from its journal,
 // check the invariant, mark the mutex (and the rwlock) consistent, and log it.
 // An auditor: take the read side, check the ledger invariant (no transfer can
 // be in flight under a read share), release, for ever. A dead reader's share
@@ -15,6 +19,9 @@ import type { RepairReport } from '../workers/ledger.js';
 import { HEAP_PARK_POINTS, openLabObjects } from './lab-objects.js';
 import type { NamedObjectHost } from '../locks/types.js';
 import { HeapRecords } from './records.js';
+import { sharedClockMs } from './lab-log.js';
+import { decodeTransferJob } from './transfer-job.js';
+import type { Job } from '../queue/job.js';
 
 export type ParticipantKind = 'pool' | 'worker' | 'process';
 /** What a participant does in its loop: transfers under the write lock, or audits under the read lock. */
@@ -34,8 +41,8 @@ export interface ParticipantConfig {
 
 export type ParticipantEnd = 'exit-requested' | 'not-recoverable';
 
-/** xorshift32: a small deterministic stream per participant. */
-function randomStream(seed: number): () => number {
+/** xorshift32: a small deterministic stream (the controller's job producer draws its transfers from one). */
+export function randomStream(seed: number): () => number {
   let x = seed | 0 || 0x9e3779b9;
   return () => {
     x ^= x << 13;
@@ -52,10 +59,9 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
   const objects = openLabObjects(region, (point) => {
     if (HEAP_PARK_POINTS.has(point)) objects.heapLot.parkIfRequested(slot);
   });
-  const { mutex, rw, ledger, board, log, lot, heap, guard, fates } = objects;
+  const { mutex, rw, ledger, board, log, lot, heap, guard, fates, jobs } = objects;
   const me = currentThreadIdentity();
   board.hello(slot, me.tid, me.pid);
-  const random = randomStream(config.seed);
   // A private word to sleep on: Atomics.wait is interrupted at once by
   // worker.terminate(), unlike a native wait.
   const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -158,35 +164,57 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
     fates.meetIfRequested(slot);
   };
 
-  for (;;) {
-    if (board.exitRequested(slot)) {
-      board.setState(slot, 'exited');
-      return 'exit-requested';
-    }
-    board.setState(slot, 'waiting');
-    // The write lock first (every path that takes both takes this one first).
-    const write = rw.acquireWrite(250);
-    if (!write.owned) {
-      if (write.status === 'not-recoverable') {
+  /** The job this transferer holds (taken, not yet acked), and when it took it (shared clock). */
+  let held: { job: Job; takenAt: number; logged: boolean } | null = null;
+  // A job still held when the loop ends alive (an exit request, a not-recoverable lock, a requested throw) goes back to the queue.
+  const giveBack = (): void => {
+    if (held && !held.job.done) held.job.release();
+    held = null;
+  };
+  try {
+    for (;;) {
+      if (board.exitRequested(slot)) {
+        giveBack();
         board.setState(slot, 'exited');
-        return 'not-recoverable';
+        return 'exit-requested';
       }
-      continue;
-    }
-    const section = underLock(write.abandoned, (settle) => transferSection(write.sharesReclaimed, settle), () => rw.releaseWrite());
-    if (!section.owned) {
-      if (section.status === 'not-recoverable') {
-        board.setState(slot, 'exited');
-        return 'not-recoverable';
+      board.setState(slot, 'waiting');
+      if (held === null) {
+        // Bounded, so an exit request is seen while the queue is empty.
+        const job = jobs.take({ timeoutMs: 250 });
+        if (job === null) continue;
+        held = { job, takenAt: sharedClockMs(), logged: false };
       }
-      continue; // timeout: a live (maybe stopped or parked) owner holds it
+      const current = held;
+      // The write lock first (every path that takes both takes this one first).
+      const write = rw.acquireWrite(250);
+      if (!write.owned) {
+        if (write.status === 'not-recoverable') {
+          board.setState(slot, 'exited');
+          return 'not-recoverable';
+        }
+        continue; // keeps its job
+      }
+      const section = underLock(write.abandoned, (settle) => transferSection(current, write.sharesReclaimed, settle), () => rw.releaseWrite());
+      if (!section.owned) {
+        if (section.status === 'not-recoverable') {
+          board.setState(slot, 'exited');
+          return 'not-recoverable';
+        }
+        continue; // timeout: a live (maybe stopped or parked) owner holds it
+      }
+      // The money moved (or had moved) under the mutex: only now is the job done.
+      current.job.ack();
+      held = null;
+      board.setState(slot, 'outside');
+      // Yield to the event loop (lets IPC and piscina's port breathe).
+      await new Promise((resolve) => setTimeout(resolve, config.gapMs));
     }
-    board.setState(slot, 'outside');
-    // Yield to the event loop (lets IPC and piscina's port breathe).
-    await new Promise((resolve) => setTimeout(resolve, config.gapMs));
+  } finally {
+    giveBack();
   }
 
-  function transferSection(sharesReclaimed: number, settle: (repair: RepairReport | null) => void) {
+  function transferSection(held: { job: Job; takenAt: number; logged: boolean }, sharesReclaimed: number, settle: (repair: RepairReport | null) => void) {
     // Bounded, so an exit request is seen even under heavy contention. A
     // repaired ledger that does not check out is not marked consistent:
     // releasing then makes the mutex not-recoverable (posix policy), and
@@ -196,11 +224,18 @@ export async function runParticipant(region: NamedObjectHost, config: Participan
       ledger,
       (repair) => {
         settle(repair);
-        const from = random() % ledger.accounts;
-        let to = random() % (ledger.accounts - 1);
-        if (to >= from) to++;
-        const amount = Math.min(1 + (random() % 100), ledger.balance(from));
-        if (amount > 0) ledger.transfer({ from, to, amount, participant: slot }, { records, midTransfer });
+        const { job } = held;
+        // After the repair: a transfer the dead consumer committed is in the ledger now, one it did not is rolled back.
+        const alreadyApplied = ledger.jobApplied(job.id);
+        if (job.previousOwner && !held.logged) {
+          held.logged = true;
+          log.append({ ...who, kind: 'jobRedelivered', prevTid: job.previousOwner.tid, prevPid: job.previousOwner.pid, rolled: 'none', sum: job.deliveries, invariantHeld: true, txId: job.id, alreadyApplied, at: held.takenAt });
+        }
+        if (!alreadyApplied) {
+          const { from, to, amount: asked } = decodeTransferJob(job.text());
+          const amount = Math.min(asked, ledger.balance(from));
+          if (amount > 0) ledger.transfer({ from, to, amount, participant: slot, jobId: job.id }, { records, midTransfer });
+        }
         board.countOp(slot);
       },
       {

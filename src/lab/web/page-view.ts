@@ -34,6 +34,8 @@ export interface PageView {
   ledger: { sum: number; total: number; invariant: LabSnapshot['invariant']; txCount: number; repairs: number };
   chaos: LabSnapshot['chaos'];
   counters: LabSnapshot['counters'];
+  /** The transfer-job queue: waiting, in flight with holders, redelivered, dead letters. */
+  queue: LabSnapshot['queue'];
 }
 
 /** Build the page's view of `lab` now. */
@@ -82,5 +84,6 @@ export function pageView(lab: LabController): PageView {
     ledger: { sum: s.sum, total: s.total, invariant: s.invariant, txCount: s.txCount, repairs: s.ledgerRepairs },
     chaos: s.chaos,
     counters: s.counters,
+    queue: s.queue,
   };
 }

@@ -3,7 +3,11 @@
 // hand-over is found by the dead owner's tid (the kill event carries the tid
 // it killed); the repair that follows in the same new owner merges into that
 // entry ("abandoned → repaired"); a reclaimed read share and a heap recovery
-// go to the latest kill that left one behind. Event kinds this module does not
+// go to the latest kill that left one behind; a transfer job redelivered is
+// found by its dead consumer's tid, like an abandonment, and timed from the
+// kill to the take that got the job back (it is not counted as the death's
+// detection: the abandonment stays that, so the histogram keeps measuring the
+// mutex). Event kinds this module does not
 // know (another part of the lab may add some) become plain entries with their
 // text, so nothing the lab says is lost on the page.
 import type { LabEvent } from '../lab-types.js';
@@ -92,6 +96,10 @@ export class LabTimeline {
         }
         return this.push(e, 'repaired', participant, null, at);
       }
+      case 'job-redelivered': {
+        const kill = this.latest((k) => k.tid !== 0 && k.tid === e['prevTid']);
+        return this.push(e, 'job redelivered', participant, kill, at, false);
+      }
       case 'share-reclaimed': {
         const kill = this.latest((k) => !k.detected && (k.heldReadShare || k.role === 'auditor'));
         return this.push(e, 'share reclaimed', participant, kill, at);
@@ -111,7 +119,7 @@ export class LabTimeline {
     return undefined;
   }
 
-  private push(e: LabEvent, label: string, participant: number | null, kill: Kill | undefined | null, at: number): TimelineEntry {
+  private push(e: LabEvent, label: string, participant: number | null, kill: Kill | undefined | null, at: number, detects = true): TimelineEntry {
     const entry: TimelineEntry = {
       id: this.nextId++,
       t: e.t,
@@ -122,9 +130,9 @@ export class LabTimeline {
       cause: kill ? { participant: kill.participant, t: kill.t } : null,
       latencyMs: kill ? round(at - kill.t) : null,
       repairLatencyMs: null,
-      detection: kill ? !kill.detected : false,
+      detection: kill && detects ? !kill.detected : false,
     };
-    if (kill) kill.detected = true;
+    if (kill && detects) kill.detected = true;
     this.entries.push(entry);
     if (this.entries.length > KEEP_ENTRIES) this.entries.splice(0, this.entries.length - KEEP_ENTRIES);
     return entry;

@@ -1,0 +1,41 @@
+// The lab's job producer: the controller's own loop keeps the transfer-job
+// queue topped up (every tick), so the participants always find work and the
+// kill menu stays what it was (the producer is the lab itself, which nothing
+// in the lab kills; a producer's death mid-enqueue is the queue's own tests'
+// and the job-queue demo's subject).
+import type { RobustQueue } from '../queue/robust-queue.js';
+import { randomStream } from './participant-loop.js';
+import { encodeTransferJob } from './transfer-job.js';
+
+/** Jobs the producer keeps waiting in the queue: enough for every participant between two ticks. */
+export const LAB_JOBS_WAITING = 64;
+
+/** Tops the lab's queue up with random transfer jobs. */
+export class LabJobProducer {
+  private readonly random: () => number;
+  /** Jobs this producer enqueued. */
+  enqueued = 0;
+
+  constructor(
+    private readonly queue: RobustQueue,
+    private readonly accounts: number,
+    seed: number,
+  ) {
+    this.random = randomStream(seed * 2246822519 + 1);
+  }
+
+  /** Enqueue jobs until `waiting` (the queue's ready count now) reaches LAB_JOBS_WAITING or the queue is full; returns how many. */
+  feed(waiting: number): number {
+    let added = 0;
+    for (let n = waiting; n < LAB_JOBS_WAITING; n++) {
+      const from = this.random() % this.accounts;
+      let to = this.random() % (this.accounts - 1);
+      if (to >= from) to++;
+      const amount = 1 + (this.random() % 100);
+      if (this.queue.tryEnqueue(encodeTransferJob({ from, to, amount })) === 'full') break;
+      added++;
+    }
+    this.enqueued += added;
+    return added;
+  }
+}
