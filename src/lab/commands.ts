@@ -57,6 +57,10 @@ export async function runCommand(lab: LabController, command: ScriptCommand): Pr
       const ready = await lab.waitUntilRunning();
       return { ok: ready, message: ready ? 'every participant is making progress' : 'some participants made no progress in 30 s' };
     }
+    case 'redelivered': {
+      const back = await lab.waitUntilJobsRedelivered();
+      return { ok: back, message: back ? 'every job a killed participant held was redelivered' : 'a killed participant\'s job was not reported redelivered in 10 s' };
+    }
     case 'quit':
       return { ok: true, message: 'quit' };
   }

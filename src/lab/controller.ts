@@ -45,6 +45,7 @@ export class LabController {
   private closed = false;
   private seedCounter: number;
   private readonly producer: LabJobProducer;
+  private finalQueue: QueueView | null = null;
 
   private constructor(
     readonly options: LabOptions,
@@ -105,6 +106,11 @@ export class LabController {
   /** Transactions the ledger recorded, read after quit's final check. */
   get finalTxCount(): number | null {
     return this.monitor.finalTxCount;
+  }
+
+  /** After quit: the ledger's job counts (see LabMonitor.finalJobs) and the queue as the last participant left it. */
+  get finalJobs(): { applied: number; appliedTwice: number; queue: QueueView | null } | null {
+    return this.monitor.finalJobs ? { ...this.monitor.finalJobs, queue: this.finalQueue } : null;
   }
 
   get participantCount(): number {
@@ -294,6 +300,22 @@ export class LabController {
     }
   }
 
+  /**
+   * Wait until every job a killed participant held (the kill event's
+   * heldJob) was taken again and reported ('job-redelivered'), with a
+   * safety-net timeout (false then: e.g. the job went to the dead letters).
+   */
+  async waitUntilJobsRedelivered(timeoutMs = 10_000): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const pending = new Set(this.events.filter((e) => e.kind === 'killed' && typeof e['heldJob'] === 'number').map((e) => e['heldJob'] as number));
+      for (const e of this.events) if (e.kind === 'job-redelivered') pending.delete(e['jobId'] as number);
+      if (pending.size === 0) return true;
+      if (performance.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** Wait for the chaos kills in flight to finish and their victims to be respawned. */
   async settle(timeoutMs = 10_000): Promise<void> {
     await this.chaos.settle(timeoutMs);
@@ -427,6 +449,7 @@ export class LabController {
     const stubborn = live.filter((p) => p.alive);
     await Promise.all(stubborn.map((p) => p.handle!.kill(this.row(p).tid)));
     await this.launcher.close();
+    this.finalQueue = this.queueView();
     this.monitor.readLog();
     this.monitor.finalCheck();
     this.region.close();

@@ -20,6 +20,8 @@ export class LabMonitor {
   changed = true;
   /** Transactions the ledger recorded, read after quit's final check. */
   finalTxCount: number | null = null;
+  /** Job transfers the ledger committed, and jobs it was asked to commit a second time (must be 0), read by the final check. */
+  finalJobs: { applied: number; appliedTwice: number } | null = null;
   private readonly listeners = new Set<(event: LabEvent) => void>();
   private logNext = 0;
   private lastRepairAt = -Infinity;
@@ -176,7 +178,9 @@ export class LabMonitor {
           this.counters.repairs++;
         }
         const inv = ledger.checkInvariant();
-        this.finalTxCount = ledger.stats().txCount;
+        const stats = ledger.stats();
+        this.finalTxCount = stats.txCount;
+        this.finalJobs = { applied: stats.jobsApplied, appliedTwice: stats.jobsAppliedTwice };
         if (!inv.holds) this.counters.invariantHeld = false;
         this.emit('final-check', `final check${repair ? ` (mutex abandoned, rolled ${repair.rolled})` : ''}: sum ${inv.sum} of ${inv.total}, invariant ${inv.holds ? 'holds' : 'BROKEN'}`, undefined, {
           sum: inv.sum,

@@ -5,7 +5,8 @@
 //   kill N | park N [heap] | unpark N | stop N | cont N | select N
 //   add pool|worker|process | add auditor [pool|worker|process] (default process) | respawn
 //   chaos <duration> [rate R] | chaos <N> kills [rate R] | chaos on [R] | chaos off | rate R
-//   wait <duration> | ready (until every live participant has made progress) | quit
+//   wait <duration> | ready (until every live participant has made progress)
+//   redelivered (until every job a killed participant held was taken again and reported) | quit
 // Durations: 500ms, 2s, 1.5s. Participants are numbered from 1 as on screen.
 import { RobustShmError } from '../errors.js';
 import type { ParticipantKind, ParticipantRole } from './participant-loop.js';
@@ -21,6 +22,7 @@ export type ScriptCommand =
   | { op: 'rate'; rate: number }
   | { op: 'wait'; ms: number }
   | { op: 'ready' }
+  | { op: 'redelivered' }
   | { op: 'quit' };
 
 export class ScriptError extends RobustShmError {
@@ -77,7 +79,7 @@ export function parseScript(script: string): ScriptCommand[] {
       const kind = auditor ? (args[1] === undefined ? 'process' : KINDS[args[1].toLowerCase()]) : KINDS[args[0]!.toLowerCase()];
       if (!kind) throw new ScriptError(`${where}: add what? pool (thread), worker, process, or auditor [pool|worker|process]`);
       out.push(auditor ? { op: 'add', kind, role: 'auditor' } : { op: 'add', kind });
-    } else if (word === 'respawn' || word === 'quit' || word === 'ready') {
+    } else if (word === 'respawn' || word === 'quit' || word === 'ready' || word === 'redelivered') {
       arity(0, 0);
       out.push({ op: word });
     } else if (word === 'wait') {
@@ -108,7 +110,7 @@ export function parseScript(script: string): ScriptCommand[] {
         out.push({ op: 'chaos-for', ms, rate });
       }
     } else {
-      throw new ScriptError(`${where}: unknown command '${rawWord}' (kill, park, unpark, stop, cont, add, respawn, chaos, rate, wait, ready, select, quit)`);
+      throw new ScriptError(`${where}: unknown command '${rawWord}' (kill, park, unpark, stop, cont, add, respawn, chaos, rate, wait, ready, redelivered, select, quit)`);
     }
   });
   return out;
