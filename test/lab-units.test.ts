@@ -2,7 +2,7 @@
 // repair (a transfer interrupted at every step), the script language, the
 // keys, the tour's table, and the screen's 80x24 shape.
 import { describe, expect, it } from 'vitest';
-import { Ledger, PHASE_CREDITED, PHASE_DEBITING, PHASE_IDLE, type RecordStore, type Transfer } from '../src/workers/ledger.js';
+import { JOB_WINDOW, Ledger, PHASE_CREDITED, PHASE_DEBITING, PHASE_IDLE, type RecordStore, type Transfer } from '../src/workers/ledger.js';
 import { parseScript, ScriptError } from '../src/lab/script.js';
 import { keyAction, splitKeys } from '../src/lab/keys.js';
 import { renderScreen } from '../src/lab/screen.js';
@@ -39,7 +39,7 @@ class FakeRecords implements RecordStore {
 }
 
 function freshLedger(): Ledger {
-  return Ledger.initialize(new SharedArrayBuffer(4096), 0, 4, 1000);
+  return Ledger.initialize(new SharedArrayBuffer(Ledger.bytes(4)), 0, 4, 1000);
 }
 
 describe('ledger', () => {
@@ -112,8 +112,39 @@ describe('ledger', () => {
     }
   });
 
+  it('a job transfer commits its job id with the money: a roll back leaves it unapplied, a roll forward applies it, once', () => {
+    const ledger = freshLedger();
+    const records = new FakeRecords();
+    ledger.transfer({ from: 0, to: 1, amount: 10, participant: 0, jobId: 7 }, { records });
+    expect(ledger.jobApplied(7)).toBe(true);
+    expect(ledger.jobApplied(8)).toBe(false);
+    // died between debit and credit: rolled back, the job's money did not move and the job is not applied
+    expect(() => ledger.transfer({ from: 0, to: 1, amount: 10, participant: 0, jobId: 8 }, { midTransfer: () => { throw new Died(); } })).toThrow(Died);
+    expect(ledger.jobApplied(8)).toBe(false);
+    expect(ledger.repair(records).rolled).toBe('back');
+    expect(ledger.jobApplied(8)).toBe(false);
+    // died in the bookkeeping after the credit: the job was noted with the credit; rolling forward does not note it twice
+    records.dieOn = 'write';
+    expect(() => ledger.transfer({ from: 0, to: 1, amount: 10, participant: 0, jobId: 8 }, { records })).toThrow(Died);
+    records.dieOn = undefined;
+    expect(ledger.phase).toBe(PHASE_CREDITED);
+    expect(ledger.jobApplied(8)).toBe(true);
+    expect(ledger.repair(records).rolled).toBe('forward');
+    expect(ledger.jobApplied(8)).toBe(true);
+    expect(ledger.stats()).toMatchObject({ jobsApplied: 2, jobsAppliedTwice: 0 });
+    expect([ledger.balance(0), ledger.balance(1)]).toEqual([980, 1020]);
+    // a caller that applies a job again anyway is counted
+    ledger.transfer({ from: 0, to: 1, amount: 1, participant: 0, jobId: 8 });
+    expect(ledger.stats().jobsAppliedTwice).toBe(1);
+    // the window: a job JOB_WINDOW ids later takes the slot over, the old id reads as not applied
+    ledger.transfer({ from: 0, to: 1, amount: 1, participant: 0, jobId: 7 + JOB_WINDOW });
+    expect(ledger.jobApplied(7 + JOB_WINDOW)).toBe(true);
+    expect(ledger.jobApplied(7)).toBe(false);
+    expect(() => ledger.transfer({ from: 0, to: 1, amount: 1, participant: 0, jobId: -1 })).toThrow(/job id/);
+  });
+
   it('Ledger.open finds the same ledger again by name', () => {
-    const buffer = new SharedArrayBuffer(8192);
+    const buffer = new SharedArrayBuffer(64 + Ledger.bytes(8));
     const objects = new Map<string, number>();
     const host = {
       buffer,
@@ -153,6 +184,8 @@ describe('script language', () => {
       { op: 'respawn' },
       { op: 'ready' },
     ]);
+    expect(parseScript('kill 2; redelivered')).toEqual([{ op: 'kill', n: 2 }, { op: 'redelivered' }]);
+    expect(() => parseScript('redelivered 2')).toThrow(/takes 0 argument/);
     expect(parseScript('add auditor; add auditor worker; add auditor pool')).toEqual([
       { op: 'add', kind: 'process', role: 'auditor' },
       { op: 'add', kind: 'worker', role: 'auditor' },
