@@ -96,11 +96,12 @@ if (chartPath !== 'none') {
 }
 demo.say(`kills by way: ${JSON.stringify(fig.byWay)}`);
 demo.say(`recoveries: ${JSON.stringify(fig.recoveriesByKind)}; checks ${fig.checks}; pauses ${fig.pauses}; transactions ${fig.transactions}`);
+demo.say(`jobs: ${fig.jobs.enqueued} enqueued, ${fig.jobs.acked} acked, ${fig.jobs.redelivered} redelivered after a death (${fig.jobs.alreadyApplied} of them already applied: acked only), ${fig.jobs.deadLettered} dead-lettered; lost ${fig.jobsLost}, acked twice ${fig.jobsAckedTwice} (${fig.jobs.checks} checks)`);
 demo.say(`detection latency (kill -> next owner's 'abandoned', ${fig.detectionMs.samples} kills of the owner): p50 ${fig.detectionMs.p50} ms, p90 ${fig.detectionMs.p90} ms, p99 ${fig.detectionMs.p99} ms, max ${fig.detectionMs.max} ms`);
 if (chartPath !== 'none') demo.say(`chart: ${chartPath}`);
 if (fig.notRecoverable) demo.say(`stopped at ${fig.notRecoverable.atSeconds} s: the ${fig.notRecoverable.lock} went not-recoverable (seen by ${fig.notRecoverable.seenBy}); every participant ends there, so the soak does too`);
 demo.finish(
   result.ok,
   { ...fig, chart: chartPath === 'none' ? null : chartPath, loadavgBefore: loadBefore, loadavgAfter: loadAfter },
-  `soak: ${result.ok ? 'OK' : 'FAILED'} kills ${fig.kills}, recoveries ${fig.recoveries}, hangs ${fig.hangs}, doubleOwners ${fig.doubleOwners}, invariantViolations ${fig.invariantViolations}, heapInvalid ${fig.heapInvalid}, leftoverProcesses ${fig.leftoverProcesses} (${fig.seconds} s, ${fig.killsPerSecond} kills/s, load ${loadAfter})`,
+  `soak: ${result.ok ? 'OK' : 'FAILED'} kills ${fig.kills}, recoveries ${fig.recoveries}, hangs ${fig.hangs}, doubleOwners ${fig.doubleOwners}, invariantViolations ${fig.invariantViolations}, heapInvalid ${fig.heapInvalid}, jobsLost ${fig.jobsLost}, jobsAckedTwice ${fig.jobsAckedTwice}, leftoverProcesses ${fig.leftoverProcesses} (${fig.seconds} s, ${fig.killsPerSecond} kills/s, load ${loadAfter})`,
 );

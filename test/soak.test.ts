@@ -44,18 +44,26 @@ describe('the soak', () => {
     const summary = JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown> & { byWay: Record<string, number>; recoveriesByKind: Record<string, number> };
     expect(summary['summary'], stderr).toBe('soak');
     // On failure: the first troubles reported, then the tail.
-    const troubles = lines.filter((l) => /"event":"(unexpected-death|hang|double-owner|invariant-violation|heap-invalid|region-failure|check-failed|context)/.test(l)).slice(0, 8);
+    const troubles = lines.filter((l) => /"event":"(unexpected-death|hang|double-owner|invariant-violation|heap-invalid|jobs-wrong|region-failure|check-failed|context)/.test(l)).slice(0, 8);
     expect(summary, `${troubles.join('\n')}\n...\n${stdout.slice(-2000)}`).toMatchObject({
       ok: true,
       hangs: 0,
       doubleOwners: 0,
       invariantViolations: 0,
       heapInvalid: 0,
+      jobsLost: 0,
+      jobsAckedTwice: 0,
       leftoverProcesses: 0,
       unexpectedDeaths: 0,
       regionFailures: 0,
     });
     expect(code).toBe(0);
+    // The transfers came off the job queue, and killed consumers' jobs came back to live ones;
+    // the job accounting ran at every check and once more after quit.
+    const jobs = summary['jobs'] as { enqueued: number; acked: number; redelivered: number; checks: number };
+    expect(jobs.acked).toBeGreaterThan(1000);
+    expect(jobs.redelivered).toBeGreaterThanOrEqual(10);
+    expect(jobs.checks).toBe((summary['checks'] as number) + 1);
     expect(summary['kills']).toBeGreaterThanOrEqual(300);
     // Every way of dying really happened.
     for (const way of ['SIGKILL', 'worker.terminate()', 'AbortSignal', 'process.exit()', 'uncaught throw', 'SIGKILL region creator']) {

@@ -10,7 +10,13 @@
 // - After every recovery (a repaired abandonment, a heap recover(), a
 //   requested death) a check takes the ledger mutex itself (asynchronously:
 //   the event loop that kills parked victims must keep running), verifies the
-//   invariant, heap.validate(), and reports itself to the ownership guard.
+//   invariant, heap.validate(), the transfer jobs (below), and reports itself
+//   to the ownership guard.
+// - Jobs: every job the lab enqueued is acked, or sits in the queue (waiting,
+//   in progress, dead-lettered): enqueued = acked + waiting + in progress +
+//   dead letters in one queue snapshot (a shortfall is jobs lost, a surplus
+//   jobs acked twice), and no job's money moved twice (the ledger counts a
+//   job id committed again). Checked after every recovery and after quit.
 //   Recoveries that come faster than checks share the next check.
 // - Two owners at once: the ownership guard's count (ownership-guard.ts).
 // - Hangs: the lab's own (a participant with no progress for hangMs while
@@ -109,6 +115,12 @@ export interface SoakFigures {
   pauses: number;
   logLost: number;
   transactions: number | null;
+  /** Jobs enqueued and not acked, nor in the queue, at the worst check (must be 0). */
+  jobsLost: number;
+  /** Jobs acked or applied more than once, at the worst check (must be 0). */
+  jobsAckedTwice: number;
+  /** The transfer jobs after quit: enqueued, acked, redelivered to a live consumer after a death (and of those, already applied), dead-lettered. */
+  jobs: { enqueued: number; acked: number; redelivered: number; alreadyApplied: number; deadLettered: number; checks: number };
   seconds: number;
   killsPerSecond: number;
   detectionMs: { samples: number; p50: number; p90: number; p99: number; max: number };
@@ -143,6 +155,9 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     checks: 0,
     pauses: 0,
     logLost: 0,
+    jobsLost: 0,
+    jobsAckedTwice: 0,
+    jobChecks: 0,
   };
   const samples: DetectionSample[] = [];
   const killTimes: number[] = [];
@@ -287,6 +302,16 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   );
   const { mutex, ledger, heap, guard, fates, log } = lab.objects;
   const records = new HeapRecords(heap, () => {});
+  /** The job accounting at one moment (see the file comment); the worst figures are kept. */
+  const checkJobs = (q: { enqueued: number; acked: number; waiting: number; inFlight: number; deadLetters: number }, appliedTwice: number, by: string): void => {
+    f.jobChecks++;
+    const unaccounted = q.enqueued - q.acked - q.waiting - q.inFlight - q.deadLetters;
+    const lost = Math.max(0, unaccounted);
+    const twice = Math.max(0, -unaccounted) + appliedTwice;
+    if (lost > f.jobsLost || twice > f.jobsAckedTwice) onEvent('jobs-wrong', { by, lost, twice, ...q, appliedTwice });
+    f.jobsLost = Math.max(f.jobsLost, lost);
+    f.jobsAckedTwice = Math.max(f.jobsAckedTwice, twice);
+  };
   const me = currentThreadIdentity();
   const lane = options.regions ? new RegionCreationLane(options.regionPath, options.hangMs) : null;
   let running = true;
@@ -336,6 +361,9 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         mutex,
         ledger,
         () => {
+          // Under the ledger mutex no job's money is moving; the queue snapshot is taken under the queue's mutex.
+          const q = lab.objects.jobs.inspect();
+          checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.ready, inFlight: q.taken.length, deadLetters: q.deadLetters.length }, ledger.stats().jobsAppliedTwice, 'check');
           const inv = ledger.checkInvariant();
           if (!inv.holds) {
             f.invariantViolations++;
@@ -495,6 +523,15 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   if (!notRecoverable) await check();
   const quitCounters = await lab.quit();
   if (!quitCounters.invariantHeld) f.invariantViolations++;
+  const finalJobs = lab.finalJobs;
+  if (finalJobs?.queue) {
+    const q = finalJobs.queue;
+    checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.waiting, inFlight: q.inFlight.length, deadLetters: q.deadLetters.length }, finalJobs.appliedTwice, 'after quit');
+  } else if (!notRecoverable) {
+    // quit's final check could not take the ledger: the jobs were not accounted for.
+    f.jobsLost = Math.max(f.jobsLost, 1);
+    onEvent('jobs-wrong', { by: 'after quit', detail: 'no final job figures' });
+  }
   f.hangs += quitCounters.hangs;
   const doubleOwners = guard.violations;
   if (guard.lastViolation) onEvent('double-owner', { ...guard.lastViolation, count: doubleOwners });
@@ -531,6 +568,16 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     pauses: f.pauses,
     logLost: f.logLost,
     transactions: lab.finalTxCount,
+    jobsLost: f.jobsLost,
+    jobsAckedTwice: f.jobsAckedTwice,
+    jobs: {
+      enqueued: finalJobs?.queue?.enqueued ?? 0,
+      acked: finalJobs?.queue?.acked ?? 0,
+      redelivered: quitCounters.jobsRedelivered,
+      alreadyApplied: quitCounters.jobsAlreadyApplied,
+      deadLettered: finalJobs?.queue?.deadLetters.length ?? 0,
+      checks: f.jobChecks,
+    },
     seconds: Math.round(seconds * 10) / 10,
     killsPerSecond: Math.round((kills / seconds) * 10) / 10,
     detectionMs: { samples: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1) },
@@ -543,6 +590,8 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     figures.hangs === 0 &&
     doubleOwners === 0 &&
     figures.invariantViolations === 0 &&
+    figures.jobsLost === 0 &&
+    figures.jobsAckedTwice === 0 &&
     figures.heapInvalid === 0 &&
     figures.leftoverProcesses === 0 &&
     figures.unexpectedDeaths === 0 &&

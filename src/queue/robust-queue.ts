@@ -1008,10 +1008,21 @@ export class RobustQueue {
     const deadLetters: number[] = [];
     let ready: number;
     let free: number;
+    let counts: Pick<QueueSnapshot, 'enqueued' | 'acked' | 'redelivered' | 'released' | 'deadLettered' | 'repairs' | 'leasesExpired'>;
     this.lock();
     try {
       ready = i32[b + Q.ringCount]!;
       free = i32[b + Q.freeCount]!;
+      // Read with the slots, under the mutex: enqueued = acked + ready + taken + dead letters holds in one snapshot (the lab's soak checks it).
+      counts = {
+        enqueued: i32[b + Q.enqueued]! >>> 0,
+        acked: i32[b + Q.acked]! >>> 0,
+        redelivered: i32[b + Q.redelivered]! >>> 0,
+        released: i32[b + Q.released]! >>> 0,
+        deadLettered: i32[b + Q.deadLettered]! >>> 0,
+        repairs: i32[b + Q.repairs]! >>> 0,
+        leasesExpired: i32[b + Q.leasesExpired]! >>> 0,
+      };
       for (let slot = 0; slot < this.capacity; slot++) {
         const s = this.slotInt(slot);
         const state = i32[s + S.state];
@@ -1042,14 +1053,8 @@ export class RobustQueue {
       taken: taken.sort((x, y) => x.id - y.id),
       deadLetters: deadLetters.sort((x, y) => x - y),
       free,
-      enqueued: i32[b + Q.enqueued]! >>> 0,
-      acked: i32[b + Q.acked]! >>> 0,
-      redelivered: i32[b + Q.redelivered]! >>> 0,
-      released: i32[b + Q.released]! >>> 0,
-      deadLettered: i32[b + Q.deadLettered]! >>> 0,
-      repairs: i32[b + Q.repairs]! >>> 0,
+      ...counts,
       leaseMs: this.leaseMs,
-      leasesExpired: i32[b + Q.leasesExpired]! >>> 0,
       consumersWaiting: Atomics.load(i32, b + Q.consumerSleepers),
       producersWaiting: Atomics.load(i32, b + Q.producerSleepers),
       asyncWaits: this.asyncWaitMechanism,
