@@ -64,7 +64,18 @@ describe('lab page timeline', () => {
 
   it('event kinds it does not know are kept as entries with their text', () => {
     const tl = new LabTimeline();
-    const e = tl.add(ev(5, 'job-redelivered' as string, 'job 7 redelivered to #3', { participant: 3 }));
-    expect(e).toMatchObject({ kind: 'job-redelivered', label: 'job redelivered', text: 'job 7 redelivered to #3', participant: 3, cause: null });
+    const e = tl.add(ev(5, 'unit-returned' as string, 'unit 7 returned to #3', { participant: 3 }));
+    expect(e).toMatchObject({ kind: 'unit-returned', label: 'unit returned', text: 'unit 7 returned to #3', participant: 3, cause: null });
+  });
+
+  it('a redelivered job is tied to the kill of its dead consumer by tid, timed to its take, and leaves the detection to the abandonment', () => {
+    const tl = new LabTimeline();
+    tl.add(ev(100, 'killed', 'killed #2', { participant: 2, tid: 501, issuedAtMs: 99.5, parkedAt: 'ledger', heldJob: 84 }));
+    tl.add(ev(101, 'killed', 'killed #3', { participant: 3, tid: 502, issuedAtMs: 100.8 }));
+    const back = tl.add(ev(150, 'job-redelivered', 'job 84 redelivered to #1 (tid 501 died), delivery 2', { participant: 1, prevTid: 501, jobId: 84, sawAtMs: 101.0 }));
+    expect(back).toMatchObject({ kind: 'job-redelivered', label: 'job redelivered', participant: 1, cause: { participant: 2, t: 99.5 }, latencyMs: 1.5, detection: false });
+    expect(tl.add(ev(151, 'abandoned', 'by 501', { participant: 4, prevTid: 501, sawAtMs: 102 }))).toMatchObject({ cause: { participant: 2 }, latencyMs: 2.5, detection: true });
+    // a job given back by a thread nobody killed follows no kill
+    expect(tl.add(ev(160, 'job-redelivered', 'job 90', { participant: 1, prevTid: 777, sawAtMs: 160 }))).toMatchObject({ cause: null, latencyMs: null });
   });
 });

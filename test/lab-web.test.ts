@@ -2,7 +2,8 @@
 // token, a foreign Host header, a non-loopback bind nobody asked for, no CORS
 // headers), and the page itself in Debian's chromium through playwright-core:
 // park #2 and click SIGKILL on its card, see the card turn dead, the timeline
-// say "abandoned → repaired" and the invariant hold; chaos on for 5 s fills
+// say "abandoned → repaired" and "job N redelivered to #M", the lock panel
+// show the job queue, and the invariant hold; chaos on for 5 s fills
 // the detection-latency histogram. Each run ends with `q` on the lab's input
 // and checks that nothing is left: no process, no region file, no listening socket.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -241,6 +242,15 @@ describe.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')('lab page in c
     await expect.poll(() => page.locator('#invariant').textContent(), { timeout: 10_000 }).toMatch(/holds/);
     const killed = page.locator('li[data-kind="killed"]', { hasText: 'killed #2 process with SIGKILL: parked mid-transfer' });
     expect(await killed.count()).toBe(1);
+    // The transfer job #2 held came back at once to another participant: on the timeline, tied to the kill.
+    const redelivered = page.locator('li[data-label="job redelivered"]').first();
+    await redelivered.waitFor({ timeout: 20_000 });
+    const again = (await redelivered.textContent()) ?? '';
+    expect(again).toMatch(/job \d+ redelivered to #(?!2\b)\d+ \(tid \d+ died\), delivery 2/);
+    expect(again).toMatch(/after the kill of #2/);
+    // The lock panel's queue row: waiting jobs, the jobs in flight with their holders, the redelivered count.
+    const queueRow = page.locator('#lock-panel dt', { hasText: 'queue' }).locator('xpath=following-sibling::dd[1]');
+    await expect.poll(() => queueRow.textContent(), { timeout: 10_000 }).toMatch(/\d+ waiting · in flight .* · redelivered [1-9]\d* \(\d+ moved already, acked only\) · dead letters none · \d+ of \d+ acked/);
 
     await page.screenshot({ path: new URL('after-kill-1280x800.png', OUTPUT).pathname });
 
