@@ -283,7 +283,7 @@ function snapshot(participants: number): LabSnapshot {
     liveRecords: 32,
     chaos: { on: true, rate: 4, kills: 321 },
     counters: { kills: 321, abandonedObserved: 120, repairs: 120, heapRecoveries: 2, sharesReclaimed: 4, auditFailures: 0, jobsRedelivered: 7, jobsAlreadyApplied: 1, respawns: 321, hangs: 0, invariantHeld: true, logLost: 0 },
-    queue: { waiting: 60, inFlight: [{ id: 1001, deliveries: 2, holder: 3, tid: 100_003, alive: true }], enqueued: 2000, acked: 1939, redelivered: 7, deadLetters: [], capacity: 256 },
+    queue: { waiting: 60, inFlight: [{ id: 1001, deliveries: 2, holder: 3, tid: 100_003, alive: true }], enqueued: 2000, acked: 1939, redelivered: 7, deadLetters: [], deadLettersCleared: 0, capacity: 256 },
   };
 }
 

@@ -303,9 +303,9 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   const { mutex, ledger, heap, guard, fates, log } = lab.objects;
   const records = new HeapRecords(heap, () => {});
   /** The job accounting at one moment (see the file comment); the worst figures are kept. */
-  const checkJobs = (q: { enqueued: number; acked: number; waiting: number; inFlight: number; deadLetters: number }, appliedTwice: number, by: string): void => {
+  const checkJobs = (q: { enqueued: number; acked: number; waiting: number; inFlight: number; deadLetters: number; deadLettersCleared: number }, appliedTwice: number, by: string): void => {
     f.jobChecks++;
-    const unaccounted = q.enqueued - q.acked - q.waiting - q.inFlight - q.deadLetters;
+    const unaccounted = q.enqueued - q.acked - q.waiting - q.inFlight - q.deadLetters - q.deadLettersCleared;
     const lost = Math.max(0, unaccounted);
     const twice = Math.max(0, -unaccounted) + appliedTwice;
     if (lost > f.jobsLost || twice > f.jobsAckedTwice) onEvent('jobs-wrong', { by, lost, twice, ...q, appliedTwice });
@@ -362,8 +362,9 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         ledger,
         () => {
           // Under the ledger mutex no job's money is moving; the queue snapshot is taken under the queue's mutex.
+          // The lab's producer runs on this thread: the dead letters it cleared cannot change during this synchronous check.
           const q = lab.objects.jobs.inspect();
-          checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.ready, inFlight: q.taken.length, deadLetters: q.deadLetters.length }, ledger.stats().jobsAppliedTwice, 'check');
+          checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.ready, inFlight: q.taken.length, deadLetters: q.deadLetters.length, deadLettersCleared: lab.deadLettersCleared }, ledger.stats().jobsAppliedTwice, 'check');
           const inv = ledger.checkInvariant();
           if (!inv.holds) {
             f.invariantViolations++;
@@ -526,7 +527,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   const finalJobs = lab.finalJobs;
   if (finalJobs?.queue) {
     const q = finalJobs.queue;
-    checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.waiting, inFlight: q.inFlight.length, deadLetters: q.deadLetters.length }, finalJobs.appliedTwice, 'after quit');
+    checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.waiting, inFlight: q.inFlight.length, deadLetters: q.deadLetters.length, deadLettersCleared: q.deadLettersCleared }, finalJobs.appliedTwice, 'after quit');
   } else if (!notRecoverable) {
     // quit's final check could not take the ledger: the jobs were not accounted for.
     f.jobsLost = Math.max(f.jobsLost, 1);
@@ -575,7 +576,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
       acked: finalJobs?.queue?.acked ?? 0,
       redelivered: quitCounters.jobsRedelivered,
       alreadyApplied: quitCounters.jobsAlreadyApplied,
-      deadLettered: finalJobs?.queue?.deadLetters.length ?? 0,
+      deadLettered: (finalJobs?.queue?.deadLetters.length ?? 0) + (finalJobs?.queue?.deadLettersCleared ?? 0),
       checks: f.jobChecks,
     },
     seconds: Math.round(seconds * 10) / 10,

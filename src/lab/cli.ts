@@ -132,7 +132,7 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
       jobsAcked: lab.finalJobs?.queue?.acked ?? null,
       jobsRedelivered: c.jobsRedelivered,
       jobsAlreadyApplied: c.jobsAlreadyApplied,
-      jobsDeadLettered: lab.finalJobs?.queue?.deadLetters.length ?? null,
+      jobsDeadLettered: lab.finalJobs?.queue ? lab.finalJobs.queue.deadLetters.length + lab.finalJobs.queue.deadLettersCleared : null,
       jobsAppliedTwice: lab.finalJobs?.appliedTwice ?? null,
     };
     return { ok: c.invariantHeld && c.hangs === 0 && figures.jobsAppliedTwice === 0, figures };

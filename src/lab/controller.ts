@@ -332,12 +332,17 @@ export class LabController {
 
   /** The producer's turn: top the transfer-job queue up. */
   private feedJobs(): void {
-    this.producer.feed(this.objects.jobs.inspect().ready);
+    this.producer.feed(this.objects.jobs.inspect());
   }
 
   /** Jobs the lab's producer enqueued so far. */
   get jobsEnqueued(): number {
     return this.producer.enqueued;
+  }
+
+  /** Dead letters the lab removed so far (it keeps the newest on show). */
+  get deadLettersCleared(): number {
+    return this.producer.deadLettersCleared;
   }
 
   // ---- looking ------------------------------------------------------------------
@@ -401,6 +406,7 @@ export class LabController {
       acked: q.acked,
       redelivered: q.redelivered,
       deadLetters: q.deadLetters,
+      deadLettersCleared: this.producer.deadLettersCleared,
       capacity: q.capacity,
     };
   }

@@ -124,6 +124,8 @@ export interface QueueView {
   redelivered: number;
   /** Ids of the jobs in the dead-letter list (redelivered maxDeliveries times). */
   deadLetters: number[];
+  /** Dead letters the lab removed (it keeps the newest 32 on show, so they never fill the queue). */
+  deadLettersCleared: number;
   capacity: number;
 }
 
