@@ -59,11 +59,12 @@ describe('the soak', () => {
     });
     expect(code).toBe(0);
     // The transfers came off the job queue, and killed consumers' jobs came back to live ones;
-    // the job accounting ran at every check and once more after quit.
+    // the job accounting ran at the checks (those made while no process was paused) and once more after quit.
     const jobs = summary['jobs'] as { enqueued: number; acked: number; redelivered: number; checks: number };
     expect(jobs.acked).toBeGreaterThan(0);
     expect(jobs.redelivered).toBeGreaterThanOrEqual(10);
-    expect(jobs.checks).toBe((summary['checks'] as number) + 1);
+    expect(jobs.checks).toBeGreaterThanOrEqual(10);
+    expect(jobs.checks).toBeLessThanOrEqual((summary['checks'] as number) + 1);
     expect(summary['kills']).toBeGreaterThanOrEqual(300);
     // Every way of dying really happened.
     for (const way of ['SIGKILL', 'worker.terminate()', 'AbortSignal', 'process.exit()', 'uncaught throw', 'SIGKILL region creator']) {

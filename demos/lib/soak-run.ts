@@ -363,8 +363,9 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         () => {
           // Under the ledger mutex no job's money is moving; the queue snapshot is taken under the queue's mutex.
           // The lab's producer runs on this thread: the dead letters it cleared cannot change during this synchronous check.
-          const q = lab.objects.jobs.inspect();
-          checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.ready, inFlight: q.taken.length, deadLetters: q.deadLetters.length, deadLettersCleared: lab.deadLettersCleared }, ledger.stats().jobsAppliedTwice, 'check');
+          // Not while a process is paused: it may be paused inside the queue's mutex (see LabController.queueReachable).
+          const q = lab.queueReachable ? lab.objects.jobs.inspect() : null;
+          if (q) checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.ready, inFlight: q.taken.length, deadLetters: q.deadLetters.length, deadLettersCleared: lab.deadLettersCleared }, ledger.stats().jobsAppliedTwice, 'check');
           const inv = ledger.checkInvariant();
           if (!inv.holds) {
             f.invariantViolations++;

@@ -7,7 +7,7 @@
 import { rmSync } from 'node:fs';
 import { openRegion, type Region } from '../shm/region.js';
 import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
-import { LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
+import { LAB_QUEUE_CAPACITY, LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
 import type { ParticipantConfig, ParticipantKind, ParticipantRole } from './participant-loop.js';
 import { ParticipantLauncher } from './participants.js';
 import type { MutexSnapshot } from '../locks/types.js';
@@ -46,6 +46,8 @@ export class LabController {
   private seedCounter: number;
   private readonly producer: LabJobProducer;
   private finalQueue: QueueView | null = null;
+  /** The queue as last seen, shown while this thread must not take the queue's mutex (see queueReachable). */
+  private lastQueue: QueueView = { waiting: 0, inFlight: [], enqueued: 0, acked: 0, redelivered: 0, deadLetters: [], deadLettersCleared: 0, capacity: LAB_QUEUE_CAPACITY };
 
   private constructor(
     readonly options: LabOptions,
@@ -146,7 +148,7 @@ export class LabController {
     const parkedAt = this.parkedWhere(p, row);
     const heldMutex = this.ownerSlot() === p.slot;
     const heldReadShare = p.role === 'auditor' && this.holdsReadShare(row.tid);
-    const heldJob = row.tid === 0 ? null : (this.objects.jobs.inspect().taken.find((j) => j.tid === row.tid)?.id ?? null);
+    const heldJob = row.tid === 0 || !this.queueReachable ? null : (this.objects.jobs.inspect().taken.find((j) => j.tid === row.tid)?.id ?? null);
     p.dying = true;
     p.killing = true;
     // Taken before the signal goes out: the next owner can see the death
@@ -332,7 +334,20 @@ export class LabController {
 
   /** The producer's turn: top the transfer-job queue up. */
   private feedJobs(): void {
-    this.producer.feed(this.objects.jobs.inspect());
+    if (this.queueReachable) this.producer.feed(this.objects.jobs.inspect());
+  }
+
+  /**
+   * Whether this (the lab's main) thread may take the queue's mutex now: not
+   * while a participant process is SIGSTOPped. It may have been stopped
+   * inside the queue's mutex (a take or an ack), and this thread is the one
+   * that would send its SIGCONT: blocking here on that mutex would hang the
+   * lab for good. Parked participants park outside the queue's mutex, and
+   * nothing else stops a participant. Synchronous code on this thread sees
+   * this stay true (stop() runs on this thread too).
+   */
+  get queueReachable(): boolean {
+    return !this.participants.some((p) => p !== undefined && p.alive && p.stopped);
   }
 
   /** Jobs the lab's producer enqueued so far. */
@@ -392,6 +407,7 @@ export class LabController {
 
   /** The transfer-job queue as the screen and the page show it: who holds which job, by participant number. */
   queueView(): QueueView {
+    if (!this.queueReachable) return this.lastQueue;
     const q = this.objects.jobs.inspect();
     const byTid = new Map<number, number>();
     for (const p of this.participants) {
@@ -399,7 +415,7 @@ export class LabController {
       const row = this.row(p);
       if (row.generation === p.generation && row.tid !== 0) byTid.set(row.tid, p.number);
     }
-    return {
+    this.lastQueue = {
       waiting: q.ready,
       inFlight: q.taken.map((j) => ({ id: j.id, deliveries: j.deliveries, holder: byTid.get(j.tid) ?? null, tid: j.tid, alive: j.alive })),
       enqueued: q.enqueued,
@@ -409,6 +425,7 @@ export class LabController {
       deadLettersCleared: this.producer.deadLettersCleared,
       capacity: q.capacity,
     };
+    return this.lastQueue;
   }
 
   private status(p: Participant, row: BoardRow): ParticipantStatus {
