@@ -59,7 +59,7 @@ afterEach(() => {
 });
 
 describe('lock lab in a terminal', () => {
-  it('park #2, press k: the screen shows abandoned and repaired; q reaps everything', async () => {
+  it('park #2, press k: the screen shows abandoned, repaired and its job redelivered; q reaps everything', async () => {
     const command = `${process.execPath} --import tsx ${LAB_ENTRY.pathname} --region ${region}; echo $? > ${done}`;
     tmux('new-session', '-d', '-x', '80', '-y', '24', '-s', session, '-c', process.cwd(), command);
     const panePid = Number(tmux('display-message', '-p', '-t', session, '#{pane_pid}').trim());
@@ -77,7 +77,9 @@ describe('lock lab in a terminal', () => {
     await waitForScreen((t) => /^>\s*2\s+pool thr.*PARKED \(in CS\).*LOCK/m.test(t), 'participant 2 parked holding the lock');
 
     tmux('send-keys', '-t', session, 'k');
-    const after = await waitForScreen((t) => /abandoned/i.test(t) && /repaired the ledger/.test(t), '"abandoned" and "repaired"');
+    const after = await waitForScreen((t) => /abandoned/i.test(t) && /repaired the ledger/.test(t) && /redelivered to #/.test(t), '"abandoned", "repaired" and "job N redelivered to #M"');
+    // the transfer job #2 held went to another participant
+    expect(after).toMatch(/job \d+ redelivered to #(?!2\b)\d+ \(tid \d+ died\), delivery 2/);
     expect(after).toMatch(/killed #2 pool thread with AbortSignal: parked mid-transfer/);
     expect(after).toMatch(/got the mutex ABANDONED by dead tid \d+/);
     expect(after).toMatch(/repaired the ledger: tx \d+ rolled back; sum 80000, invariant holds/);
