@@ -206,10 +206,10 @@ describe('SharedHeap: owner killed inside the heap lock', () => {
     expectIntact(heap, live);
   });
 
-  it('the default thread cache serves without the lock, yet a cached call after the lock owner\'s death reports ERROR_POSSIBLE_DEADLOCK', { timeout: 30_000 }, async () => {
+  it('the thread cache serves without the lock, yet a cached call after the lock owner\'s death reports ERROR_POSSIBLE_DEADLOCK', { timeout: 30_000 }, async () => {
     const sab = new SharedArrayBuffer(HEAP_BYTES + 4096);
     const lot = ParkingLot.initialize(sab, 0, 1);
-    const heap = SharedHeap.initialize(sab, 1024, HEAP_BYTES); // default options: the cache is on
+    const heap = SharedHeap.initialize(sab, 1024, HEAP_BYTES, { threadCache: 16 });
     const keep = heap.alloc(40);
     const spare = heap.alloc(40);
     heap.free(heap.alloc(40));
