@@ -30,7 +30,6 @@ const { poisonAbandonedHeap, poisonHeap } = recovery;
 const { ThreadCache, reclaimDeadCaches } = threadCache;
 type ThreadCache = threadCache.ThreadCache;
 
-/** Per-call flags, with the Win32 values. */
 /**
  * SharedHeapOptions.threadCache when not given: 0, off. Issue 17 tried 16 as
  * the default; the lock lab's 200-kill chaos run then stalled (docs/heap.md,
@@ -38,6 +37,7 @@ type ThreadCache = threadCache.ThreadCache;
  */
 export const DEFAULT_THREAD_CACHE = 0;
 
+/** Per-call flags, with the Win32 values. */
 export const HeapFlags = {
   /** No flag. */
   NONE: 0,
