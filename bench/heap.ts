@@ -7,10 +7,9 @@
 //     heap lock, a RobustMutex, taken for every alloc and every free);
 //   - SharedHeap, two processes on the same heap at once, each with its own
 //     live set and stream (participant seeds 0 and 1);
-//   - both again with the thread cache (SharedHeapOptions.threadCache, off by
-//     default, DEFAULT_THREAD_CACHE): frees
-//     kept per thread and handed out again without the lock, half of a full
-//     class flushed under one lock hold;
+//   - both again with a thread cache (SharedHeapOptions.threadCache, off by
+//     default: DEFAULT_THREAD_CACHE): frees kept per thread and handed out
+//     again without the lock, half of a full class flushed under one lock hold;
 //   - C++: Boost.Interprocess managed_shared_memory allocate/deallocate (one
 //     process, two processes) and glibc malloc/free (bench/baseline/heap-baseline.cpp,
 //     built with the machine's compiler; libboost-dev is installed if missing).
@@ -163,7 +162,7 @@ async function main(): Promise<void> {
           ['contender', 'ns/pair (1 process)', 'ns/pair (2 processes, wall)', 'ratio ours/contender (1 process)'],
           [
             [`SharedHeap, lock per op (default, threadCache: ${DEFAULT_THREAD_CACHE})`, formatNumber(summary.nsPerPair), formatNumber(summary.nsPerPairTwoProcessWall), '1'],
-            [`SharedHeap, thread cache ${options.threadCache}`, formatNumber(summary.nsPerPairThreadCache), formatNumber(summary.nsPerPairThreadCacheTwoProcessWall), formatNumber(ratio(summary.nsPerPairThreadCache, summary.boostNsPerPair))],
+            [`SharedHeap, thread cache ${options.threadCache}`, formatNumber(summary.nsPerPairThreadCache), formatNumber(summary.nsPerPairThreadCacheTwoProcessWall), null],
             ['Boost.Interprocess managed_shared_memory', formatNumber(summary.boostNsPerPair), formatNumber(summary.boostNsPerPairTwoProcessWall), formatNumber(ratioVsBoostInterprocess)],
             ['glibc malloc (private, one thread)', formatNumber(summary.mallocNsPerPair), null, formatNumber(summary.ratioVsMalloc)],
           ],
