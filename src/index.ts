@@ -72,6 +72,7 @@ export {
   type HeapStats,
   type RecoveryReport as HeapRecoveryReport,
   type TypedArrayConstructor,
+  DEFAULT_THREAD_CACHE,
 } from './heap/shared-heap.js';
 export {
   HeapError,

@@ -206,10 +206,38 @@ describe('SharedHeap: owner killed inside the heap lock', () => {
     expectIntact(heap, live);
   });
 
+  it('the thread cache serves without the lock, yet a cached call after the lock owner\'s death reports ERROR_POSSIBLE_DEADLOCK', { timeout: 30_000 }, async () => {
+    const sab = new SharedArrayBuffer(HEAP_BYTES + 4096);
+    const lot = ParkingLot.initialize(sab, 0, 1);
+    const heap = SharedHeap.initialize(sab, 1024, HEAP_BYTES, { threadCache: 16 });
+    const keep = heap.alloc(40);
+    const spare = heap.alloc(40);
+    heap.free(heap.alloc(40));
+    // A cached pair of calls does not touch the lock.
+    const before = heap.mutex.acquisitions;
+    heap.free(heap.alloc(40));
+    expect(heap.mutex.acquisitions).toBe(before);
+    expect(heap.walk().filter((e) => e.state === 'cached')).toHaveLength(1);
+    const worker = resources.worker(participantUrl, { buffer: sab, heapOffset: heap.byteOffset, lotOffset: 0, slot: 0, parkAt: 'alloc:intent' } satisfies HeapParticipantData);
+    await nextFrom(worker, (m) => m === 'ready');
+    lot.request(0);
+    request(worker, { id: 1, cmd: 'alloc', size: 200 });
+    await lot.waitUntilParkedAsync(0, { timeoutMs: 15_000 });
+    await worker.terminate();
+    // The cached 40-byte block is still there, but the word names a dead owner: through the lock, and the report.
+    expect(heap.alloc(40)).toBe(0);
+    expect(heap.lastError?.code).toBe('ERROR_POSSIBLE_DEADLOCK');
+    expect(heap.free(spare)).toBe(false);
+    expect(heap.lastError?.code).toBe('ERROR_POSSIBLE_DEADLOCK');
+    expect(heap.recover().validation.valid).toBe(true);
+    expect(heap.sizeOf(keep)).toBe(40);
+  });
+
   it('blocks a dead thread freed into its thread cache are reclaimed by recover(), a live thread\'s are not', { timeout: 30_000 }, async () => {
     const sab = new SharedArrayBuffer(HEAP_BYTES + 4096);
     ParkingLot.initialize(sab, 0, 1);
-    const heap = SharedHeap.initialize(sab, 1024, HEAP_BYTES);
+    // This thread's handle without a cache: only the worker's cached blocks are 'cached'.
+    const heap = SharedHeap.initialize(sab, 1024, HEAP_BYTES, { threadCache: 0 });
     const live = populate(heap, 5);
     const data: HeapParticipantData = { buffer: sab, heapOffset: heap.byteOffset, lotOffset: 0, slot: 0, parkAt: 'free:intent', threadCache: 16 };
     const worker = resources.worker(participantUrl, data);

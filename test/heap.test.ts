@@ -73,7 +73,8 @@ describe('SharedHeap API', () => {
   });
 
   it('walk() tiles the block area exactly; stats agree', { timeout: 5_000 }, () => {
-    const heap = SharedHeap.initialize(new SharedArrayBuffer(64 * 1024), 0, 64 * 1024);
+    // Cache off: the freed block must be free in the walk, not kept busy for this thread.
+    const heap = SharedHeap.initialize(new SharedArrayBuffer(64 * 1024), 0, 64 * 1024, { threadCache: 0 });
     const kept = [heap.alloc(10), heap.alloc(700), heap.alloc(48)];
     heap.free(heap.alloc(300));
     const entries = heap.walk();

@@ -15,6 +15,7 @@ const PINNED: Record<string, string[]> = {
   'robust-shm': [
     'AcquireResult',
     'AsyncWaitMechanism',
+    'DEFAULT_THREAD_CACHE',
     'DeadConsumer',
     'DeadLetter',
     'EnqueueOptions',

@@ -27,8 +27,15 @@ import { testHooksOf, type HeapHookPoint } from '../test-hooks.js';
 const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, setPhase } = journal;
 const { BLOCK_HEADER, BUSY, CACHED, H, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
 const { poisonAbandonedHeap, poisonHeap } = recovery;
-const { ThreadCache } = threadCache;
+const { ThreadCache, reclaimDeadCaches } = threadCache;
 type ThreadCache = threadCache.ThreadCache;
+
+/**
+ * SharedHeapOptions.threadCache when not given: 0, off. Issue 17 tried 16 as
+ * the default; the lock lab's 200-kill chaos run then stalled (docs/heap.md,
+ * "Thread cache"), so the cache stays opt-in.
+ */
+export const DEFAULT_THREAD_CACHE = 0;
 
 /** Per-call flags, with the Win32 values. */
 export const HeapFlags = {
@@ -63,11 +70,13 @@ export interface SharedHeapOptions {
    * for its own thread when they are freed, and hands out again without the
    * heap lock (like glibc's tcache or the Windows Low Fragmentation Heap).
    * When a class's cache is full, half of it is freed under one lock hold.
-   * Default 0: off. The price, and why it is off by default: a call served
-   * from the cache never meets the heap lock, so it cannot notice a dead lock
-   * owner (no ERROR_POSSIBLE_DEADLOCK from it: the seed-000 story needs the
-   * cache off), and cached blocks stay busy for every other thread until
-   * flushCache() (or recover(), once their thread is dead).
+   * Default DEFAULT_THREAD_CACHE (0: off). What it keeps: a
+   * cached call does not take the lock but serves only while the lock word is
+   * free (0); a held word, or one whose owner died, sends the call through
+   * the lock, so ERROR_POSSIBLE_DEADLOCK is reported as with the cache off. The price: cached
+   * blocks stay busy for every other thread until flushCache(), a full
+   * class, or, once their thread is dead, recover() or an allocation that
+   * would otherwise run out of memory (both give dead threads' blocks back).
    */
   threadCache?: number;
   /** Options of the heap's RobustMutex handle (liveness interval, spin). */
@@ -126,19 +135,22 @@ export class HeapOperations {
       this.blocks.onCommit = () => hook(this.commitPoint);
     }
     this.maxRequest = geometry.end - geometry.first - BLOCK_HEADER;
-    const limit = options.threadCache ?? 0;
+    const limit = options.threadCache ?? DEFAULT_THREAD_CACHE;
     if (!Number.isInteger(limit) || limit < 0 || limit > 1 << 16) {
       throw new InvalidHeapParameterError(`threadCache must be an integer from 0 to 65536, got ${String(limit)}`);
     }
     this.cache = limit > 0 ? new ThreadCache(this.h, this.u8, byteOffset, limit) : null;
+    this.lockWord = geometry.mutexOffset >> 2;
   }
+  /** The heap lock's futex word, as an index into `h`. */
+  private readonly lockWord: number;
 
   // ---- HeapAlloc / HeapFree / HeapReAlloc / HeapSize --------------------------
 
   /** Allocate `size` bytes; the payload's byte offset in the buffer, or 0 on failure (see lastError). */
   alloc(size: number, flags = 0): number {
     const cache = this.cache;
-    if (cache !== null && size > 0 && size <= 512 && Number.isInteger(size) && Atomics.load(this.h, H.poisoned) === 0) {
+    if (cache !== null && size > 0 && size <= 512 && Number.isInteger(size) && this.cacheMayServe()) {
       const list = cache.lists[classOf(blockSizeFor(size))]!;
       if (list.length > 0) return cache.take(list, size, (flags & HeapFlags.ZERO_MEMORY) !== 0);
     }
@@ -157,6 +169,8 @@ export class HeapOperations {
             for (const list of cache.lists) this.freeCachedLocked(cache, list, list.length);
             this.begin(JournalOp.ALLOC, size);
           }
+          // Dead threads' cached blocks come back too (recover() does the same).
+          reclaimDeadCaches(this.h, this.geometry);
           this.blocks.rebuild(true);
           b = this.blocks.allocate(blockSize, size, 'a');
         }
@@ -175,12 +189,28 @@ export class HeapOperations {
     }
   }
 
+  /**
+   * May a call be served from the thread cache, without the lock? Only when
+   * the heap is not poisoned and the lock word is 0: free, no owner, so none
+   * that died. A word that names an owner (alive, or dead and not yet seen)
+   * or carries FUTEX_OWNER_DIED sends the call through the lock, which waits
+   * or meets the abandonment and reports ERROR_POSSIBLE_DEADLOCK exactly as
+   * with the cache off; a cached call stands where an uncontended locked call
+   * would have found the word free. Plain loads: x86 orders them, and a stale
+   * 0 is one that was true an instant earlier (a cached call touches only
+   * this thread's own blocks).
+   */
+  private cacheMayServe(): boolean {
+    const h = this.h;
+    return h[this.lockWord] === 0 && h[H.poisoned] === 0;
+  }
+
   /** Free a block; false on failure (see lastError). */
   free(offset: number, flags = 0): boolean {
     const cache = this.cache;
-    if (cache !== null) {
+    // A lock whose owner died: the locked path below takes it and reports ERROR_POSSIBLE_DEADLOCK.
+    if (cache !== null && this.cacheMayServe()) {
       try {
-        if (Atomics.load(this.h, H.poisoned) !== 0) throw new PossibleDeadlockError();
         // Unlocked checks are sound here: only this block's owner may change its
         // size word or its bitmap bit while it is busy (others only read them).
         const b = this.blockOf(offset);

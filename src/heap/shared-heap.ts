@@ -37,6 +37,7 @@ import { recoverHeap, type RecoveryReport } from './heap-recovery.js';
 import { validateBlock, validateHeap, type HeapValidation } from './heap-validate.js';
 
 export { HeapFlags, type SharedHeapOptions } from './heap-operations.js';
+export { DEFAULT_THREAD_CACHE } from './heap-operations.js';
 export type { RecoveryReport } from './heap-recovery.js';
 
 const { BLOCK_HEADER, BUSY, CACHED, H, HEADER_BYTES, HEAP_LAYOUT_VERSION, HEAP_MAGIC, MAX_HEAP_SIZE, MIN_BLOCK, SIZE_MASK, badFlags, geometryFor } = layout;

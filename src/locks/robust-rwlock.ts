@@ -38,6 +38,7 @@ import * as layout from './rwlock-layout.js';
 import type { NotOwned, OwnerIdentity, RecoveryPolicy } from './types.js';
 import { asyncWaitMechanism, waitAsync, waitSlice, wake, type AsyncWaitMechanism, type WaitWord } from './waiting.js';
 import { checkLayoutHeader, checkPlacement, checkTimeout } from './lock-arguments.js';
+import { RMW_ORDERS_LATER_LOADS } from './memory-order.js';
 import { testHooksOf } from '../test-hooks.js';
 
 /** Per-handle options of a RobustRwLock: how this thread waits (not stored in shared memory). */
@@ -227,8 +228,14 @@ export class RobustRwLock {
 
   /** The calling thread's identity (a handle lives in one thread). */
   private get me(): OwnerIdentity {
-    return (this.meCached ??= currentThreadIdentity());
+    if (this.meCached === undefined) {
+      this.meCached = currentThreadIdentity();
+      this.myTid = this.meCached.tid;
+    }
+    return this.meCached;
   }
+  /** me.tid once `me` was read (0 before: no slot word holds 0 as its owner), for the fast paths. */
+  private myTid = 0;
 
   private constructor(buffer: SharedArrayBuffer, byteOffset: number, options: RwLockOptions) {
     this.buffer = buffer;
@@ -299,6 +306,38 @@ export class RobustRwLock {
 
   /** Block until a read share is held (or, after a writer's death, the lock exclusively: 'abandoned'). */
   acquireRead(timeoutMs = Infinity): RwAcquireResult {
+    // The fast path is kept small so V8 inlines it into the caller: our idle
+    // slot (already ours, already on our robust list), one exchange that says
+    // "I am in", one look at the writer word. Everything else is readSlow().
+    const slot = this.mySlot;
+    if (slot >= 0 && (timeoutMs === Infinity || (typeof timeoutMs === 'number' && timeoutMs >= 0))) {
+      const i32 = this.i32;
+      const at = this.base + H.slots + slot * SLOT_INTS;
+      if (((i32[at] ?? 0) & TID_MASK) === this.myTid && i32[at + S.state] === SLOT_IDLE) {
+        Atomics.exchange(i32, at + S.state, SLOT_HOLDING);
+        // The writer side of this Dekker pair, after the exchange (memory-order.ts).
+        const w = RMW_ORDERS_LATER_LOADS ? i32[this.base + H.writer]! : Atomics.load(i32, this.base + H.writer);
+        if (w === 0) {
+          i32[at + S.depth] = 1;
+          this.reads++;
+          return ENTERED;
+        }
+        return this.readPastWriter(at, w, timeoutMs);
+      }
+    }
+    return this.readSlow(timeoutMs);
+  }
+
+  /** Our idle slot says "in" but the writer word is not free. */
+  private readPastWriter(at: number, w: number, timeoutMs: number): RwAcquireResult {
+    const me = this.me;
+    if ((w & TID_MASK) !== me.tid) return this.drive(this.reading(me, timeoutMs, false, this.mySlot));
+    // Inside our own write hold: counted there (readAgain); the slot stays idle.
+    Atomics.exchange(this.i32, at + S.state, SLOT_IDLE);
+    return this.readAgain(me)!;
+  }
+
+  private readSlow(timeoutMs: number): RwAcquireResult {
     if (timeoutMs !== Infinity) checkTimeout(timeoutMs);
     const me = this.me;
     const i32 = this.i32;
@@ -314,9 +353,7 @@ export class RobustRwLock {
           this.reads++;
           return ENTERED;
         }
-        if ((w & TID_MASK) !== me.tid) return this.drive(this.reading(me, timeoutMs, false, kept));
-        // Inside our own write hold: counted there (below); the slot stays idle.
-        Atomics.exchange(i32, at + S.state, SLOT_IDLE);
+        return this.readPastWriter(at, w, timeoutMs);
       }
     }
     const again = this.readAgain(me);
@@ -348,21 +385,34 @@ export class RobustRwLock {
 
   /** Release one level of a read hold. Throws NotOwnerError when the calling thread holds no read share. */
   releaseRead(): void {
-    const me = this.me;
-    const i32 = this.i32;
     const slot = this.mySlot;
     if (slot >= 0) {
-      const at = this.slotAt(slot);
-      if (((i32[at] ?? 0) & TID_MASK) === me.tid && i32[at + S.state] === SLOT_HOLDING) {
+      const i32 = this.i32;
+      const at = this.base + H.slots + slot * SLOT_INTS;
+      if (((i32[at] ?? 0) & TID_MASK) === this.myTid && i32[at + S.state] === SLOT_HOLDING) {
         const depth = i32[at + S.depth] ?? 0;
         if (depth > 1) {
           i32[at + S.depth] = depth - 1;
           return;
         }
-        this.idle(slot, at);
+        // Keep the slot for the next read: state IDLE, then look for a
+        // writer that flagged the word while we were in (the Dekker pair of
+        // the writer's compare-and-swap of WAITERS, then its look at our state).
+        i32[at + S.depth] = 0;
+        Atomics.exchange(i32, at + S.state, SLOT_IDLE);
+        const v = RMW_ORDERS_LATER_LOADS ? i32[at]! : Atomics.load(i32, at);
+        // slotWanted is a hint only (the give-back timer frees the slot anyway): a plain load everywhere.
+        if ((v & WAITERS) === 0 && i32[this.base + H.slotWanted] === 0 && this.giveBackTimer !== null) return;
+        this.idled(slot, at, v);
         return;
       }
     }
+    this.releaseReadSlow();
+  }
+
+  private releaseReadSlow(): void {
+    const me = this.me;
+    const i32 = this.i32;
     const b = this.base;
     if (((i32[b + H.writer] ?? 0) & TID_MASK) === me.tid && (i32[b + H.readsInWrite] ?? 0) > 0) {
       const reads = (i32[b + H.readsInWrite] ?? 0) - 1;
@@ -374,17 +424,14 @@ export class RobustRwLock {
   }
 
   /**
-   * Keep the slot for the next read: state IDLE, and wake a writer that
-   * flagged the word while we were in. Give it back instead when another
-   * reader wants a slot.
+   * The slot was just set IDLE (releaseRead): wake a writer that flagged the
+   * word while we were in, give the slot back when another reader wants one,
+   * else keep it and arm the give-back timer.
    */
-  private idle(slot: number, at: number): void {
+  private idled(slot: number, at: number, v: number): void {
     const i32 = this.i32;
-    i32[at + S.depth] = 0;
-    Atomics.exchange(i32, at + S.state, SLOT_IDLE);
-    const v = i32[at] ?? 0;
     if ((v & WAITERS) !== 0) this.wakeSlotSleeper(at);
-    if (Atomics.load(i32, this.base + H.slotWanted) !== 0 && Atomics.compareExchange(i32, this.base + H.slotWanted, 1, 0) === 1) {
+    if (i32[this.base + H.slotWanted] !== 0 && Atomics.compareExchange(i32, this.base + H.slotWanted, 1, 0) === 1) {
       this.releaseSlot(slot);
       return;
     }
