@@ -28,11 +28,19 @@
 
 namespace robust_shm {
 
-// The node format is glibc's pthread_mutex_t on this machine: checked at build time.
+// The node format is glibc's pthread_mutex_t for the target CPU: checked at build time. The
+// offsets robust-list.ts relies on (__prev 24, __next 32) are the same on x86-64 and aarch64;
+// only the size differs (aarch64's __SIZEOF_PTHREAD_MUTEX_T is 48: 8 bytes of padding at the end).
 static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0, "glibc mutex: __lock at 0");
 static_assert(offsetof(pthread_mutex_t, __data.__list.__prev) == 24, "glibc mutex: __prev at 24");
 static_assert(offsetof(pthread_mutex_t, __data.__list.__next) == 32, "glibc mutex: __next at 32");
-static_assert(sizeof(pthread_mutex_t) == 40, "glibc mutex: 40 bytes");
+#if defined(__x86_64__)
+static_assert(sizeof(pthread_mutex_t) == 40, "glibc mutex: 40 bytes on x86-64");
+#elif defined(__aarch64__)
+static_assert(sizeof(pthread_mutex_t) == 48, "glibc mutex: 48 bytes on aarch64");
+#else
+#error "robust-shm's robust-list node layout is checked for x86-64 and aarch64 only"
+#endif
 
 namespace {
 
