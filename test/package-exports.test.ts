@@ -15,6 +15,8 @@ const PINNED: Record<string, string[]> = {
   'robust-shm': [
     'AcquireResult',
     'AsyncWaitMechanism',
+    'DeathDetection',
+    'DeathDetectionReport',
     'HeapCorruptionError',
     'HeapEntry',
     'HeapError',
@@ -81,6 +83,7 @@ const PINNED: Record<string, string[]> = {
     'TypedArrayConstructor',
     'UnitAcquired',
     'currentThreadIdentity',
+    'deathDetection',
     'mapFile',
     'openRegion',
     'ownerIsAlive',

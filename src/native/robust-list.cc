@@ -82,10 +82,14 @@ bool SafeWrite(uintptr_t address, const void* in, size_t length) {
   return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(length);
 }
 
-RobustHead* CurrentHead() {
+// nullptr when the thread has no head, or when the kernel refuses the call (then *error is set).
+RobustHead* CurrentHead(int* error = nullptr) {
   RobustHead* head = nullptr;
   size_t length = 0;
-  if (syscall(SYS_get_robust_list, 0, &head, &length) != 0) return nullptr;
+  if (syscall(SYS_get_robust_list, 0, &head, &length) != 0) {
+    if (error != nullptr) *error = errno;
+    return nullptr;
+  }
   return head;
 }
 
@@ -222,7 +226,12 @@ void RobustListHeadJs(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (!args[0]->IsInt32()) return ThrowType(isolate, "futexOffset must be a 32-bit integer");
   if (args[0].As<v8::Int32>()->Value() != kFutexOffset) return ThrowRange(isolate, "futexOffset must be -32 (glibc's robust-list node format)");
-  RobustHead* head = CurrentHead();
+  int refused = 0;
+  RobustHead* head = CurrentHead(&refused);
+  // qemu-user and seccomp sandboxes refuse get_robust_list (ENOSYS, EPERM). Then nothing says whether
+  // glibc registered a head, and registering ours might replace it: report it, and the TypeScript
+  // side takes its documented fallback (robust-list.ts).
+  if (refused != 0) return ThrowErrno(isolate, refused, "get_robust_list");
   bool shared = head != nullptr && head != &t_own.head;
   if (head == nullptr) {
     t_own.prev = nullptr;
