@@ -11,7 +11,7 @@
 //    include/node), and last node-gyp's download of this exact version's headers.
 // 3. If that fails: one error that says what is missing and how to proceed, and the install fails.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,8 +94,9 @@ function nodeGyp() {
   try {
     return [process.execPath, require.resolve('node-gyp/bin/node-gyp.js')];
   } catch {
-    const npmRoot = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' }).stdout?.trim();
-    const bundled = npmRoot && join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    // The node-gyp bundled with the npm on PATH (npm/bin/npm-cli.js -> npm/node_modules/node-gyp).
+    const npm = spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout?.trim();
+    const bundled = npm && join(dirname(dirname(realpathSync(npm))), 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
     if (bundled && existsSync(bundled)) return [process.execPath, bundled];
     if (onPath('node-gyp')) return ['node-gyp'];
     return fail('node-gyp not found (it comes with npm; run the install through npm)');
