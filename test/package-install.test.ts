@@ -214,7 +214,10 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
   }, 180_000);
 
   it('npx -- robust-shm-lab --script "park 2; kill 2; quit" --json reports the abandonment and the repair', async () => {
-    const child = spawn('npx', ['--no', '--', 'robust-shm-lab', '--script', 'park 2; kill 2; quit', '--json'], {
+    // Under qemu-user (tools/matrix.mjs, arm64) everything runs 10-20 times slower, and a waiter among
+    // seven can go 5 s (the lab's default hang threshold) without its turn: the matrix raises it.
+    const hang = process.env['ROBUST_SHM_TEST_LAB_HANG_MS'];
+    const child = spawn('npx', ['--no', '--', 'robust-shm-lab', '--script', 'park 2; kill 2; quit', '--json', ...(hang ? ['--hang-ms', hang] : [])], {
       cwd: project,
       env,
       detached: true,
