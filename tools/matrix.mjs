@@ -19,7 +19,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ABI_OF_MAJOR, ARCHES, MAJORS, ensureNode, nodeBinary, nodeCacheRoot } from './node-cache.mjs';
@@ -215,7 +215,7 @@ function vitest(combo, node, files, env, label, cwd, namePattern) {
       } catch {}
       const failures = r.testResults.flatMap((file) => file.assertionResults.filter((a) => a.status === 'failed').map((a) => `${file.name.replace(cwd, '')}: ${a.fullName}: ${(a.failureMessages[0] ?? '').split('\n')[0]}`));
       if (code !== 0 && failures.length === 0) failures.push(`vitest exited with ${code}: ${output.trim().split('\n').slice(-5).join(' | ')}`);
-      const fileSeconds = Object.fromEntries(r.testResults.map((file) => [file.name.replace(`${cwd}/`, ''), Math.round((file.endTime - file.startTime) / 1000)]));
+      const fileSeconds = Object.fromEntries(r.testResults.map((file) => [relative(cwd, file.name), Math.round((file.endTime - file.startTime) / 1000)]));
       resolve({ passed: r.numPassedTests, failed: r.numFailedTests + (code !== 0 && r.numFailedTests === 0 ? 1 : 0), skipped: r.numPendingTests, failures, output, fileSeconds });
     });
   });
