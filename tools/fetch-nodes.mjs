@@ -14,7 +14,7 @@ const USAGE = `usage: node tools/fetch-nodes.mjs [--node 20,22,24,26] [--arch x6
 `;
 
 /** Parse a comma list and check every member against the allowed values. */
-export function parseList(value, allowed, what) {
+function parseList(value, allowed, what) {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
   for (const item of items) {
     if (!allowed.map(String).includes(item)) throw new Error(`unknown ${what} '${item}' (expected ${allowed.join(', ')})`);
