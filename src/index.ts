@@ -51,6 +51,7 @@ export {
   type SemaphoreSnapshot,
 } from './locks/robust-semaphore.js';
 export { ownerIsAlive, ownerLiveness, currentThreadIdentity, type Liveness } from './locks/owner.js';
+export { deathDetection, type DeathDetection, type DeathDetectionReport } from './locks/robust-list.js';
 export type { AsyncWaitMechanism } from './locks/waiting.js';
 export type {
   AcquireResult,

@@ -272,7 +272,7 @@ function snapshot(participants: number): LabSnapshot {
     uptimeMs: 754_000,
     regionPath: '/dev/shm/x',
     participants: views,
-    mutex: { state: 'owner-dead', owner: { tid: 100_002, pid: 99_999, startTime: 1 }, ownerAlive: false, depth: 1, waiters: 5, waitersExact: true, timesAbandoned: 123, policy: 'posix', asyncWaits: 'futex_waitv' },
+    mutex: { state: 'owner-dead', owner: { tid: 100_002, pid: 99_999, startTime: 1 }, ownerAlive: false, depth: 1, waiters: 5, waitersExact: true, timesAbandoned: 123, policy: 'posix', asyncWaits: 'futex_waitv', deathDetection: 'robust-list' },
     ownerNumber: 2,
     invariant: 'broken',
     sum: 79_950,

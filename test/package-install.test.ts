@@ -11,14 +11,22 @@
 //   'abandoned', workers retired on idleTimeout, then destroy(); exit 0, no stderr;
 // - `npx -- robust-shm-lab --script "park 2; kill 2; quit" --json` reports the
 //   abandonment and the repair;
-// - without a loadable binary: NativeUnavailableError (code, what was tried), threads-only still works.
+// - without a loadable binary: NativeUnavailableError (code, what was tried), threads-only still works;
+// - the tarball holds a prebuilt binary for each CPU (x64, arm64) and ABI (115, 127, 137, 147), each
+//   the CPU and ABI its name says; with install scripts on, nothing compiles where one fits; where
+//   none fits, the install script compiles with the running Node's headers, not npm's nodedir.
+// ROBUST_SHM_TEST_TARBALL names a tarball to test instead of packing one (tools/matrix.mjs packs once
+// and runs this file with every Node and CPU; everything here runs with process.execPath and the
+// `npm`/`npx` on PATH, which the matrix points at the Node under test).
 // npm reaches only the registry (the dependencies are normally in its cache already).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// @ts-expect-error -- a plain .mjs tool without type declarations
+import { describeBinary, parsePrebuildName } from '../tools/prebuilt-binary.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/consumer/', import.meta.url));
@@ -60,12 +68,19 @@ function asCommonJs(esm: string): string {
 }
 
 beforeAll(() => {
-  // prepack builds dist/ and the prebuilt binary for this Node.
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  const info = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
-  tarball = join(work, info[0]!.filename);
-  packedFiles = info[0]!.files.map((f) => f.path).sort();
-  console.log(`tarball ${info[0]!.filename}: ${info[0]!.size} bytes packed, ${info[0]!.unpackedSize} unpacked, ${packedFiles.length} files`);
+  const given = process.env['ROBUST_SHM_TEST_TARBALL'];
+  if (given) {
+    tarball = given;
+    packedFiles = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, '')).sort();
+    console.log(`tarball ${tarball} (ROBUST_SHM_TEST_TARBALL): ${packedFiles.length} files`);
+  } else {
+    // prepack builds dist/ and the prebuilt binaries for every supported Node and CPU (tools/prebuild-all.mjs).
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', timeout: 900_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const info = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
+    tarball = join(work, info[0]!.filename);
+    packedFiles = info[0]!.files.map((f) => f.path).sort();
+    console.log(`tarball ${info[0]!.filename}: ${info[0]!.size} bytes packed, ${info[0]!.unpackedSize} unpacked, ${packedFiles.length} files`);
+  }
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'robust-shm-consumer', version: '1.0.0', private: true, type: 'commonjs' }, null, 2));
   const started = performance.now();
@@ -76,7 +91,7 @@ beforeAll(() => {
   });
   console.log(`npm install <tarball> --ignore-scripts: ${Math.round(performance.now() - started)} ms`);
   for (const f of ['participant.mjs', 'kill-inside.mjs', 'no-native.mjs', 'typed.mts', 'pool-main.mjs', 'pool-task.mjs']) copyFileSync(join(fixtures, f), join(project, f));
-}, 600_000);
+}, 1_200_000);
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
@@ -88,21 +103,80 @@ afterAll(() => {
 
 describe('installed from the tarball (npm pack; npm install --ignore-scripts; plain node)', () => {
   it('the tarball holds only dist, prebuilds, the native sources, README, LICENSE and package.json', () => {
-    const allowed = [/^dist\/.*\.(js|d\.ts|js\.map)$/, /^prebuilds\/linux-x64\/robust-shm\.abi\d+\.glibc\.node$/, /^binding\.gyp$/, /^src\/native\/[^/]+\.(cc|h)$/, /^README\.md$/, /^LICENSE$/, /^package\.json$/, /^lab-page\/(index\.html|lab\.css|lab\.js|favicon\.svg)$/];
+    const allowed = [/^dist\/.*\.(js|d\.ts|js\.map)$/, /^prebuilds\/linux-(x64|arm64)\/robust-shm\.abi\d+\.glibc\.node$/, /^binding\.gyp$/, /^src\/native\/[^/]+\.(cc|h)$/, /^tools\/install\.mjs$/, /^README\.md$/, /^LICENSE$/, /^package\.json$/, /^lab-page\/(index\.html|lab\.css|lab\.js|favicon\.svg)$/];
     expect(packedFiles.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/inspect/index.js', 'dist/testing/index.js', 'dist/lab/bin.js', 'binding.gyp', 'src/native/common.h', 'README.md', 'LICENSE', 'package.json', 'lab-page/index.html', 'lab-page/lab.js', 'lab-page/lab.css']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/inspect/index.js', 'dist/testing/index.js', 'dist/lab/bin.js', 'binding.gyp', 'src/native/common.h', 'tools/install.mjs', 'README.md', 'LICENSE', 'package.json', 'lab-page/index.html', 'lab-page/lab.js', 'lab-page/lab.css']) {
       expect(packedFiles, f).toContain(f);
     }
-    expect(packedFiles.some((f) => f.startsWith(`prebuilds/linux-x64/robust-shm.abi${process.versions.modules}.`))).toBe(true);
-    // Nothing of the checkout's dev side.
-    expect(packedFiles.filter((f) => /^(test|demos|bench|tools)\/|^dist\/.*tsbuildinfo/.test(f))).toEqual([]);
+    // Nothing of the checkout's dev side (the install script is the one tool a user needs).
+    expect(packedFiles.filter((f) => /^(test|demos|bench|tools)\/|^dist\/.*tsbuildinfo/.test(f) && f !== 'tools/install.mjs')).toEqual([]);
+  });
+
+  it('ships a prebuilt binary for x64 and arm64 on ABI 115, 127, 137 and 147, each the CPU and ABI its name says (ELF header, registration symbol)', () => {
+    const expected = ['x64', 'arm64'].flatMap((arch) => [115, 127, 137, 147].map((abi) => `prebuilds/linux-${arch}/robust-shm.abi${abi}.glibc.node`));
+    expect(packedFiles.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(expected.sort());
+    for (const file of expected) {
+      const [, arch, name] = /^prebuilds\/linux-([^/]+)\/(.+)$/.exec(file)!;
+      const bytes = readFileSync(join(installed, file));
+      // Node looks up node_register_module_v<its ABI> when it loads an addon: one symbol, the named ABI.
+      expect({ file, ...describeBinary(bytes) }).toEqual({ file, machine: arch, abis: [parsePrebuildName(name!).abi] });
+      // Stripped: no .symtab section name left (the dynamic symbols Node needs stay).
+      expect(bytes.includes(Buffer.from('.symtab\0')), `${file} is not stripped`).toBe(false);
+    }
   });
 
   it('installed without compiling: no build/ directory, the prebuilt binary is what loads', () => {
     expect(existsSync(join(installed, 'build'))).toBe(false);
     const loaded = node(['-e', "require('node-gyp-build'); console.log(require('node-gyp-build').path(require('path').dirname(require.resolve('robust-shm/package.json'))))"]);
-    expect(loaded.trim()).toMatch(/prebuilds\/linux-x64\/robust-shm\.abi\d+\.glibc\.node$/);
+    expect(loaded.trim()).toMatch(new RegExp(`prebuilds/linux-${process.arch}/robust-shm\\.abi${process.versions.modules}\\.glibc\\.node$`));
   });
+
+  it('with install scripts on, nothing compiles where a prebuilt binary fits', () => {
+    const scripted = join(work, 'scripted');
+    mkdirSync(scripted);
+    writeFileSync(join(scripted, 'package.json'), JSON.stringify({ name: 'robust-shm-scripted', version: '1.0.0', private: true }, null, 2));
+    // No compiler reachable: a compile attempt would fail the install, not pass unnoticed.
+    execFileSync('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', '--foreground-scripts'], {
+      cwd: scripted,
+      env: { ...env, CXX: 'robust-shm-no-such-compiler', CC: 'robust-shm-no-such-compiler' },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    const pkg = join(scripted, 'node_modules', 'robust-shm');
+    expect(existsSync(join(pkg, 'build'))).toBe(false);
+    const loaded = execFileSync(process.execPath, ['-e', "console.log(require('node-gyp-build').path(require('path').dirname(require.resolve('robust-shm/package.json'))))"], { cwd: scripted, env, encoding: 'utf8' });
+    expect(loaded.trim()).toMatch(new RegExp(`prebuilds/linux-${process.arch}/robust-shm\\.abi${process.versions.modules}\\.glibc\\.node$`));
+  }, 360_000);
+
+  it("no prebuilt binary for this Node: the install script compiles with this Node's headers, not npm's nodedir of another ABI; or says what is missing", () => {
+    const copy = join(work, 'no-prebuilt');
+    cpSync(installed, copy, { recursive: true });
+    rmSync(join(copy, 'prebuilds'), { recursive: true });
+    // npm's nodedir naming headers of another ABI (the trap on these machines: Node 20's for every Node).
+    const otherHeaders = join(work, 'other-node');
+    mkdirSync(join(otherHeaders, 'include', 'node'), { recursive: true });
+    writeFileSync(join(otherHeaders, 'include', 'node', 'node_version.h'), '#define NODE_MODULE_VERSION 99\n');
+    const run = spawnSync(process.execPath, [join(copy, 'tools', 'install.mjs')], {
+      cwd: copy,
+      env: { ...env, npm_config_nodedir: otherHeaders, NODE_PATH: join(project, 'node_modules') },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    expect(run.stderr).toContain(`npm's nodedir (${otherHeaders}) holds headers for ABI 99, not this Node's (abi${process.versions.modules}): not used`);
+    const machine = spawnSync('g++', ['-dumpmachine'], { encoding: 'utf8' }).stdout ?? '';
+    if (machine.startsWith(process.arch === 'arm64' ? 'aarch64' : 'x86_64')) {
+      // A compiler for this CPU: the build succeeds and is this Node's ABI.
+      expect(run.status, run.stderr).toBe(0);
+      const built = readFileSync(join(copy, 'build', 'Release', 'robust_shm_native.node'));
+      expect(describeBinary(built)).toEqual({ machine: process.arch, abis: [Number(process.versions.modules)] });
+    } else {
+      // Under qemu-user the only g++ builds for the host CPU: one clear error, and no binary left behind.
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(new RegExp(`no prebuilt binary for linux-${process.arch} abi${process.versions.modules}.*compiling one failed: g\\+\\+ builds for \\S+, not ${process.arch}`));
+      expect(run.stderr).toContain('How to proceed');
+      expect(existsSync(join(copy, 'build'))).toBe(false);
+    }
+  }, 360_000);
 
   it('a TypeScript user type-checks against the installed .d.ts of every entry point (nodenext); test hooks are not in the option types', () => {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -140,7 +214,10 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
   }, 180_000);
 
   it('npx -- robust-shm-lab --script "park 2; kill 2; quit" --json reports the abandonment and the repair', async () => {
-    const child = spawn('npx', ['--no', '--', 'robust-shm-lab', '--script', 'park 2; kill 2; quit', '--json'], {
+    // Under qemu-user (tools/matrix.mjs, arm64) everything runs 10-20 times slower, and a waiter among
+    // seven can go 5 s (the lab's default hang threshold) without its turn: the matrix raises it.
+    const hang = process.env['ROBUST_SHM_TEST_LAB_HANG_MS'];
+    const child = spawn('npx', ['--no', '--', 'robust-shm-lab', '--script', 'park 2; kill 2; quit', '--json', ...(hang ? ['--hang-ms', hang] : [])], {
       cwd: project,
       env,
       detached: true,
@@ -218,7 +295,7 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
     try {
       const result = JSON.parse(node(['no-native.mjs', join(work, 'never-mapped')]).trim()) as Record<string, unknown>;
       expect(result).toMatchObject({ isNativeUnavailable: true, code: 'ERR_NATIVE_UNAVAILABLE', threadsOnlyAcquire: 'acquired' });
-      expect((result['tried'] as string[]).some((t) => t.includes('prebuilds/linux-x64'))).toBe(true);
+      expect((result['tried'] as string[]).some((t) => t.includes(`prebuilds/linux-${process.arch}`))).toBe(true);
       expect(result['message']).toMatch(/Threads-only use/);
     } finally {
       renameSync(`${prebuilds}.off`, prebuilds);

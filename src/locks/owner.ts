@@ -20,11 +20,16 @@ export interface ThreadStat {
   startTime: number;
 }
 
-/** /proc/<tid>/stat of any thread on the machine (hidden TIDs resolve too), or null when it is gone. */
+/** The stat of any thread on the machine (/proc/<tid>/task/<tid>/stat; hidden TIDs resolve too), or null when it is gone. */
 export function readThreadStat(tid: number): ThreadStat | null {
   let text: string;
   try {
-    text = readFileSync(`/proc/${tid}/stat`, 'latin1');
+    // The task/ path, not /proc/<tid>/stat: qemu-user answers a process's reads of its own
+    // /proc/<pid>/stat (and /proc/self/stat) with a stat it makes up, whose start time is not the
+    // kernel's (one tick later, seen under qemu-aarch64 7.2), while other processes read the
+    // kernel's; the owner then looked like a reused TID, i.e. dead, to everyone else. Both paths
+    // give the same per-thread state, flags and start time on a plain kernel.
+    text = readFileSync(`/proc/${tid}/task/${tid}/stat`, 'latin1');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ESRCH') return null;
@@ -101,7 +106,7 @@ export function currentThreadIdentity(): OwnerIdentity {
     const link = readlinkSync('/proc/thread-self'); // "<pid>/task/<tid>"
     const tid = Number(link.slice(link.lastIndexOf('/') + 1));
     const stat = readThreadStat(tid);
-    if (stat === null) throw new Error(`cannot read /proc/${tid}/stat for the current thread`);
+    if (stat === null) throw new Error(`cannot read /proc/${tid}/task/${tid}/stat for the current thread`);
     self = { tid, pid: process.pid, startTime: stat.startTime };
   }
   return self;

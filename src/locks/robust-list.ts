@@ -238,22 +238,61 @@ export class ThreadRobustList {
 }
 
 const KEY = Symbol.for('robust-shm.threadRobustList.v2');
+const FALLBACK_KEY = Symbol.for('robust-shm.robustListFallback.v1');
 
 /**
- * This thread's list, or null when the native addon is unavailable. Kept on
- * globalThis (one per isolate, i.e. per thread) so that two copies of this
- * module loaded in one thread still share one mirror of the list.
+ * How a thread learns that a lock owner died.
+ * - 'robust-list': robust-shm's words are on the threads' kernel robust lists. When an owner thread
+ *   exits, however it exits, the kernel marks its words OWNER_DIED and wakes a waiter.
+ * - 'fallback': the kernel refused the robust-list syscalls (qemu-user answers set_robust_list and
+ *   get_robust_list with ENOSYS; seccomp sandboxes may refuse them with ENOSYS or EPERM), or the
+ *   native addon is not loaded. Nothing is linked. A blocked waiter checks the owner recorded in the
+ *   lock word (its TID, then its /proc start time) once per bounded wait slice
+ *   (`livenessIntervalMs`), so an owner's death is still reported as 'abandoned', after up to one
+ *   slice instead of at once. It is the same check robust-shm always uses for an owner that is not
+ *   on a robust list, so the outcomes are the same; only the detection latency differs.
+ */
+export type DeathDetection = 'robust-list' | 'fallback';
+
+/** Which DeathDetection serves the calling thread, and why it is the fallback when it is. */
+export interface DeathDetectionReport {
+  /** See DeathDetection. */
+  path: DeathDetection;
+  /** Why the fallback serves (e.g. `get_robust_list failed: ENOSYS (Function not implemented)`); null on the robust list. */
+  reason: string | null;
+}
+
+// The errors of a kernel (or sandbox) that refuses the robust-list syscalls. Anything else the
+// native layer reports (a glibc head laid out unlike glibc's, a RangeError) is a bug worth seeing.
+const REFUSED = new Set(['ENOSYS', 'EPERM', 'EACCES']);
+
+/**
+ * This thread's list, or null when robust-shm runs its fallback (see DeathDetection): the native
+ * addon is unavailable, or the kernel refuses the robust-list syscalls. Kept on globalThis (one per
+ * isolate, i.e. per thread) so that two copies of this module loaded in one thread still share one
+ * mirror of the list.
  */
 export function threadRobustList(): ThreadRobustList | null {
-  const holder = globalThis as { [KEY]?: ThreadRobustList | null };
+  const holder = globalThis as { [KEY]?: ThreadRobustList | null; [FALLBACK_KEY]?: string };
   if (holder[KEY] === undefined) {
     try {
       holder[KEY] = new ThreadRobustList();
     } catch (error) {
       // A head we cannot share safely is an error worth seeing, not a silent downgrade.
       if (error instanceof RangeError) throw error;
+      const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+      const refused = (syscall === 'get_robust_list' || syscall === 'set_robust_list') && REFUSED.has(String(code));
+      if (syscall !== undefined && !refused) throw error;
       holder[KEY] = null;
+      holder[FALLBACK_KEY] = (error as Error).message;
     }
   }
   return holder[KEY];
+}
+
+/** How the calling thread learns of a lock owner's death (see DeathDetection); asks the kernel on first use. */
+export function deathDetection(): DeathDetectionReport {
+  const list = threadRobustList();
+  if (list) return { path: 'robust-list', reason: null };
+  return { path: 'fallback', reason: (globalThis as { [FALLBACK_KEY]?: string })[FALLBACK_KEY] ?? null };
 }

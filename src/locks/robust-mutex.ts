@@ -642,6 +642,7 @@ export class RobustMutex {
       timesAbandoned: Atomics.load(this.m, I.timesAbandoned),
       policy: this.policy,
       asyncWaits: this.asyncWaitMechanism,
+      deathDetection: this.robustList ? 'robust-list' : 'fallback',
     };
   }
 

@@ -1,6 +1,7 @@
 // The public result and snapshot types of the robust mutex, and the one shape
 // of "a region" that everything found by name in one uses.
 import type { AsyncWaitMechanism } from './waiting.js';
+import type { DeathDetection } from './robust-list.js';
 
 /**
  * What finds a named object in shared memory: a region ({@link Region} from
@@ -104,4 +105,11 @@ export interface MutexSnapshot {
   policy: RecoveryPolicy;
   /** What serves acquireAsync() in the inspecting process: 'futex_waitv' (kernel wakes), or a fallback. */
   asyncWaits: AsyncWaitMechanism;
+  /**
+   * How the inspecting thread learns of an owner's death: 'robust-list' (the kernel marks the word
+   * when the owner thread exits) or 'fallback' (the owner's liveness is checked in /proc once per
+   * wait slice: under qemu-user, in a sandbox that refuses set_robust_list, without the addon, or
+   * for a threads-only mutex). See DeathDetection in robust-list.ts.
+   */
+  deathDetection: DeathDetection;
 }

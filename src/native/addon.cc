@@ -9,7 +9,9 @@
 namespace robust_shm {
 
 void SetFunction(Local<Context> context, Local<Object> exports, const char* name, v8::FunctionCallback fn) {
-  Isolate* isolate = context->GetIsolate();
+  // Not context->GetIsolate(): V8 14 (Node 26) removed Context::GetIsolate and Object::GetIsolate.
+  // Module init runs on the isolate that loads the addon, so the current one is it (Node 20-26).
+  Isolate* isolate = Isolate::GetCurrent();
   exports->Set(context, String::NewFromUtf8(isolate, name).ToLocalChecked(),
                v8::FunctionTemplate::New(isolate, fn)->GetFunction(context).ToLocalChecked()).Check();
 }

@@ -6,9 +6,9 @@
 //                                        or the install-time fallback compile)
 //   <package root>/build/Debug/*.node
 //   <package root>/prebuilds/<platform>-<arch>/robust-shm.abi<N>.glibc.node
-//                                        the prebuilt binary `npm pack` puts in the
-//                                        tarball (tools/prebuild.mjs), for the Node ABI
-//                                        that packed it
+//                                        the prebuilt binaries `npm pack` puts in the
+//                                        tarball (tools/prebuild-all.mjs): linux x64 and
+//                                        arm64, ABI 115/127/137/147 (Node 20/22/24/26)
 // The package root is two levels above this module, both for dist/native/index.js
 // (installed package) and src/native/index.ts (checkout).
 import { createRequire } from 'node:module';

@@ -28,11 +28,19 @@
 
 namespace robust_shm {
 
-// The node format is glibc's pthread_mutex_t on this machine: checked at build time.
+// The node format is glibc's pthread_mutex_t for the target CPU: checked at build time. The
+// offsets robust-list.ts relies on (__prev 24, __next 32) are the same on x86-64 and aarch64;
+// only the size differs (aarch64's __SIZEOF_PTHREAD_MUTEX_T is 48: 8 bytes of padding at the end).
 static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0, "glibc mutex: __lock at 0");
 static_assert(offsetof(pthread_mutex_t, __data.__list.__prev) == 24, "glibc mutex: __prev at 24");
 static_assert(offsetof(pthread_mutex_t, __data.__list.__next) == 32, "glibc mutex: __next at 32");
-static_assert(sizeof(pthread_mutex_t) == 40, "glibc mutex: 40 bytes");
+#if defined(__x86_64__)
+static_assert(sizeof(pthread_mutex_t) == 40, "glibc mutex: 40 bytes on x86-64");
+#elif defined(__aarch64__)
+static_assert(sizeof(pthread_mutex_t) == 48, "glibc mutex: 48 bytes on aarch64");
+#else
+#error "robust-shm's robust-list node layout is checked for x86-64 and aarch64 only"
+#endif
 
 namespace {
 
@@ -74,10 +82,14 @@ bool SafeWrite(uintptr_t address, const void* in, size_t length) {
   return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(length);
 }
 
-RobustHead* CurrentHead() {
+// nullptr when the thread has no head, or when the kernel refuses the call (then *error is set).
+RobustHead* CurrentHead(int* error = nullptr) {
   RobustHead* head = nullptr;
   size_t length = 0;
-  if (syscall(SYS_get_robust_list, 0, &head, &length) != 0) return nullptr;
+  if (syscall(SYS_get_robust_list, 0, &head, &length) != 0) {
+    if (error != nullptr) *error = errno;
+    return nullptr;
+  }
   return head;
 }
 
@@ -214,7 +226,12 @@ void RobustListHeadJs(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (!args[0]->IsInt32()) return ThrowType(isolate, "futexOffset must be a 32-bit integer");
   if (args[0].As<v8::Int32>()->Value() != kFutexOffset) return ThrowRange(isolate, "futexOffset must be -32 (glibc's robust-list node format)");
-  RobustHead* head = CurrentHead();
+  int refused = 0;
+  RobustHead* head = CurrentHead(&refused);
+  // qemu-user and seccomp sandboxes refuse get_robust_list (ENOSYS, EPERM). Then nothing says whether
+  // glibc registered a head, and registering ours might replace it: report it, and the TypeScript
+  // side takes its documented fallback (robust-list.ts).
+  if (refused != 0) return ThrowErrno(isolate, refused, "get_robust_list");
   bool shared = head != nullptr && head != &t_own.head;
   if (head == nullptr) {
     t_own.prev = nullptr;

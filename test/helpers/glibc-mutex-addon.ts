@@ -1,6 +1,7 @@
 // Builds test/native/glibc-robust-mutex.c (a test-only N-API addon: glibc
 // robust process-shared mutexes locked on the calling thread) with `cc
-// -shared` into a fresh temp dir, at test time.
+// -shared` into a fresh temp dir, at test time (ROBUST_SHM_TEST_CC names another compiler: tools/matrix.mjs
+// sets the aarch64 cross compiler when the suite runs on arm64 under qemu-user).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -31,7 +32,7 @@ export function buildGlibcMutexAddon(): BuiltAddon {
   const path = join(dir, 'glibc_robust_mutex.node');
   const source = fileURLToPath(new URL('../native/glibc-robust-mutex.c', import.meta.url));
   // -z nodelete: a worker that loads it must not unmap it when its environment ends.
-  execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-I/usr/include/node', '-Wl,-z,nodelete', '-o', path, source, '-lpthread'], { stdio: 'inherit' });
+  execFileSync(process.env['ROBUST_SHM_TEST_CC'] ?? 'cc', ['-shared', '-fPIC', '-O2', '-Wall', '-I/usr/include/node', '-Wl,-z,nodelete', '-o', path, source, '-lpthread'], { stdio: 'inherit' });
   const addon = createRequire(import.meta.url)(path) as GlibcMutexAddon;
   return { path, addon, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
