@@ -32,6 +32,8 @@ export type QueueHookPoint = 'enqueue:copying' | 'take:claimed';
 export interface TestHooks {
   /** RobustMutex: right after the lock word was taken, before any other owner field is written (hard case 1). */
   onLockWordTaken?: () => void;
+  /** RobustMutex: a taker of a dead owner's word has read and marked the owner record, before its compare-and-swap on the word (hard case 6's race). */
+  onDeadRecordMarked?: () => void;
   /** RobustRwLock: right after this thread took over a dead writer's word (the repair owed is now its own), before it drains the readers. */
   onWriterTakenOver?: () => void;
   /** openRegion: at each step of creating a region file (see CREATION_STEPS), with the temporary file's path. */

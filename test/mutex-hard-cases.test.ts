@@ -142,6 +142,31 @@ describe('robust mutex hard cases', () => {
     expect(w.mutex.inspect().timesAbandoned).toBe(1);
   }, 60_000);
 
+  it('6, the race: a taker that reads the owner record after a racing taker marked it still names the dead owner', async () => {
+    const w = await mutexWorld(res);
+    const owner = await processParticipant(res, w.data(0));
+    // a stops right after it read and marked the dead owner's record, before its compare-and-swap on the word.
+    const a = await processParticipant(res, w.data(1, { parkInDeadRecordHook: true }));
+    const b = await threadParticipant(res, w.data(2), w.region);
+    w.lot.request(0);
+    void owner.request({ cmd: 'cs' }).catch(() => {});
+    await w.lot.waitUntilParkedAsync(0, { timeoutMs: 20_000 });
+    w.lot.request(1);
+    const aReply = a.request({ cmd: 'cs', timeoutMs: 30_000 });
+    await waitForAsync(() => w.mutex.inspect().waiters === 1, 'a to block');
+    await owner.kill();
+    await w.lot.waitUntilParkedAsync(1, { timeoutMs: 20_000 });
+    // b comes in while a sits between its mark and its compare-and-swap: b wins the word.
+    const bReply = await b.request({ cmd: 'cs', timeoutMs: 30_000 });
+    expect(bReply.status).toBe('abandoned');
+    expect(bReply.previousTid).toBe(owner.tid);
+    w.lot.release(1);
+    expect((await aReply).status).toBe('acquired');
+    expect(w.words[3]).toBe(0); // never two owners, and the repair found the owner it was told of
+    expect(w.words[4]).toBe(1);
+    expect(w.mutex.inspect()).toMatchObject({ state: 'free', timesAbandoned: 1 });
+  }, 60_000);
+
   it('7: a recursive owner dies at depth 3: the next owner starts at depth 1', async () => {
     const w = await mutexWorld(res);
     const owner = await processParticipant(res, w.data(0));

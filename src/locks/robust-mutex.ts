@@ -140,6 +140,7 @@ export class RobustMutex {
   private readonly asyncLivenessIntervalMs: number;
   private readonly spin: number;
   private readonly onLockWordTaken: (() => void) | undefined;
+  private readonly onDeadRecordMarked: (() => void) | undefined;
   /** This thread's kernel robust list and this mutex's node in it (null without the addon). */
   private readonly robustList: ThreadRobustList | null;
   private readonly node: RobustNode | null;
@@ -171,6 +172,7 @@ export class RobustMutex {
     this.spin = options.spin ?? 100;
     // Test-only (src/test-hooks.ts): a test kills the owner right after the lock word was taken (hard case 1).
     this.onLockWordTaken = testHooksOf(options).onLockWordTaken;
+    this.onDeadRecordMarked = testHooksOf(options).onDeadRecordMarked;
     if (!(this.livenessIntervalMs > 0)) throw new InvalidArgumentError('livenessIntervalMs must be > 0');
     this.asyncLivenessIntervalMs = options.asyncLivenessIntervalMs ?? Math.max(this.livenessIntervalMs, ASYNC_LIVENESS_DEFAULT_MS);
     if (!(this.asyncLivenessIntervalMs > 0)) throw new InvalidArgumentError('asyncLivenessIntervalMs must be > 0');
@@ -392,9 +394,15 @@ export class RobustMutex {
       let previous: OwnerIdentity | undefined;
       if (died) {
         previous = this.recordedOwner();
-        // The dead owner's record must not vouch for our start time: cleared
-        // by compare-and-swap, so a racing taker never erases the winner's.
-        if (previous.tid !== 0) Atomics.compareExchange(m, I.ownerTid, previous.tid, 0);
+        // The dead owner's record must not vouch for our start time (we may
+        // have inherited its TID): marked stale by compare-and-swap, so a
+        // racing taker never spoils the winner's record. Marked, not cleared:
+        // when several waiters notice the death at once (hard case 6), the
+        // one that wins the word may read the record after a loser marked
+        // it, and must still name the dead owner.
+        const recorded = Atomics.load(m, I.ownerTid);
+        if (recorded !== 0 && (recorded & RECORD_STALE) === 0) Atomics.compareExchange(m, I.ownerTid, recorded, recorded | RECORD_STALE);
+        if (this.onDeadRecordMarked !== undefined) this.onDeadRecordMarked();
       }
       this.announce();
       if (Atomics.compareExchange(m, 0, word, next) === word) return { result: this.took(me, died, previous), waitValue: 0 };
@@ -472,9 +480,14 @@ export class RobustMutex {
     if (this.head !== null) this.head[PENDING] = 0;
   }
 
-  /** The owner as the metadata words remember it (it may have died before writing them). */
+  /**
+   * The owner as the metadata words remember it (it may have died before
+   * writing them, and then this is the last owner that recorded itself: a
+   * taker that dies between its compare-and-swap and its record, hard case 1,
+   * is not named, and the data are as the owner named here left them).
+   */
   private recordedOwner(): OwnerIdentity {
-    return { tid: Atomics.load(this.m, I.ownerTid), pid: this.m[I.ownerPid] ?? 0, startTime: (this.m[I.startTime] ?? 0) >>> 0 };
+    return { tid: Atomics.load(this.m, I.ownerTid) & TID_MASK, pid: this.m[I.ownerPid] ?? 0, startTime: (this.m[I.startTime] ?? 0) >>> 0 };
   }
 
   private took(me: OwnerIdentity, abandoned: boolean, previousOwner: OwnerIdentity | undefined): Owned {
@@ -654,6 +667,12 @@ export class RobustMutex {
 
 /** How long a live, running thread may sit in the lock word without its record before waiters stop believing it (ownerGone). */
 const UNRECORDED_GRACE_MS = 2000;
+/**
+ * Set in the owner-TID record by a taker of a dead owner's word: the record
+ * still names the dead owner (for the 'abandoned' report) but vouches for no
+ * thread's start time, since no thread's TID compares equal to it.
+ */
+const RECORD_STALE = 0x4000_0000;
 const NOT_REGISTERED = -1;
 const WITHOUT_SLOT = -2;
 
