@@ -40,6 +40,9 @@ const env = { ...process.env };
 delete env['NODE_OPTIONS'];
 
 let tarball = '';
+// Under qemu-user (the arm64 matrix sets QEMU_LD_PREFIX) everything runs 10-20 times slower: the safety nets of the
+// longest test stretch with it.
+const EMULATED_NET = process.env['QEMU_LD_PREFIX'] ? 3 : 1;
 let packedFiles: string[] = [];
 
 function node(args: string[], timeout = 60_000): string {
@@ -274,10 +277,11 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000 * EMULATED_NET);
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
     clearTimeout(timer);
-    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    // On failure the stages it printed say where it stopped.
+    expect({ code, signal, stderr }, stdout).toEqual({ code: 0, signal: null, stderr: '' });
     const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
     expect(report).toMatchObject({ mappedBefore: false, mappedAfter: true, abortedWith: 'AbortError', holderGone: true, retiredGone: true, destroyedGone: true, heapValid: true });
     const statuses = report['statuses'] as string[];
@@ -287,7 +291,7 @@ describe('installed from the tarball (npm pack; npm install --ignore-scripts; pl
     expect(report['abandonedNamed']).toEqual([report['holderTid']]);
     // Every completed step counted once; the aborted one did not count.
     expect(report['finalCount']).toBe(6);
-  }, 150_000);
+  }, 150_000 * EMULATED_NET);
 
   it('with no loadable binary: NativeUnavailableError with a code and what was tried; threads-only use still works', () => {
     const prebuilds = join(installed, 'prebuilds');
