@@ -94,8 +94,7 @@ const pairs = (args.pairs ?? DEFAULT_PAIRS).split(',').map((p) => {
   return { name: p.trim(), victim: victim as Victim, waiter: waiter as Waiter };
 });
 const json = Boolean(args.json);
-const victimNice = args['victim-nice'] === undefined ? undefined : Number(args['victim-nice']);
-if (victimNice !== undefined && !(Number.isInteger(victimNice) && victimNice >= -20 && victimNice <= 19)) fail(`--victim-nice must be an integer in -20..19, got '${args['victim-nice']}'`);
+const victimNice = args['victim-nice'] === undefined ? undefined : intOption('victim-nice', args['victim-nice'], 0, -20, 19);
 const progress = (message: string) => process.stderr.write(`[death-split] ${message}\n`);
 
 const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.url);

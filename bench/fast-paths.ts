@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { intOption } from '../demos/lib/cli.js';
 import { buildCBaseline } from './lib/baselines.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 
@@ -55,15 +56,9 @@ if (args.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
-function intOption(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got ${value}`);
-  return n;
-}
-const ROUNDS = intOption('rounds', args.rounds, 30);
-const PAIRS = intOption('pairs', args.pairs, 1_000_000);
-const RUNS = intOption('runs', args.runs, 2);
+const ROUNDS = intOption('rounds', args.rounds, 30, 1);
+const PAIRS = intOption('pairs', args.pairs, 1_000_000, 1);
+const RUNS = intOption('runs', args.runs, 2, 1);
 type What = 'mutex' | 'rwlock';
 const WHATS: What[] = [];
 for (const w of (args.only ?? 'mutex,rwlock').split(',')) {
