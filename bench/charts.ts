@@ -122,74 +122,6 @@ interface NodeRun {
   summaries: Partial<Record<NodeBench, Record<string, any> | null>>;
 }
 
-mkdirSync(out, { recursive: true });
-const started = Date.now();
-let failures = 0;
-
-// Resolve every Node first: a missing one fails the command before an hour of benches.
-const resolved = new Map<number, Awaited<ReturnType<typeof resolveNode>> | null>();
-try {
-  for (const major of runNodes) resolved.set(major, major === thisMajor ? null : await resolveNode(String(major)));
-} catch (error) {
-  if (error instanceof OtherNodeError) fail(error.message);
-  throw error;
-}
-
-const steps: [Chart, string, string[]][] = [
-  ['death-split', 'death-split.ts', [...roundsArg, '--pairs', 'c-c,c-node,node-c,node-node,cmem-c,node-kill', '--svg', join(out, 'death-split.svg')]],
-  ['async-handover', 'async-trace.ts', [...roundsArg, '--svg', join(out, 'async-handover.svg')]],
-];
-for (const [chart, name, scriptArgs] of steps) {
-  if (!only.has(chart)) continue;
-  const { code } = await runBench(process.execPath, name, scriptArgs);
-  if (code !== 0) {
-    failures++;
-    progress(`${name} exited with ${code}: ${chart}.svg not regenerated`);
-  }
-}
-
-const runs: NodeRun[] = [];
-for (const major of runNodes) {
-  const node = resolved.get(major) ?? null;
-  let addon: BuiltAddon | undefined;
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  try {
-    if (node) {
-      addon = await buildAddonFor(node, progress);
-      env['ROBUST_SHM_NATIVE_BINARY'] = addon.file;
-    }
-    const run: NodeRun = { major, version: node?.version ?? process.version, startedAt: new Date().toISOString(), load: loadavg(), summaries: {} };
-    runs.push(run);
-    const dir = join(out, 'per-node-runs', `node${major}`);
-    mkdirSync(dir, { recursive: true });
-    const benches = only.has('per-node') ? NODE_BENCHES : (['mutex'] as const);
-    for (const [i, bench] of benches.entries()) {
-      progress(`Node ${major} (${run.version}): bench ${i + 1}/${benches.length}, ${bench}`);
-      const { code, stdout } = await runBench(node?.binary ?? process.execPath, `${bench}.ts`, [...benchArgs(bench), '--json', '--svg', join(dir, `${bench}.svg`)], env);
-      const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-      run.summaries[bench] = line ? (JSON.parse(line) as Record<string, any>) : null;
-      if (code !== 0 || !line) {
-        failures++;
-        progress(`Node ${major}: ${bench} exited with ${code}${line ? '' : ' and printed no summary'}`);
-      }
-    }
-    if (major === docsNode && only.has('mutex') && run.summaries.mutex) {
-      for (const f of ['mutex.svg', 'mutex.json', 'mutex-death.svg', 'mutex-handover.svg']) copyFileSync(join(dir, f), join(out, f));
-      progress(`mutex charts of the Node ${major} run copied to ${out}`);
-    }
-  } catch (error) {
-    if (!(error instanceof OtherNodeError)) throw error;
-    failures++;
-    progress(`Node ${major}: ${error.message}`);
-  } finally {
-    addon?.remove();
-  }
-}
-
-if (only.has('per-node') && runs.length) writePerNode(runs);
-progress(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min${failures ? `, ${failures} step(s) failed (see above)` : ''}; files in ${out}`);
-process.exitCode = failures ? 1 : 0;
-
 // ---- per-Node chart and table ----------------------------------------------------
 
 /** A figure of the per-Node series: where ours and the C of the same run sit in each bench's --json. */
@@ -273,3 +205,73 @@ function writePerNode(runs: NodeRun[]): void {
   writeFileSync(join(out, 'per-node.json'), JSON.stringify({ commit, quick, runs }, null, 1) + '\n');
   progress(`wrote per-node.svg, per-node.md and per-node.json in ${out}`);
 }
+
+// ---- the runs ------------------------------------------------------------------------
+
+mkdirSync(out, { recursive: true });
+const started = Date.now();
+let failures = 0;
+
+// Resolve every Node first: a missing one fails the command before an hour of benches.
+const resolved = new Map<number, Awaited<ReturnType<typeof resolveNode>> | null>();
+try {
+  for (const major of runNodes) resolved.set(major, major === thisMajor ? null : await resolveNode(String(major)));
+} catch (error) {
+  if (error instanceof OtherNodeError) fail(error.message);
+  throw error;
+}
+
+const steps: [Chart, string, string[]][] = [
+  ['death-split', 'death-split.ts', [...roundsArg, '--pairs', 'c-c,c-node,node-c,node-node,cmem-c,node-kill', '--svg', join(out, 'death-split.svg')]],
+  ['async-handover', 'async-trace.ts', [...roundsArg, '--svg', join(out, 'async-handover.svg')]],
+];
+for (const [chart, name, scriptArgs] of steps) {
+  if (!only.has(chart)) continue;
+  const { code } = await runBench(process.execPath, name, scriptArgs);
+  if (code !== 0) {
+    failures++;
+    progress(`${name} exited with ${code}: ${chart}.svg not regenerated`);
+  }
+}
+
+const runs: NodeRun[] = [];
+for (const major of runNodes) {
+  const node = resolved.get(major) ?? null;
+  let addon: BuiltAddon | undefined;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  try {
+    if (node) {
+      addon = await buildAddonFor(node, progress);
+      env['ROBUST_SHM_NATIVE_BINARY'] = addon.file;
+    }
+    const run: NodeRun = { major, version: node?.version ?? process.version, startedAt: new Date().toISOString(), load: loadavg(), summaries: {} };
+    runs.push(run);
+    const dir = join(out, 'per-node-runs', `node${major}`);
+    mkdirSync(dir, { recursive: true });
+    const benches = only.has('per-node') ? NODE_BENCHES : (['mutex'] as const);
+    for (const [i, bench] of benches.entries()) {
+      progress(`Node ${major} (${run.version}): bench ${i + 1}/${benches.length}, ${bench}`);
+      const { code, stdout } = await runBench(node?.binary ?? process.execPath, `${bench}.ts`, [...benchArgs(bench), '--json', '--svg', join(dir, `${bench}.svg`)], env);
+      const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+      run.summaries[bench] = line ? (JSON.parse(line) as Record<string, any>) : null;
+      if (code !== 0 || !line) {
+        failures++;
+        progress(`Node ${major}: ${bench} exited with ${code}${line ? '' : ' and printed no summary'}`);
+      }
+    }
+    if (major === docsNode && only.has('mutex') && run.summaries.mutex) {
+      for (const f of ['mutex.svg', 'mutex.json', 'mutex-death.svg', 'mutex-handover.svg']) copyFileSync(join(dir, f), join(out, f));
+      progress(`mutex charts of the Node ${major} run copied to ${out}`);
+    }
+  } catch (error) {
+    if (!(error instanceof OtherNodeError)) throw error;
+    failures++;
+    progress(`Node ${major}: ${error.message}`);
+  } finally {
+    addon?.remove();
+  }
+}
+
+if (only.has('per-node') && runs.length) writePerNode(runs);
+progress(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min${failures ? `, ${failures} step(s) failed (see above)` : ''}; files in ${out}`);
+process.exitCode = failures ? 1 : 0;

@@ -143,9 +143,20 @@ export function barChartSvg(options: BarChartOptions): string {
     }
     y += 12;
   }
-  const legendY = y + 4;
-  const legend = names.map((n, i) => `<rect x="${20 + (i % 5) * 180}" y="${legendY + Math.floor(i / 5) * 18}" width="12" height="12" fill="${color(n)}"/><text x="${36 + (i % 5) * 180}" y="${legendY + Math.floor(i / 5) * 18 + 10}">${escape(n)}</text>`);
-  y = legendY + Math.ceil(names.length / 5) * 18 + 6;
+  // The legend flows left to right, wrapping; a 12px sans-serif character is about 7px wide.
+  const legend: string[] = [];
+  let lx = 20;
+  let ly = y + 4;
+  for (const n of names) {
+    const entry = 16 + n.length * 7 + 24;
+    if (lx > 20 && lx + entry > width - 20) {
+      lx = 20;
+      ly += 18;
+    }
+    legend.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${color(n)}"/><text x="${lx + 16}" y="${ly + 10}">${escape(n)}</text>`);
+    lx += entry;
+  }
+  y = ly + 24;
   const notes = (options.notes ?? []).map((n, i) => `<text x="20" y="${y + 12 + i * 16}" fill="#555">${escape(n)}</text>`);
   const height = y + (options.notes?.length ?? 0) * 16 + 12;
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
