@@ -101,7 +101,11 @@ function runBench(binary: string, name: string, benchArgs: string[], env: NodeJS
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.once('error', reject);
-    child.once('close', (code, signal) => resolveRun({ code: signal ? 128 : code, stdout }));
+    const t0 = Date.now();
+    child.once('close', (code, signal) => {
+      progress(`${name} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      resolveRun({ code: signal ? 128 : code, stdout });
+    });
   });
 }
 
