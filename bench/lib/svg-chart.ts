@@ -88,6 +88,8 @@ export interface BarGroup {
   unit: string;
   /** Which way is better, said in the group's heading. */
   better?: 'lower' | 'higher';
+  /** Write "(×ours/reference)" beside a reference (default true; false for counts such as hand-offs). */
+  showRatio?: boolean;
   bars: readonly Bar[];
 }
 
@@ -135,7 +137,7 @@ export function barChartSvg(options: BarChartOptions): string {
         const rx = plot.left + scale(bar.reference.value);
         body.push(`<line x1="${rx.toFixed(1)}" y1="${y - 2}" x2="${rx.toFixed(1)}" y2="${y + barHeight + 2}" stroke="black" stroke-width="2.5"/>`);
         label += `; ${bar.reference.name} ${formatValue(bar.reference.value)}`;
-        if (ok && bar.reference.value > 0) label += ` (×${formatValue(bar.value! / bar.reference.value)})`;
+        if (ok && bar.reference.value > 0 && group.showRatio !== false) label += ` (×${formatValue(bar.value! / bar.reference.value)})`;
       }
       const lx = plot.left + Math.max(w, bar.reference ? scale(bar.reference.value) : 0) + 6;
       body.push(`<text x="${lx.toFixed(1)}" y="${cy}">${escape(label)}</text>`);
@@ -167,8 +169,9 @@ export function barChartSvg(options: BarChartOptions): string {
   return out.join('\n') + '\n';
 }
 
-/** About three significant digits, thousands grouped: 0.0845, 12.3, 1,234, 26,700,000. */
+/** Integers as they are, others to about three significant digits; thousands grouped: 0.0845, 12.3, 1,234, 26,700,000. */
 function formatValue(v: number): string {
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
   const abs = Math.abs(v);
   if (abs >= 1000) return Math.round(v).toLocaleString('en-US');
   if (abs >= 100) return v.toFixed(0);
