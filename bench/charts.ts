@@ -123,7 +123,7 @@ interface NodeRun {
   version: string;
   startedAt: string;
   load: number[];
-  summaries: Partial<Record<NodeBench, Record<string, any> | null>>;
+  summaries: Partial<Record<NodeBench, Record<string, unknown> | null>>;
 }
 
 // ---- per-Node chart and table ----------------------------------------------------
@@ -133,19 +133,25 @@ interface Figure {
   label: string;
   unit: string;
   bench: NodeBench;
-  ours: (s: Record<string, any>) => number | null | undefined;
-  c: (s: Record<string, any>) => number | null | undefined;
+  /** Dotted paths into the bench's --json summary. */
+  ours: string;
+  c: string;
   cName: string;
 }
 const FIGURES: Figure[] = [
-  { label: 'mutex uncontended acquire+release', unit: 'ns', bench: 'mutex', ours: (s) => s.uncontendedNsPerOp, c: (s) => s.pthread?.uncontended?.nsPerOp, cName: 'glibc' },
-  { label: 'mutex, 2 processes contended, per op', unit: 'ns', bench: 'mutex', ours: (s) => s.contendedProcessNsPerOp, c: (s) => s.pthread?.contendedProcesses?.nsPerOp, cName: 'glibc' },
-  { label: 'mutex, contended: hand-offs', unit: 'hand-offs', bench: 'mutex', ours: (s) => s.contendedHandoffs?.processes, c: (s) => s.pthread?.contendedProcesses?.handoffs, cName: 'glibc' },
-  { label: "mutex, SIGKILL -> 'abandoned', p90", unit: 'ms', bench: 'mutex', ours: (s) => s.deathDetectionMsP90Process, c: (s) => s.pthread?.deathProcess?.msP90, cName: 'glibc' },
-  { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: (s) => s.uncontendedReadNs, c: (s) => s.pthreadUncontendedReadNs, cName: 'glibc' },
-  { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: (s) => s.nsPerPair, c: (s) => s.boostNsPerPair, cName: 'Boost' },
+  { label: 'mutex uncontended acquire+release', unit: 'ns', bench: 'mutex', ours: 'uncontendedNsPerOp', c: 'pthread.uncontended.nsPerOp', cName: 'glibc' },
+  { label: 'mutex, 2 processes contended, per op', unit: 'ns', bench: 'mutex', ours: 'contendedProcessNsPerOp', c: 'pthread.contendedProcesses.nsPerOp', cName: 'glibc' },
+  { label: 'mutex, contended: hand-offs', unit: 'hand-offs', bench: 'mutex', ours: 'contendedHandoffs.processes', c: 'pthread.contendedProcesses.handoffs', cName: 'glibc' },
+  { label: "mutex, SIGKILL -> 'abandoned', p90", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsP90Process', c: 'pthread.deathProcess.msP90', cName: 'glibc' },
+  { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: 'uncontendedReadNs', c: 'pthreadUncontendedReadNs', cName: 'glibc' },
+  { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost' },
 ];
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+/** The number at a dotted path of a summary, or null. */
+function figure(summary: Record<string, unknown> | null | undefined, path: string): number | null {
+  let v: unknown = summary;
+  for (const key of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
 
 /** The checkout the runs measure, taken before they start. */
 function currentCommit(): string {
@@ -168,8 +174,8 @@ function writePerNode(runs: NodeRun[], commit: string): void {
     ...(f.unit === 'hand-offs' ? { showRatio: false } : { better: 'lower' as const }),
     bars: runs.map((r) => {
       const s = r.summaries[f.bench];
-      const c = s ? num(f.c(s)) : null;
-      return { name: `Node ${r.major} (${r.version})`, value: s ? num(f.ours(s)) : null, reference: c === null ? null : { name: f.cName, value: c } };
+      const c = figure(s, f.c);
+      return { name: `Node ${r.major} (${r.version})`, value: figure(s, f.ours), reference: c === null ? null : { name: f.cName, value: c } };
     }),
   }));
   writeFileSync(
@@ -186,8 +192,8 @@ function writePerNode(runs: NodeRun[], commit: string): void {
   const rows = figures.map((f) => {
     const cells = runs.map((r) => {
       const s = r.summaries[f.bench];
-      const ours = s ? num(f.ours(s)) : null;
-      const c = s ? num(f.c(s)) : null;
+      const ours = figure(s, f.ours);
+      const c = figure(s, f.c);
       if (ours === null) return 'n/a';
       if (f.unit === 'hand-offs') return `${fmt(ours)} (${f.cName} ${c === null ? 'n/a' : fmt(c)})`;
       return `${fmt(ours)} ${f.unit}${c === null || c === 0 ? '' : ` (×${(ours / c).toFixed(2)} vs ${f.cName} ${fmt(c)})`}`;
@@ -262,7 +268,7 @@ for (const major of runNodes) {
       progress(`Node ${major} (${run.version}): bench ${i + 1}/${benches.length}, ${bench}`);
       const { code, stdout } = await runBench(node?.binary ?? process.execPath, `${bench}.ts`, [...benchArgs(bench), '--json', '--svg', join(dir, `${bench}.svg`)], env);
       const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-      run.summaries[bench] = line ? (JSON.parse(line) as Record<string, any>) : null;
+      run.summaries[bench] = line ? (JSON.parse(line) as Record<string, unknown>) : null;
       if (code !== 0 || !line) {
         failures++;
         progress(`Node ${major}: ${bench} exited with ${code}${line ? '' : ' and printed no summary'}`);

@@ -25,7 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir } from 'node:os';
 import { barChartSvg } from './lib/svg-chart.js';
-import { svgHelp, writeBenchCharts } from './lib/chart-files.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { openRegion } from '../src/shm/region.js';
@@ -68,7 +68,8 @@ Options:
   --thread-cache <n> blocks per size class in the thread-cache runs (default 64)
   --skip-boost      time glibc malloc only on the C++ side (no libboost-dev install)
   --json            print only the summary as one JSON line
-${svgHelp('heap')}
+  --svg <file>      where to write the chart (default bench/results/heap.svg);
+                    <base>.json beside it holds the summary and every slice's ns/pair
   -h, --help        this help
 `;
 

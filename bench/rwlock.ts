@@ -17,7 +17,7 @@ import { bundleEntries } from '../tools/bundle-entries.js';
 import { awaitMessage } from '../src/workers/await-message.js';
 import { runPthreadRwlockBench } from './lib/baselines.js';
 import { barChartSvg } from './lib/svg-chart.js';
-import { svgHelp, writeBenchCharts } from './lib/chart-files.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import { formatTable, median, ratio, summarize } from './lib/stats.js';
 import type { RwBenchData } from './lib/rwlock-bench-participant.js';
 
@@ -36,7 +36,8 @@ Options:
   --rounds <n>        reader-death rounds, each with a blocking and an async writer (default 30)
   --no-baselines      skip the C baseline
   --json              one JSON summary line on stdout (progress on stderr)
-${svgHelp('rwlock')}
+  --svg <file>        where to write the chart (default bench/results/rwlock.svg);
+                      <base>.json beside it holds the summary and every raw sample
   -h, --help          this help
 
 Targets (issue 13): uncontendedReadRatioVsPthread <= 2, readMostlyRatioVsPthread <= 2

@@ -5,13 +5,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The --help lines every bench shows for --svg. */
-export function svgHelp(bench: string, extra: readonly string[] = []): string {
-  const more = extra.length ? `; also ${extra.map((e) => `<base>-${e}.svg`).join(', ')}` : '';
-  return `  --svg <file>        where to write the chart (default bench/results/${bench}.svg${more});
-                      <base>.json beside it holds the summary and every raw sample`;
-}
-
 /**
  * Writes `<base>.json` and the charts: `main` to `svgPath` (default
  * bench/results/<bench>.svg), each of `more` to `<base>-<name>.svg`. Returns the
