@@ -1,46 +1,292 @@
-// Regenerates the charts docs/benchmarks.md shows (docs/charts/*.svg, each with
-// its .json of samples beside it): the death-detection distributions by victim
-// and waiter (bench/death-split.ts) and the sync / async hand-over CDFs
-// (bench/async-trace.ts), on this Node, with the C built in the same run.
-import { spawn } from 'node:child_process';
+// `npm run bench:charts`: regenerates every chart docs/benchmarks.md and the
+// README show (docs/charts/*.svg, each with its .json of samples beside it):
+// the death-detection distributions by victim and waiter (bench/death-split.ts),
+// the sync / async hand-over CDFs (bench/async-trace.ts), and, from the mutex,
+// rwlock and heap benches run on each Node major one after the other (C built
+// in each run), the mutex death distribution against glibc, the hand-over
+// CDFs against the bare futex, and the per-op costs per Node (SVG + Markdown).
+import { spawn, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
+import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
+import { barChartSvg, type BarGroup } from './lib/svg-chart.js';
 
-const HELP = `Usage: npx tsx bench/charts.ts [--rounds <n>] [--out <dir>]
+const CHARTS = ['death-split', 'async-handover', 'mutex', 'per-node'] as const;
+type Chart = (typeof CHARTS)[number];
+const NODE_BENCHES = ['mutex', 'rwlock', 'heap'] as const;
+type NodeBench = (typeof NODE_BENCHES)[number];
+const thisMajor = Number(process.versions.node.split('.')[0]);
 
-Runs bench/death-split.ts and bench/async-trace.ts and writes their charts
-(plain SVG) and samples (JSON) into <dir> (default docs/charts): the charts
-docs/benchmarks.md shows.
+const HELP = `Usage: npm run bench:charts -- [--out <dir>] [--nodes 20,22,24,26] [--rounds <n>] [--quick] [--only <list>]
+
+Regenerates every chart docs/benchmarks.md and the README show, plain SVG with
+the samples in a .json beside each, into <dir> (default docs/charts):
+  death-split.svg     death detection by victim and waiter (bench/death-split.ts)
+  async-handover.svg  hand-over CDFs, acquire() vs acquireAsync() (bench/async-trace.ts)
+  mutex-death.svg     SIGKILL / terminate() -> 'abandoned', ours vs glibc's EOWNERDEAD (CDFs)
+  mutex-handover.svg  hand-over CDFs: acquire(), acquireAsync(), bare futex (one run)
+  mutex.svg           mutex per-op costs, ours vs glibc
+  per-node.svg        per-op costs per Node: one bar per Node, the C figure of each run as a tick
+  per-node.md         the same as a table: one column per Node, "ours (xratio vs C of that run)"
+The mutex-* charts come from this Node's run (Node ${thisMajor}) of the per-Node series
+(or the first Node listed). Every run's JSON and SVGs stay in <dir>/per-node-runs/node<N>/.
+The benches run one after the other: bench/mutex.ts, rwlock.ts and heap.ts on each Node
+(another Node gets the addon built for its ABI in a temp dir; see npm run bench -- --help).
 
 Options:
-  --rounds <n>  kills / hand-overs per series (default 30, min 1)
-  --out <dir>   where the SVG and JSON files go (default docs/charts)
-  -h, --help    this help`;
+  --out <dir>      where the files go (default docs/charts)
+  --nodes <list>   Node majors for the per-Node series (default 20,22,24,26; ${thisMajor} is this
+                   one; the others from the Node cache: node tools/fetch-nodes.mjs fills it)
+  --rounds <n>     kills / hand-overs per series in every bench (default: each bench's, 30)
+  --quick          tiny round counts (a check that everything runs: about a minute per Node,
+                   figures meaningless; do not commit them)
+  --only <list>    a subset of ${CHARTS.join(', ')} (mutex needs the per-Node runs of
+                   this Node only; per-node runs every Node)
+  -h, --help       this help`;
 
+function fail(message: string): never {
+  process.stderr.write(`bench/charts: ${message}\nTry --help.\n`);
+  process.exit(2);
+}
 let args;
 try {
-  args = parseArgs({ options: { rounds: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+  args = parseArgs({
+    options: {
+      rounds: { type: 'string' },
+      out: { type: 'string' },
+      nodes: { type: 'string' },
+      quick: { type: 'boolean' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values;
 } catch (error) {
-  process.stderr.write(`bench/charts: ${(error as Error).message}\nTry --help.\n`);
-  process.exit(2);
+  fail((error as Error).message);
 }
 if (args.help) {
   process.stdout.write(HELP + '\n');
   process.exit(0);
 }
-const rounds = String(intOption('rounds', args.rounds, 30, 1));
-const out = args.out ?? fileURLToPath(new URL('../docs/charts/', import.meta.url));
-const runs: [string, string[]][] = [
-  ['death-split.ts', ['--rounds', rounds, '--pairs', 'c-c,c-node,node-c,node-node,cmem-c,node-kill', '--svg', `${out}/death-split.svg`]],
-  ['async-trace.ts', ['--rounds', rounds, '--svg', `${out}/async-handover.svg`]],
+const quick = Boolean(args.quick);
+const rounds = args.rounds === undefined ? (quick ? 3 : undefined) : intOption('rounds', args.rounds, 30, 1);
+const out = resolve(args.out ?? fileURLToPath(new URL('../docs/charts/', import.meta.url)));
+const only = new Set<Chart>();
+for (const c of (args.only ?? CHARTS.join(',')).split(',').map((s) => s.trim())) {
+  if (!(CHARTS as readonly string[]).includes(c)) fail(`--only: unknown chart '${c}' (expected ${CHARTS.join(', ')})`);
+  only.add(c as Chart);
+}
+const nodes: number[] = [];
+for (const n of (args.nodes ?? '20,22,24,26').split(',').map((s) => s.trim())) {
+  if (!/^\d+$/.test(n)) fail(`--nodes: '${n}' is not a Node major`);
+  if (!nodes.includes(Number(n))) nodes.push(Number(n));
+}
+if (nodes.length === 0) fail('--nodes: no Node given');
+// Only the mutex charts: one run, on this Node if listed.
+const runNodes = only.has('per-node') ? nodes : only.has('mutex') ? [nodes.includes(thisMajor) ? thisMajor : nodes[0]!] : [];
+const docsNode = runNodes.includes(thisMajor) ? thisMajor : runNodes[0];
+
+const progress = (m: string) => process.stderr.write(`[charts] ${m}\n`);
+const script = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
+
+/** Runs a bench to its end; stderr (its progress) passes through, stdout is returned. */
+function runBench(binary: string, name: string, benchArgs: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string }> {
+  progress(`${name} ${benchArgs.join(' ')}${binary === process.execPath ? '' : ` (on ${binary})`}`);
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(binary, ['--import', 'tsx', script(name), ...benchArgs], { stdio: ['ignore', 'pipe', 'inherit'], env });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.once('error', reject);
+    const t0 = Date.now();
+    child.once('close', (code, signal) => {
+      progress(`${name} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      resolveRun({ code: signal ? 128 : code, stdout });
+    });
+  });
+}
+
+const roundsArg = rounds === undefined ? [] : ['--rounds', String(rounds)];
+const QUICK_ARGS: Record<NodeBench, string[]> = {
+  mutex: ['--uncontended', '20000', '--contended', '2000'],
+  rwlock: ['--uncontended', '20000', '--duration-ms', '100', '--runs', '1'],
+  heap: ['--pairs', '20000', '--warmup', '2000'],
+};
+const benchArgs = (bench: NodeBench): string[] => [...(quick ? QUICK_ARGS[bench] : []), ...(bench === 'heap' ? [] : roundsArg)];
+
+/** One bench's run on one Node: its --json summary (null if it printed none) and the load when it started. */
+interface NodeRun {
+  major: number;
+  version: string;
+  startedAt: string;
+  load: number[];
+  summaries: Partial<Record<NodeBench, Record<string, unknown> | null>>;
+}
+
+// ---- per-Node chart and table ----------------------------------------------------
+
+/** A figure of the per-Node series: where ours and the C of the same run sit in each bench's --json. */
+interface Figure {
+  label: string;
+  unit: string;
+  bench: NodeBench;
+  /** Dotted paths into the bench's --json summary. */
+  ours: string;
+  c: string;
+  cName: string;
+}
+const FIGURES: Figure[] = [
+  { label: 'mutex uncontended acquire+release', unit: 'ns', bench: 'mutex', ours: 'uncontendedNsPerOp', c: 'pthread.uncontended.nsPerOp', cName: 'glibc' },
+  { label: 'mutex, 2 processes contended, per op', unit: 'ns', bench: 'mutex', ours: 'contendedProcessNsPerOp', c: 'pthread.contendedProcesses.nsPerOp', cName: 'glibc' },
+  { label: 'mutex, contended: hand-offs', unit: 'hand-offs', bench: 'mutex', ours: 'contendedHandoffs.processes', c: 'pthread.contendedProcesses.handoffs', cName: 'glibc' },
+  { label: "mutex, SIGKILL -> 'abandoned', p90", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsP90Process', c: 'pthread.deathProcess.msP90', cName: 'glibc' },
+  { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: 'uncontendedReadNs', c: 'pthreadUncontendedReadNs', cName: 'glibc' },
+  { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost' },
 ];
-for (const [script, scriptArgs] of runs) {
-  const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
-  process.stderr.write(`[charts] ${script} ${scriptArgs.join(' ')}\n`);
-  const code = await new Promise<number | null>((resolve) => spawn(process.execPath, ['--import', 'tsx', path, ...scriptArgs], { stdio: 'inherit' }).once('exit', (c) => resolve(c)));
-  if (code !== 0) {
-    process.stderr.write(`bench/charts: ${script} exited with ${code}\n`);
-    process.exit(1);
+/** The number at a dotted path of a summary, or null. */
+function figure(summary: Record<string, unknown> | null | undefined, path: string): number | null {
+  let v: unknown = summary;
+  for (const key of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** The checkout the runs measure, taken before they start. */
+function currentCommit(): string {
+  try {
+    const cwd = fileURLToPath(new URL('..', import.meta.url));
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', cwd }).trim();
+    return execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', cwd }).trim() ? `${commit} (with uncommitted changes)` : commit;
+  } catch {
+    return 'unknown (not a git checkout)';
   }
 }
+
+function writePerNode(runs: NodeRun[], commit: string): void {
+  const fmt = (v: number) => (Number.isInteger(v) ? v.toLocaleString('en-US') : Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
+  const when = `${runs[0]!.startedAt.slice(0, 16).replace('T', ' ')} UTC`;
+  const figures = FIGURES.filter((f) => runs.some((r) => r.summaries[f.bench]));
+  const groups: BarGroup[] = figures.map((f) => ({
+    label: f.label,
+    unit: f.unit,
+    ...(f.unit === 'hand-offs' ? { showRatio: false } : { better: 'lower' as const }),
+    bars: runs.map((r) => {
+      const s = r.summaries[f.bench];
+      const c = figure(s, f.c);
+      return { name: `Node ${r.major} (${r.version})`, value: figure(s, f.ours), reference: c === null ? null : { name: f.cName, value: c } };
+    }),
+  }));
+  writeFileSync(
+    join(out, 'per-node.svg'),
+    barChartSvg({
+      title: 'robust-shm per Node: bars ours, black tick the C / Boost figure of the same run',
+      subtitle: `${when}, commit ${commit}${quick ? ', --quick (tiny round counts: not figures)' : ''}`,
+      groups,
+      notes: [`Load average (1 / 5 / 15 min) at each Node's start: ${runs.map((r) => `Node ${r.major} ${r.load.map((l) => l.toFixed(1)).join(' / ')}`).join('; ')}.`],
+    }),
+  );
+  const header = `| figure | ${runs.map((r) => `Node ${r.major} (${r.version})`).join(' | ')} |`;
+  const rule = `| --- | ${runs.map(() => '---').join(' | ')} |`;
+  const rows = figures.map((f) => {
+    const cells = runs.map((r) => {
+      const s = r.summaries[f.bench];
+      const ours = figure(s, f.ours);
+      const c = figure(s, f.c);
+      if (ours === null) return 'n/a';
+      if (f.unit === 'hand-offs') return `${fmt(ours)} (${f.cName} ${c === null ? 'n/a' : fmt(c)})`;
+      return `${fmt(ours)} ${f.unit}${c === null || c === 0 ? '' : ` (×${(ours / c).toFixed(2)} vs ${f.cName} ${fmt(c)})`}`;
+    });
+    return `| ${f.label} | ${cells.join(' | ')} |`;
+  });
+  const md = [
+    '# Per-op costs per Node',
+    '',
+    `Regenerated by \`npm run bench:charts${quick ? ' -- --quick`: tiny round counts, NOT figures to quote' : '`'}. Each cell: robust-shm's figure (×ratio against`,
+    'the C / Boost figure of the same bench run, C built in that run). Benches run one after the other on each Node.',
+    '',
+    header,
+    rule,
+    ...rows,
+    '',
+    `Commit ${commit}; runs started ${when}.`,
+    '',
+    ...runs.map((r) => `- Node ${r.major} (${r.version}): started ${r.startedAt.slice(11, 19)} UTC, load average ${r.load.map((l) => l.toFixed(2)).join(' / ')}; JSON in per-node-runs/node${r.major}/`),
+    '',
+  ].join('\n');
+  writeFileSync(join(out, 'per-node.md'), md);
+  writeFileSync(join(out, 'per-node.json'), JSON.stringify({ commit, quick, runs }, null, 1) + '\n');
+  progress(`wrote per-node.svg, per-node.md and per-node.json in ${out}`);
+}
+
+// ---- the runs ------------------------------------------------------------------------
+
+mkdirSync(out, { recursive: true });
+const started = Date.now();
+const commit = currentCommit();
+let failures = 0;
+
+// Resolve every Node first: a missing one fails the command before an hour of benches.
+const resolved = new Map<number, Awaited<ReturnType<typeof resolveNode>> | null>();
+try {
+  for (const major of runNodes) resolved.set(major, major === thisMajor ? null : await resolveNode(String(major)));
+} catch (error) {
+  if (error instanceof OtherNodeError) fail(error.message);
+  throw error;
+}
+
+const steps: [Chart, string, string[]][] = [
+  ['death-split', 'death-split.ts', [...roundsArg, '--pairs', 'c-c,c-node,node-c,node-node,cmem-c,node-kill', '--svg', join(out, 'death-split.svg')]],
+  ['async-handover', 'async-trace.ts', [...roundsArg, '--svg', join(out, 'async-handover.svg')]],
+];
+for (const [chart, name, scriptArgs] of steps) {
+  if (!only.has(chart)) continue;
+  const { code } = await runBench(process.execPath, name, scriptArgs);
+  if (code !== 0) {
+    failures++;
+    progress(`${name} exited with ${code}: ${chart}.svg not regenerated`);
+  }
+}
+
+const runs: NodeRun[] = [];
+for (const major of runNodes) {
+  const node = resolved.get(major) ?? null;
+  let addon: BuiltAddon | undefined;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  try {
+    if (node) {
+      addon = await buildAddonFor(node, progress);
+      env['ROBUST_SHM_NATIVE_BINARY'] = addon.file;
+    }
+    const run: NodeRun = { major, version: node?.version ?? process.version, startedAt: new Date().toISOString(), load: loadavg(), summaries: {} };
+    runs.push(run);
+    const dir = join(out, 'per-node-runs', `node${major}`);
+    mkdirSync(dir, { recursive: true });
+    const benches = only.has('per-node') ? NODE_BENCHES : (['mutex'] as const);
+    for (const [i, bench] of benches.entries()) {
+      progress(`Node ${major} (${run.version}): bench ${i + 1}/${benches.length}, ${bench}`);
+      const { code, stdout } = await runBench(node?.binary ?? process.execPath, `${bench}.ts`, [...benchArgs(bench), '--json', '--svg', join(dir, `${bench}.svg`)], env);
+      const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+      run.summaries[bench] = line ? (JSON.parse(line) as Record<string, unknown>) : null;
+      if (code !== 0 || !line) {
+        failures++;
+        progress(`Node ${major}: ${bench} exited with ${code}${line ? '' : ' and printed no summary'}`);
+      }
+    }
+    if (major === docsNode && only.has('mutex') && run.summaries.mutex) {
+      for (const f of ['mutex.svg', 'mutex.json', 'mutex-death.svg', 'mutex-handover.svg']) copyFileSync(join(dir, f), join(out, f));
+      progress(`mutex charts of the Node ${major} run copied to ${out}`);
+    }
+  } catch (error) {
+    if (!(error instanceof OtherNodeError)) throw error;
+    failures++;
+    progress(`Node ${major}: ${error.message}`);
+  } finally {
+    addon?.remove();
+  }
+}
+
+if (only.has('per-node') && runs.length) writePerNode(runs, commit);
+progress(`done in ${((Date.now() - started) / 60_000).toFixed(1)} min${failures ? `, ${failures} step(s) failed (see above)` : ''}; files in ${out}`);
+process.exitCode = failures ? 1 : 0;

@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
 import { buildCBaseline } from './lib/baselines.js';
+import { loadavg } from 'node:os';
+import { barChartSvg } from './lib/svg-chart.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 
 const USAGE = `Usage: npx tsx bench/fast-paths.ts [options]
@@ -28,6 +31,8 @@ Options:
   --pairs <n>     acquire+release pairs per round (default 1000000)
   --runs <n>      alternating ours/C runs (default 2); rounds of all runs pooled
   --json          one JSON line with every figure
+  --svg <file>    where to write the chart (default bench/results/fast-paths.svg);
+                  <base>.json beside it holds the figures and every round
   -h, --help      this help
 
 Targets (issue 17): mutex <= 1.5x glibc, rwlock read <= 2x glibc.`;
@@ -46,6 +51,7 @@ try {
       pairs: { type: 'string' },
       runs: { type: 'string' },
       json: { type: 'boolean' },
+      svg: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -139,6 +145,20 @@ const figures = Object.fromEntries(Object.entries(results).map(([what, { ours, g
     target: TARGET[what as What],
   }];
 }));
+writeBenchCharts(
+  'fast-paths',
+  args.svg,
+  { bench: 'fast-paths', node: process.version, rounds: ROUNDS * RUNS, pairs: PAIRS, figures, roundsNs: results },
+  barChartSvg({
+    title: 'Uncontended fast paths: robust-shm (dist/, plain node) vs glibc',
+    subtitle: `${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}; median of ${ROUNDS * RUNS} rounds x ${PAIRS} pairs`,
+    groups: Object.entries(figures).flatMap(([what, f]) => [
+      { label: `${what}: wall time per acquire+release`, unit: 'ns', better: 'lower' as const, bars: [{ name: 'robust-shm', value: f.ours.wall.median }, { name: 'glibc', value: f.glibc.wall.median }] },
+      { label: `${what}: CPU time per acquire+release`, unit: 'ns', better: 'lower' as const, bars: [{ name: 'robust-shm', value: f.ours.cpu.median }, { name: 'glibc', value: f.glibc.cpu.median }] },
+    ]),
+    notes: ['mutex: robust pthread_mutex lock+unlock; rwlock: pthread_rwlock rdlock+unlock; targets 1.5x (mutex), 2x (rwlock read).'],
+  }),
+);
 if (args.json) {
   process.stdout.write(`${JSON.stringify({ bench: 'fast-paths', node: process.version, rounds: ROUNDS * RUNS, pairs: PAIRS, figures })}\n`);
 } else {

@@ -23,7 +23,9 @@ import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { barChartSvg } from './lib/svg-chart.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { openRegion } from '../src/shm/region.js';
@@ -66,6 +68,8 @@ Options:
   --thread-cache <n> blocks per size class in the thread-cache runs (default 64)
   --skip-boost      time glibc malloc only on the C++ side (no libboost-dev install)
   --json            print only the summary as one JSON line
+  --svg <file>      where to write the chart (default bench/results/heap.svg);
+                    <base>.json beside it holds the summary and every slice's ns/pair
   -h, --help        this help
 `;
 
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
         'thread-cache': { type: 'string' },
         'skip-boost': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        svg: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -174,6 +179,48 @@ async function main(): Promise<void> {
           `${formatNumber(ratioVsBoostInterprocessThreadCache)} with the thread cache (${verdict(summary.meetsTargetThreadCache)})\n`,
       );
     }
+    const pair = (name: string, v: number | null) => ({ name, value: v });
+    writeBenchCharts(
+      'heap',
+      parsed.values.svg,
+      {
+        ...summary,
+        samples: {
+          sliceNsPerPair: single.sliceNs,
+          sliceNsPerPairThreadCache: singleCached.sliceNs,
+          nsPerPairTwoProcessEachThreadCache: twoCached.perProcess,
+          boostSliceNsPerPair: boost?.sliceNsPerPair ?? null,
+          mallocSliceNsPerPair: malloc?.sliceNsPerPair ?? null,
+        },
+      },
+      barChartSvg({
+        title: 'SharedHeap free+allocate pair vs Boost.Interprocess (same run)',
+        subtitle: `${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}; ${LIVE_BLOCKS} live blocks, ${options.pairs} timed pairs`,
+        groups: [
+          {
+            label: 'one process',
+            unit: 'ns/pair',
+            better: 'lower',
+            bars: [
+              pair('SharedHeap (default)', summary.nsPerPair),
+              pair(`SharedHeap, thread cache ${options.threadCache}`, summary.nsPerPairThreadCache),
+              pair('Boost.Interprocess', summary.boostNsPerPair),
+              pair('glibc malloc (private)', summary.mallocNsPerPair),
+            ],
+          },
+          {
+            label: 'two processes on one heap, wall time / all pairs',
+            unit: 'ns/pair',
+            better: 'lower',
+            bars: [
+              pair('SharedHeap (default)', summary.nsPerPairTwoProcessWall),
+              pair(`SharedHeap, thread cache ${options.threadCache}`, summary.nsPerPairThreadCacheTwoProcessWall),
+              pair('Boost.Interprocess', summary.boostNsPerPairTwoProcessWall),
+            ],
+          },
+        ],
+      }),
+    );
     process.stdout.write(JSON.stringify(summary) + '\n');
     process.exitCode = summary.ok ? 0 : 1;
   } finally {
@@ -215,13 +262,13 @@ function replay(heap: SharedHeap, p: PrecomputedPattern, options: Options, onTim
   return { nsPerPair: total / options.pairs, sliceNs };
 }
 
-async function timeSingle(path: string, options: Options, threadCache: number): Promise<{ nsPerPair: number; medianSlice: number; valid: boolean }> {
+async function timeSingle(path: string, options: Options, threadCache: number): Promise<{ nsPerPair: number; medianSlice: number; sliceNs: number[]; valid: boolean }> {
   const region = await openRegion(path, { size: REGION_BYTES, create: true });
   try {
     const heap = SharedHeap.open(region, 'heap', HEAP_BYTES, { threadCache });
     const p = precomputePattern(participantSeed(DEFAULT_SEED, 0), options.warmup + options.pairs);
     const r = replay(heap, p, options);
-    return { nsPerPair: r.nsPerPair, medianSlice: median(r.sliceNs), valid: heap.validate().valid };
+    return { nsPerPair: r.nsPerPair, medianSlice: median(r.sliceNs), sliceNs: r.sliceNs, valid: heap.validate().valid };
   } finally {
     region.close();
   }

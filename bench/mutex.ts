@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { openRegion } from '../src/shm/region.js';
@@ -17,10 +17,12 @@ import { forkReady, type FleetMember } from '../src/workers/fleet.js';
 import { startTsWorker, tsFork } from '../tools/ts-spawn.js';
 import { bundleEntries } from '../tools/bundle-entries.js';
 import { native } from '../src/native/index.js';
-import { runPthreadBaseline } from './lib/baselines.js';
+import { runPthreadBaseline, type PthreadBaselineResult } from './lib/baselines.js';
 import { runLockfileBaseline } from './lib/lockfile-baseline.js';
-import { asyncRows, asyncSummary, runAsyncBench } from './lib/async-handover.js';
+import { asyncRows, asyncSummary, runAsyncBench, type AsyncBenchResult } from './lib/async-handover.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
+import { barChartSvg, cdfChartSvg, type CdfSeries } from './lib/svg-chart.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
 
 const HELP = `Usage: npx tsx bench/mutex.ts [options]
@@ -44,6 +46,11 @@ Options:
   --no-baselines      skip the C and proper-lockfile baselines
   --no-async          skip acquireAsync vs acquire (hand-over, death detection, 500 pending)
   --json              one JSON summary line on stdout (progress goes to stderr)
+  --svg <file>        where to write the chart of per-op costs, ours vs glibc (default
+                      bench/results/mutex.svg); beside it <base>-death.svg (death detection
+                      as CDFs, ours vs glibc's EOWNERDEAD), <base>-handover.svg (hand-over
+                      CDFs: acquire(), acquireAsync(), bare futex) and <base>.json (the
+                      summary and every raw sample)
   -h, --help          this help
 
 Targets (issue 10): uncontendedRatioVsPthread <= 1.5, contendedProcessRatioVsPthread <= 2,
@@ -66,6 +73,7 @@ try {
       'no-async': { type: 'boolean' },
       'thread-owner': { type: 'string' },
       json: { type: 'boolean' },
+      svg: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -145,6 +153,9 @@ function next<T = Record<string, unknown>>(port: Port, type: string): Promise<T>
     port.on('message', on);
   });
 }
+
+/** Every sample (ms) behind the hand-over and death figures, for the charts and the .json. */
+const samplesMs: Record<string, number[]> = {};
 
 // ---- uncontended --------------------------------------------------------
 function uncontended(): number {
@@ -233,6 +244,7 @@ async function handover(kind: 'mutex' | 'futex'): Promise<Summary> {
   waiter.child.kill('SIGKILL');
   await waiter.exit;
   children.delete(waiter);
+  samplesMs[`handover-${kind}`] = samples;
   return summarize(samples);
 }
 
@@ -276,6 +288,7 @@ async function deathDetection(kind: 'process' | 'thread'): Promise<Summary> {
     // would load this 2-core machine while the C baseline's forked owner does not.
     if (round + 1 < ROUNDS) nextOwner = startOwner();
   }
+  samplesMs[`death-${kind}`] = samples;
   return summarize(samples);
 }
 
@@ -350,6 +363,7 @@ try {
     ...(asyncFigures ? asyncSummary(asyncFigures) : {}),
   };
   if (asyncFigures) rows.push(...asyncRows(asyncFigures));
+  writeCharts(args.svg, summary, { uncontendedNs, cp, ct, p, asyncFigures });
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {
     process.stdout.write(formatTable(['figure', 'robust-shm', 'glibc robust pthread', 'ratio'], rows) + '\n');
@@ -363,4 +377,64 @@ try {
   }
 } finally {
   await cleanup();
+}
+
+/** The three charts of one run: per-op bars, death detection CDFs, hand-over CDFs (all series from this run). */
+function writeCharts(
+  svgPath: string | undefined,
+  summary: Record<string, unknown>,
+  f: {
+    uncontendedNs: number;
+    cp: { nsPerOp: number; handoffs: number };
+    ct: { nsPerOp: number; handoffs: number };
+    p: PthreadBaselineResult | null;
+    asyncFigures: AsyncBenchResult | null;
+  },
+): void {
+  const { p, asyncFigures } = f;
+  const subtitle = `${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}, ${ROUNDS} rounds; C built in the same run`;
+  const bars = barChartSvg({
+    title: 'Mutex per-op costs: robust-shm vs glibc robust pthread mutex',
+    subtitle,
+    groups: [
+      { label: 'uncontended acquire+release', unit: 'ns', better: 'lower', bars: [{ name: 'robust-shm', value: f.uncontendedNs }, { name: 'glibc robust', value: p?.uncontended.nsPerOp ?? null }] },
+      {
+        label: '2 processes contended, per op',
+        unit: 'ns',
+        better: 'lower',
+        bars: [
+          { name: 'robust-shm', value: f.cp.nsPerOp, text: `${f.cp.nsPerOp.toFixed(1)} ns, ${f.cp.handoffs} hand-offs` },
+          { name: 'glibc robust', value: p?.contendedProcesses.nsPerOp ?? null, ...(p ? { text: `${p.contendedProcesses.nsPerOp.toFixed(1)} ns, ${p.contendedProcesses.handoffs} hand-offs` } : {}) },
+        ],
+      },
+      {
+        label: '2 threads contended, per op',
+        unit: 'ns',
+        better: 'lower',
+        bars: [
+          { name: 'robust-shm', value: f.ct.nsPerOp, text: `${f.ct.nsPerOp.toFixed(1)} ns, ${f.ct.handoffs} hand-offs` },
+          { name: 'glibc robust', value: p?.contendedThreads.nsPerOp ?? null, ...(p ? { text: `${p.contendedThreads.nsPerOp.toFixed(1)} ns, ${p.contendedThreads.handoffs} hand-offs` } : {}) },
+        ],
+      },
+    ],
+    notes: ['Contended: a lock that is faster because one side keeps it is not faster; compare the hand-off counts.'],
+  });
+  const death: CdfSeries[] = [{ name: "robust-shm: SIGKILL -> 'abandoned'", samples: samplesMs['death-process']! }];
+  if (p) death.push({ name: 'glibc: SIGKILL -> EOWNERDEAD', samples: p.deathProcess.samplesMs });
+  death.push({ name: `robust-shm: terminate() -> 'abandoned' (${threadOwner})`, samples: samplesMs['death-thread']! });
+  if (p) death.push({ name: 'glibc: pthread_cancel -> EOWNERDEAD', samples: p.deathThreadCancel.samplesMs });
+  const handover: CdfSeries[] = [
+    { name: 'acquire() (sync)', samples: samplesMs['handover-mutex']! },
+    { name: 'bare futex wait/wake', samples: samplesMs['handover-futex']! },
+  ];
+  if (asyncFigures) {
+    handover.push(
+      { name: 'acquireAsync() (async bench)', samples: asyncFigures.samplesMs.handover.async },
+      { name: 'acquire() interleaved with it', samples: asyncFigures.samplesMs.handover.sync },
+    );
+  }
+  writeBenchCharts('mutex', svgPath, { ...summary, samplesMs, asyncSamplesMs: asyncFigures?.samplesMs ?? null }, bars, {
+    death: cdfChartSvg({ title: 'Owner death -> blocked waiter: robust-shm vs glibc robust mutex', subtitle, series: death, xLabel: 'kill() / terminate() -> waiter returns (ms)' }),
+    handover: cdfChartSvg({ title: 'Cross-process hand-over: release -> waiter returns', subtitle, series: handover, xLabel: 'release -> waiter returns (ms)' }),
+  });
 }

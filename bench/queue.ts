@@ -13,7 +13,9 @@ import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { barChartSvg } from './lib/svg-chart.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import { join } from 'node:path';
 import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
@@ -44,6 +46,8 @@ Options:
   --msync-dir <dir>     where that file goes (default: the OS temp dir; must not be tmpfs to mean anything)
   --no-bullmq           RobustQueue's figures only
   --json                progress on stderr, one JSON summary line on stdout
+  --svg <file>          where to write the chart (default bench/results/queue.svg);
+                        <base>.json beside it holds the figures and every kill round's sample
   -h, --help            this help
 
 Targets (issue 19): throughputRatioVsBullmq >= 20 (100 B), redeliveryMsMedian <= 5,
@@ -66,6 +70,7 @@ try {
       'msync-jobs': { type: 'string' },
       'msync-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
+      svg: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -340,7 +345,8 @@ try {
   const ours4k = await oursThroughput(4096);
   say(`  ${Math.round(ours4k)} jobs/s`);
   say(`RobustQueue: SIGKILL of a consumer mid-job -> retake, ${ROUNDS} rounds ...`);
-  const oursKill = summarize(await oursRedelivery());
+  const oursKillSamples = await oursRedelivery();
+  const oursKill = summarize(oursKillSamples);
   say(`  median ${oursKill.median.toFixed(2)} ms, p90 ${oursKill.p90.toFixed(2)} ms`);
 
   let durable: Awaited<ReturnType<typeof durability>> | null = null;
@@ -353,6 +359,8 @@ try {
   let bull4k: number | null = null;
   let bullKill1s: Summary | null = null;
   let bullKillDefault: Summary | null = null;
+  let bullKill1sSamples: number[] | null = null;
+  let bullKillDefaultSamples: number[] | null = null;
   let block: Awaited<ReturnType<typeof blocked>>;
   if (port !== null) {
     say(`BullMQ throughput: ${BULL_JOBS} jobs, 100 B ...`);
@@ -363,10 +371,14 @@ try {
     say(`  ${Math.round(bull4k)} jobs/s`);
     say(`BullMQ lockDuration/stalledInterval 1 s: SIGKILL -> retake, ${ROUNDS} rounds ...`);
     reset();
-    bullKill1s = summarize(await bullRedelivery(port, ROUNDS, 1000, '1s'));
+    bullKill1sSamples = await bullRedelivery(port, ROUNDS, 1000, '1s');
+    bullKill1s = summarize(bullKill1sSamples);
     say(`BullMQ defaults: SIGKILL -> retake, ${DEFAULT_ROUNDS} rounds, and the ${BLOCK_MS / 1000} s blocked consumer (ours and BullMQ's) ...`);
     reset();
-    if (DEFAULT_ROUNDS > 0) bullKillDefault = summarize(await bullRedelivery(port, DEFAULT_ROUNDS, undefined, 'default'));
+    if (DEFAULT_ROUNDS > 0) {
+      bullKillDefaultSamples = await bullRedelivery(port, DEFAULT_ROUNDS, undefined, 'default');
+      bullKillDefault = summarize(bullKillDefaultSamples);
+    }
     block = await blocked(port);
   } else {
     block = await blocked(null);
@@ -399,6 +411,27 @@ try {
       doubleDeliveries: block.ours === 0,
     },
   };
+  const killBar = (name: string, k: Summary | null) => ({ name, value: k ? k.median : null, ...(k ? { text: `${round(k.median)} ms (p90 ${round(k.p90)})` } : {}) });
+  writeBenchCharts(
+    'queue',
+    args.values.svg,
+    { ...figures, samples: { redeliveryMs: oursKillSamples, bullmqRedeliveryMs1s: bullKill1sSamples, bullmqRedeliveryMsDefault: bullKillDefaultSamples } },
+    barChartSvg({
+      title: 'RobustQueue vs BullMQ on a local redis-server (same run)',
+      subtitle: `${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}; 1 producer + 2 consumer processes`,
+      groups: [
+        { label: 'throughput, 100 B jobs', unit: 'jobs/s', better: 'higher', bars: [{ name: 'RobustQueue', value: figures.oursJobsPerSec100B }, { name: 'BullMQ', value: figures.bullmqJobsPerSec100B }] },
+        { label: 'throughput, 4 KiB jobs', unit: 'jobs/s', better: 'higher', bars: [{ name: 'RobustQueue', value: figures.oursJobsPerSec4KiB }, { name: 'BullMQ', value: figures.bullmqJobsPerSec4KiB }] },
+        {
+          label: 'consumer SIGKILLed mid-job -> job taken again, median',
+          unit: 'ms',
+          better: 'lower',
+          bars: [killBar('RobustQueue', oursKill), killBar('BullMQ, lock 1 s', bullKill1s), killBar('BullMQ, defaults (30 s)', bullKillDefault)],
+        },
+      ],
+      notes: [`A consumer blocked ${BLOCK_MS / 1000} s mid-job: its job delivered again ${block.ours} time(s) by RobustQueue, ${block.bull ?? 'n/a'} by BullMQ.`],
+    }),
+  );
   if (JSON_OUT) process.stdout.write(JSON.stringify(figures) + '\n');
   else {
     const line = (label: string, value: unknown): void => void process.stdout.write(`${label.padEnd(52)} ${String(value)}\n`);

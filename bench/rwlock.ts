@@ -16,6 +16,8 @@ import { RobustRwLock } from '../src/locks/robust-rwlock.js';
 import { bundleEntries } from '../tools/bundle-entries.js';
 import { awaitMessage } from '../src/workers/await-message.js';
 import { runPthreadRwlockBench } from './lib/baselines.js';
+import { barChartSvg } from './lib/svg-chart.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import { formatTable, median, ratio, summarize } from './lib/stats.js';
 import type { RwBenchData } from './lib/rwlock-bench-participant.js';
 
@@ -34,6 +36,8 @@ Options:
   --rounds <n>        reader-death rounds, each with a blocking and an async writer (default 30)
   --no-baselines      skip the C baseline
   --json              one JSON summary line on stdout (progress on stderr)
+  --svg <file>        where to write the chart (default bench/results/rwlock.svg);
+                      <base>.json beside it holds the summary and every raw sample
   -h, --help          this help
 
 Targets (issue 13): uncontendedReadRatioVsPthread <= 2, readMostlyRatioVsPthread <= 2
@@ -53,6 +57,7 @@ try {
       rounds: { type: 'string' },
       'no-baselines': { type: 'boolean' },
       json: { type: 'boolean' },
+      svg: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -200,6 +205,39 @@ try {
     baselineUnavailable: pthread.available ? undefined : pthread.reason,
     loadAverage: (await import('node:os')).loadavg(),
   };
+  const fmtRate = (v: number) => Math.round(v).toLocaleString('en-US');
+  writeBenchCharts(
+    'rwlock',
+    args.svg,
+    { ...summary, samples: { readerDeathToWriterMs: deathMs, readerDeathToAsyncWriterMs: asyncDeathMs, readMostlyReadsPerSecRuns: runsReads, readMostlyWritesPerSecRuns: runsWrites } },
+    barChartSvg({
+      title: 'RobustRwLock vs glibc pthread_rwlock_t (process-shared)',
+      subtitle: `${process.version}, ${new Date().toISOString().slice(0, 16)} UTC, load ${summary.loadAverage.map((l) => l.toFixed(1)).join(' / ')}; C built in the same run`,
+      groups: [
+        { label: 'uncontended read acquire+release', unit: 'ns', better: 'lower', bars: [{ name: 'robust-shm', value: uncontendedReadNs }, { name: 'glibc default', value: p?.uncontended.nsPerOp ?? null }] },
+        {
+          label: `read-mostly reads/s (${READERS} reader processes + 1 writer, median of ${RUNS})`,
+          unit: 'reads/s',
+          better: 'higher',
+          bars: [
+            { name: 'robust-shm', value: readMostlyReadsPerSec, text: `${fmtRate(readMostlyReadsPerSec)} (writer ${fmtRate(readMostlyWritesPerSec)} writes/s)` },
+            { name: 'glibc default', value: p?.readMostly.readsPerSec ?? null, ...(p ? { text: `${fmtRate(p.readMostly.readsPerSec)} (writer ${fmtRate(p.readMostly.writesPerSec)} writes/s)` } : {}) },
+            { name: 'glibc PREFER_WRITER', value: pw?.readMostly.readsPerSec ?? null, ...(pw ? { text: `${fmtRate(pw.readMostly.readsPerSec)} (writer ${fmtRate(pw.readMostly.writesPerSec)} writes/s)` } : {}) },
+          ],
+        },
+        {
+          label: `reader SIGKILL -> waiting writer in, median of ${ROUNDS}`,
+          unit: 'ms',
+          better: 'lower',
+          bars: [
+            { name: 'robust-shm', value: death.median, text: `${death.median.toFixed(3)} ms (p90 ${death.p90.toFixed(3)})` },
+            { name: 'robust-shm async writer', value: asyncDeath.median, text: `${asyncDeath.median.toFixed(3)} ms (p90 ${asyncDeath.p90.toFixed(3)})` },
+            { name: 'glibc default', value: null, text: 'never (no robust rwlock in glibc)' },
+          ],
+        },
+      ],
+    }),
+  );
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {
     process.stdout.write(

@@ -52,6 +52,11 @@ export interface AsyncBenchResult {
   handover: { sync: Summary; async: Summary };
   death: { process: { sync: Summary; async: Summary }; thread: { sync: Summary; async: Summary } };
   manyPending: Record<'futex_waitv' | 'slice-polling', ManyPendingFigures>;
+  /** Every sample (ms) behind the summaries above, for the charts. */
+  samplesMs: {
+    handover: { sync: number[]; async: number[] };
+    death: { process: { sync: number[]; async: number[] }; thread: { sync: number[]; async: number[] } };
+  };
 }
 
 export interface ManyPendingFigures {
@@ -143,6 +148,7 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
     }
 
     // ---- death detection ---------------------------------------------------
+    const deathSamples = { process: { sync: [] as number[], async: [] as number[] }, thread: { sync: [] as number[], async: [] as number[] } };
     const death = async (kind: 'process' | 'thread') => {
       const mutex = RobustMutex.open(region, `async-death-${kind}`, { policy: 'windows' });
       const samples = { sync: [] as number[], async: [] as number[] };
@@ -176,6 +182,7 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
           if (!(owner instanceof Worker)) await owner.exit;
         }
       }
+      deathSamples[kind] = samples;
       return { sync: summarize(samples.sync), async: summarize(samples.async) };
     };
     const deathProcess = await death('process');
@@ -230,6 +237,7 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
       handover: { sync: summarize(handover.sync), async: summarize(handover.async) },
       death: { process: deathProcess, thread: deathThread },
       manyPending: { futex_waitv: kernel, 'slice-polling': slices },
+      samplesMs: { handover, death: deathSamples },
     };
   } finally {
     await Promise.all([...workers].map((w) => w.terminate()));

@@ -1,6 +1,7 @@
 // Plain SVG charts for the benches (no plotting service, no dependency): the
 // distribution of a latency as cumulative curves, one per series, on a
-// logarithmic time axis (the tails of these figures span three decades).
+// logarithmic time axis (the tails of these figures span three decades); and
+// figures side by side as horizontal bars (ours against C or a peer).
 import { percentile } from './stats.js';
 
 /** One curve: its name in the legend and its samples (ms). */
@@ -69,6 +70,115 @@ export function cdfChartSvg(options: CdfChartOptions): string {
   out.push(`<text x="${plot.left + plot.width + 16}" y="${plot.top + legendRows * 18 + 14}" fill="#555">(median / p90, ms)</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
+}
+
+/** One bar: a contender's figure; `value` null when that contender has none in the run. */
+export interface Bar {
+  name: string;
+  value: number | null;
+  /** Shown instead of the number, e.g. "never" or "n/a" for a null value. */
+  text?: string;
+  /** A marker on the bar's row, e.g. the C figure of the same run: a black tick with its own label. */
+  reference?: { name: string; value: number } | null;
+}
+
+/** A figure: its bars share one linear scale (each group has its own: their units differ). */
+export interface BarGroup {
+  label: string;
+  unit: string;
+  /** Which way is better, said in the group's heading. */
+  better?: 'lower' | 'higher';
+  /** Write "(×ours/reference)" beside a reference (default true; false for counts such as hand-offs). */
+  showRatio?: boolean;
+  bars: readonly Bar[];
+}
+
+export interface BarChartOptions {
+  title: string;
+  subtitle?: string;
+  groups: readonly BarGroup[];
+  /** Lines under the chart (load, commit, what a marker means). */
+  notes?: readonly string[];
+}
+
+/**
+ * Horizontal bars with their value written at their end, one block per group;
+ * a bar's name always gets the same colour in every group, so "robust-shm"
+ * against "glibc" (or one Node against another) reads across the chart.
+ */
+export function barChartSvg(options: BarChartOptions): string {
+  if (options.groups.length === 0) throw new RangeError('barChartSvg: no groups');
+  const width = 940;
+  const nameWidth = 210;
+  const plot = { left: 20 + nameWidth, width: 440 };
+  const barHeight = 16;
+  const barGap = 4;
+  const names: string[] = [];
+  for (const g of options.groups) for (const b of g.bars) if (!names.includes(b.name)) names.push(b.name);
+  const color = (name: string) => COLORS[names.indexOf(name) % COLORS.length]!;
+  const out: string[] = [];
+  let y = options.subtitle ? 62 : 46;
+  const body: string[] = [];
+  for (const group of options.groups) {
+    const values = group.bars.flatMap((b) => [b.value, b.reference?.value ?? null]).filter((v): v is number => v !== null && Number.isFinite(v) && v >= 0);
+    const max = values.length ? Math.max(...values) : 0;
+    const scale = (v: number) => (max > 0 ? (v / max) * plot.width : 0);
+    const better = group.better ? `, ${group.better} is better` : '';
+    body.push(`<text x="20" y="${y + 12}" font-weight="bold">${escape(group.label)} <tspan font-weight="normal" fill="#555">(${escape(group.unit)}${better})</tspan></text>`);
+    y += 20;
+    for (const bar of group.bars) {
+      const cy = y + barHeight / 2 + 4;
+      body.push(`<text x="${plot.left - 8}" y="${cy}" text-anchor="end">${escape(bar.name)}</text>`);
+      const ok = bar.value !== null && Number.isFinite(bar.value);
+      const w = ok ? Math.max(scale(bar.value!), 1) : 0;
+      if (ok) body.push(`<rect x="${plot.left}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${color(bar.name)}"/>`);
+      let label = bar.text ?? (ok ? `${formatValue(bar.value!)} ${group.unit}` : 'n/a');
+      if (bar.reference && Number.isFinite(bar.reference.value)) {
+        const rx = plot.left + scale(bar.reference.value);
+        body.push(`<line x1="${rx.toFixed(1)}" y1="${y - 2}" x2="${rx.toFixed(1)}" y2="${y + barHeight + 2}" stroke="black" stroke-width="2.5"/>`);
+        label += `; ${bar.reference.name} ${formatValue(bar.reference.value)}`;
+        if (ok && bar.reference.value > 0 && group.showRatio !== false) label += ` (×${formatValue(bar.value! / bar.reference.value)})`;
+      }
+      const lx = plot.left + Math.max(w, bar.reference ? scale(bar.reference.value) : 0) + 6;
+      body.push(`<text x="${lx.toFixed(1)}" y="${cy}">${escape(label)}</text>`);
+      y += barHeight + barGap;
+    }
+    y += 12;
+  }
+  // The legend flows left to right, wrapping; a 12px sans-serif character is about 7px wide.
+  const legend: string[] = [];
+  let lx = 20;
+  let ly = y + 4;
+  for (const n of names) {
+    const entry = 16 + n.length * 7 + 24;
+    if (lx > 20 && lx + entry > width - 20) {
+      lx = 20;
+      ly += 18;
+    }
+    legend.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${color(n)}"/><text x="${lx + 16}" y="${ly + 10}">${escape(n)}</text>`);
+    lx += entry;
+  }
+  y = ly + 24;
+  const notes = (options.notes ?? []).map((n, i) => `<text x="20" y="${y + 12 + i * 16}" fill="#555">${escape(n)}</text>`);
+  const height = y + (options.notes?.length ?? 0) * 16 + 12;
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
+  out.push(`<text x="20" y="22" font-size="15" font-weight="bold">${escape(options.title)}</text>`);
+  if (options.subtitle) out.push(`<text x="20" y="40" fill="#555">${escape(options.subtitle)}</text>`);
+  out.push(...body, ...legend, ...notes, '</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** Integers as they are, others to about three significant digits; thousands grouped: 0.0845, 12.3, 1,234, 26,700,000. */
+function formatValue(v: number): string {
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  const abs = Math.abs(v);
+  if (abs >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (abs >= 100) return v.toFixed(0);
+  if (abs >= 10) return v.toFixed(1);
+  if (abs >= 1) return v.toFixed(2);
+  if (abs === 0) return '0';
+  return v.toPrecision(3);
 }
 
 function fmt(v: number): string {
