@@ -17,7 +17,7 @@ import { barChartSvg, type BarGroup } from './lib/svg-chart.js';
 
 const CHARTS = ['death-split', 'async-handover', 'mutex', 'per-node'] as const;
 type Chart = (typeof CHARTS)[number];
-const NODE_BENCHES = ['mutex', 'rwlock', 'heap'] as const;
+const NODE_BENCHES = ['mutex', 'contended', 'rwlock', 'heap'] as const;
 type NodeBench = (typeof NODE_BENCHES)[number];
 const thisMajor = Number(process.versions.node.split('.')[0]);
 
@@ -114,6 +114,7 @@ const QUICK_ARGS: Record<NodeBench, string[]> = {
   mutex: ['--uncontended', '20000', '--contended', '2000'],
   rwlock: ['--uncontended', '20000', '--duration-ms', '100', '--runs', '1'],
   heap: ['--pairs', '20000', '--warmup', '2000'],
+  contended: ['--ops', '5000'],
 };
 const benchArgs = (bench: NodeBench): string[] => [...(quick ? QUICK_ARGS[bench] : []), ...(bench === 'heap' ? [] : roundsArg)];
 
@@ -140,9 +141,17 @@ interface Figure {
 }
 const FIGURES: Figure[] = [
   { label: 'mutex uncontended acquire+release', unit: 'ns', bench: 'mutex', ours: 'uncontendedNsPerOp', c: 'pthread.uncontended.nsPerOp', cName: 'glibc' },
-  { label: 'mutex, 2 processes contended, per op', unit: 'ns', bench: 'mutex', ours: 'contendedProcessNsPerOp', c: 'pthread.contendedProcesses.nsPerOp', cName: 'glibc' },
-  { label: 'mutex, contended: hand-offs', unit: 'hand-offs', bench: 'mutex', ours: 'contendedHandoffs.processes', c: 'pthread.contendedProcesses.handoffs', cName: 'glibc' },
+  // Contended from bench/contended.ts (warm contenders, medians of rounds), not mutex.ts's one cold run.
+  { label: 'mutex, 2 processes contended, per op (median of rounds)', unit: 'ns', bench: 'contended', ours: 'process.oursNsPerOpMedian', c: 'process.glibcNsPerOpMedian', cName: 'glibc' },
+  { label: 'mutex, 2 processes contended: hand-offs per round', unit: 'hand-offs', bench: 'contended', ours: 'process.oursHandoffsMedian', c: 'process.glibcHandoffsMedian', cName: 'glibc' },
+  { label: 'mutex, 2 threads contended, per op (median of rounds)', unit: 'ns', bench: 'contended', ours: 'thread.oursNsPerOpMedian', c: 'thread.glibcNsPerOpMedian', cName: 'glibc' },
+  { label: 'mutex, 2 threads contended: hand-offs per round', unit: 'hand-offs', bench: 'contended', ours: 'thread.oursHandoffsMedian', c: 'thread.glibcHandoffsMedian', cName: 'glibc' },
+  { label: "mutex, SIGKILL -> 'abandoned', median", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsMedianProcess', c: 'pthread.deathProcess.msMedian', cName: 'glibc' },
   { label: "mutex, SIGKILL -> 'abandoned', p90", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsP90Process', c: 'pthread.deathProcess.msP90', cName: 'glibc' },
+  { label: "mutex, terminate() -> 'abandoned', median", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsMedianThread', c: 'pthread.deathThreadCancel.msMedian', cName: 'pthread_cancel' },
+  { label: 'mutex hand-over to a sleeping process, median', unit: 'ms', bench: 'mutex', ours: 'handoverMsMedianProcess', c: 'handoverMsMedianFutex', cName: 'bare futex' },
+  { label: 'hand-over, acquireAsync() vs acquire(), median', unit: 'ms', bench: 'mutex', ours: 'asyncHandoverMsMedian', c: 'syncHandoverMsMedian', cName: 'acquire()' },
+  { label: "SIGKILL -> 'abandoned', async vs sync waiter, median", unit: 'ms', bench: 'mutex', ours: 'asyncDeathDetectionMsMedianProcess', c: 'asyncDeathDetectionMs.process.sync.median', cName: 'sync waiter' },
   { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: 'uncontendedReadNs', c: 'pthreadUncontendedReadNs', cName: 'glibc' },
   { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost' },
 ];

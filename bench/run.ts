@@ -6,7 +6,7 @@ import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './l
 
 const HELP = `Usage: npm run bench -- [--node 22|24|26|<path to node>] [--only mutex,heap,rwlock] [bench options]
 
-Runs bench/mutex.ts, bench/heap.ts and bench/rwlock.ts in turn. Any other
+Runs bench/mutex.ts, bench/contended.ts, bench/heap.ts and bench/rwlock.ts in turn. Any other
 option is passed to each of them (e.g. --json; see each bench's --help).
 
 Options:
@@ -15,10 +15,10 @@ Options:
                  filled by tools/fetch-nodes.mjs) or a path to a node binary with its headers at
                  ../include/node. The addon is built for that Node's ABI in a temp dir
                  (build/ is left alone) and handed over in ROBUST_SHM_NATIVE_BINARY.
-  --only <list>  a comma-separated subset of mutex, heap, rwlock
+  --only <list>  a comma-separated subset of mutex, contended, heap, rwlock
   -h, --help     this help`;
 
-const BENCHES = ['mutex', 'heap', 'rwlock'] as const;
+const BENCHES = ['mutex', 'contended', 'heap', 'rwlock'] as const;
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\nTry --help.\n`);
   process.exit(2);
