@@ -13,6 +13,36 @@ export function processRunning(pid: number): boolean {
   }
 }
 
+/**
+ * A process a run started, named by pid and start time. A pid alone may name
+ * a later process or thread by the time the run ends: pid_max can be 32,768
+ * (it is on the development VM) and a 10,000-kill soak creates tens of
+ * thousands of threads, so a 10,000-kill run counted one pid, reused by then,
+ * as a process left running.
+ */
+export interface StartedProcess {
+  pid: number;
+  /** Start time in clock ticks (low 32 bits), or null if it was already gone when recorded. */
+  startTime: number | null;
+}
+
+/** Record a process just started (read its start time from /proc now). */
+export function startedProcess(pid: number): StartedProcess {
+  const stat = pid > 0 ? readThreadStat(pid) : null;
+  return { pid, startTime: stat && stat.state !== 'Z' && stat.state !== 'X' ? stat.startTime : null };
+}
+
+/** Is this very process (same pid, same start time) still running? */
+export function startedProcessRunning(p: StartedProcess): boolean {
+  if (p.startTime === null) return false;
+  try {
+    const stat = readThreadStat(p.pid);
+    return stat !== null && stat.state !== 'Z' && stat.state !== 'X' && stat.startTime === p.startTime;
+  } catch {
+    return false;
+  }
+}
+
 /** For a hang report: a thread's scheduler state and where in the kernel it sleeps. */
 export function threadState(pid: number, tid: number): string {
   try {

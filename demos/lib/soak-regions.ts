@@ -13,6 +13,7 @@ import { tsFork } from '../../tools/ts-spawn.js';
 import { openRegion } from '../../src/shm/region.js';
 import { RobustMutex } from '../../src/locks/robust-mutex.js';
 import { SharedHeap } from '../../src/heap/shared-heap.js';
+import { startedProcess, type StartedProcess } from './soak-procs.js';
 
 export const LANE_REGION_BYTES = 64 * 1024;
 export const LANE_HEAP_BYTES = 16 * 1024;
@@ -30,7 +31,8 @@ export interface LaneRound {
 
 export class RegionCreationLane {
   /** Every creator process ever started. */
-  readonly pids: number[] = [];
+  /** Every creator process this lane started (checked for leftovers at the end). */
+  readonly processes: StartedProcess[] = [];
   private creator: FleetMember | null = null;
   private rounds = 0;
   /** How long an unkilled creation takes (ms), smoothed. */
@@ -103,7 +105,7 @@ export class RegionCreationLane {
   private async ensureCreator(): Promise<FleetMember> {
     if (!this.creator) {
       this.creator = await forkReady(creatorEntry, [], { readyTimeoutMs: 60_000, fork: tsFork });
-      this.pids.push(this.creator.pid);
+      this.processes.push(startedProcess(this.creator.pid));
     }
     return this.creator;
   }

@@ -36,7 +36,7 @@ import { sharedClockMs } from '../../src/lab/lab-log.js';
 import { currentThreadIdentity } from '../../src/locks/owner.js';
 import type { Fate } from '../../src/lab/fates.js';
 import { RegionCreationLane } from './soak-regions.js';
-import { processRunning, threadState } from './soak-procs.js';
+import { startedProcess, startedProcessRunning, threadState, type StartedProcess } from './soak-procs.js';
 
 export type KillWay = 'SIGKILL' | 'worker.terminate()' | 'AbortSignal' | 'process.exit()' | 'uncaught throw' | 'SIGKILL region creator';
 
@@ -183,7 +183,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   };
   /** Participant number -> requested fate. */
   const pendingFates = new Map<number, { fate: Fate; since: number; slot: number }>();
-  const processPids = new Set<number>();
+  const processes: StartedProcess[] = [];
   /** Participants whose requested death a chaos kill overtook (see onLabEvent). */
   const overtaken = new Set<number>();
   let checkDue = false;
@@ -213,7 +213,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     if (options.verbose) onEvent(`lab:${e.kind}`, { ...e });
     recent.push(`${e.kind}${e.participant ? ` #${e.participant}` : ''}: ${e.text}`);
     if (recent.length > 40) recent.shift();
-    if ((e.kind === 'started' || e.kind === 'respawned' || e.kind === 'added') && e['kindOf'] === 'process') processPids.add(e['pid'] as number);
+    if ((e.kind === 'started' || e.kind === 'respawned' || e.kind === 'added') && e['kindOf'] === 'process') processes.push(startedProcess(e['pid'] as number));
     if (e.kind === 'killed') {
       countKill(e['how'] as KillWay);
       const fated = e.participant ? pendingFates.get(e.participant) : undefined;
@@ -545,13 +545,14 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   f.hangs += quitCounters.hangs;
   const doubleOwners = guard.violations;
   if (guard.lastViolation) onEvent('double-owner', { ...guard.lastViolation, count: doubleOwners });
-  const pids = [...processPids, ...(lane?.pids ?? [])];
+  const startedProcesses = [...processes, ...(lane?.processes ?? [])];
   const deadline = performance.now() + 5000;
-  let leftovers = pids.filter(processRunning);
+  let leftovers = startedProcesses.filter(startedProcessRunning);
   while (leftovers.length && performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 20));
-    leftovers = leftovers.filter(processRunning);
+    leftovers = leftovers.filter(startedProcessRunning);
   }
+  if (leftovers.length) onEvent('leftover-processes', { processes: leftovers.map((p) => ({ ...p, state: threadState(p.pid, p.pid) })) });
   const seconds = elapsed();
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
   const q = (p: number, from = sorted) => (from.length ? Math.round(from[Math.min(from.length - 1, Math.floor(p * from.length))]! * 1000) / 1000 : 0);
