@@ -38,6 +38,8 @@ Options:
   --only <list>   process,thread (default both)
   --rounds <n>    timed rounds (default 30)
   --ops <n>       lock/unlock per contender per round (default 100000)
+  --spin <n>      our mutex's spin count before it sleeps (MutexOptions.spin;
+                  default: the library's, 100)
   --json          one JSON line with every figure (progress still on stderr)
   --svg <file>    the chart: ns per op over the rounds, ours vs glibc, as CDFs
                   (default bench/results/contended.svg; its .json beside it)
@@ -57,6 +59,7 @@ try {
       only: { type: 'string' },
       rounds: { type: 'string' },
       ops: { type: 'string' },
+      spin: { type: 'string' },
       json: { type: 'boolean' },
       svg: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -72,6 +75,7 @@ if (args.help) {
 }
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const OPS = intOption('ops', args.ops, 100_000, 1);
+const SPIN = args.spin === undefined ? undefined : intOption('spin', args.spin, 100, 0, 1_000_000);
 type Mode = 'process' | 'thread';
 const MODES: Mode[] = [];
 for (const m of (args.only ?? 'process,thread').split(',')) {
@@ -101,7 +105,7 @@ async function ours(mode: Mode): Promise<Round[]> {
     Atomics.store(words, 3, -1);
     const exits: Promise<void>[] = [];
     for (let me = 0; me < 2; me++) {
-      const data = { path, me, rounds: ROUNDS, ops: OPS, wordsOffset, timesOffset };
+      const data = { path, me, rounds: ROUNDS, ops: OPS, wordsOffset, timesOffset, ...(SPIN === undefined ? {} : { spin: SPIN }) };
       if (mode === 'process') {
         const child = spawn(process.execPath, [CONTENDER, JSON.stringify(data)], { stdio: ['ignore', 'inherit', 'inherit'] });
         children.push(child);
@@ -198,6 +202,7 @@ const summaryLine = {
   node: process.version,
   rounds: ROUNDS,
   opsPerContender: OPS,
+  spin: SPIN ?? 'default',
   load: loadavg()[0]!,
   ...Object.fromEntries(Object.entries(results).map(([mode, r]) => [mode, {
     oursNsPerOpMedian: r.ours.nsPerOp.median, oursNsPerOpP90: r.ours.nsPerOp.p90,

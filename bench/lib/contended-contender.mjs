@@ -9,9 +9,9 @@ import { openRegion, RobustMutex } from '../../dist/index.js';
 import { native } from '../../dist/native/index.js';
 
 const data = workerData ?? JSON.parse(process.argv[2]);
-const { path, me, rounds, ops, wordsOffset, timesOffset } = data;
+const { path, me, rounds, ops, wordsOffset, timesOffset, spin } = data;
 const region = await openRegion(path);
-const mutex = RobustMutex.open(region, 'contended', process.env.CONTENDED_SPIN ? { spin: Number(process.env.CONTENDED_SPIN) } : {});
+const mutex = RobustMutex.open(region, 'contended', spin === undefined ? {} : { spin });
 // [0] round allowed to start, [1] contenders done (all rounds), [2] counter, [3] last holder, [4..5] hand-offs
 const words = new Int32Array(region.buffer, wordsOffset, 8);
 // [me] start ns, [2 + me] finish ns
