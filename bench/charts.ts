@@ -30,6 +30,7 @@ the samples in a .json beside each, into <dir> (default docs/charts):
   mutex-death.svg     SIGKILL / terminate() -> 'abandoned', ours vs glibc's EOWNERDEAD (CDFs)
   mutex-handover.svg  hand-over CDFs: acquire(), acquireAsync(), bare futex (one run)
   mutex.svg           mutex per-op costs, ours vs glibc
+  contended.svg       two contenders, ns per op per round, ours vs glibc (CDFs; hand-offs, overlap)
   per-node.svg        per-op costs per Node: one bar per Node, the C figure of each run as a tick
   per-node.md         the same as a table: one column per Node, "ours (xratio vs C of that run)"
 The mutex-* charts come from this Node's run (Node ${thisMajor}) of the per-Node series
@@ -286,6 +287,10 @@ for (const major of runNodes) {
     if (major === docsNode && only.has('mutex') && run.summaries.mutex) {
       for (const f of ['mutex.svg', 'mutex.json', 'mutex-death.svg', 'mutex-handover.svg']) copyFileSync(join(dir, f), join(out, f));
       progress(`mutex charts of the Node ${major} run copied to ${out}`);
+    }
+    if (major === docsNode && run.summaries.contended) {
+      for (const f of ['contended.svg', 'contended.json']) copyFileSync(join(dir, f), join(out, f));
+      progress(`the contended chart of the Node ${major} run copied to ${out}`);
     }
   } catch (error) {
     if (!(error instanceof OtherNodeError)) throw error;
