@@ -4,7 +4,6 @@
 // and when its acquire returned, so the async hop splits into kernel wake ->
 // waiter thread -> event loop (t0 -> delivery) and delivery -> resolved
 // promise. Speed is measured here, never asserted in tests.
-import { parseArgs } from 'node:util';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import { forkReady, type FleetMember } from '../src/workers/fleet.js';
 import { tsFork } from '../tools/ts-spawn.js';
 import { formatTable, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const HELP = `Usage: npx tsx bench/async-trace.ts [options]
 
@@ -32,20 +32,8 @@ Options:
                 every sample goes beside it (.json)
   -h, --help    this help`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/async-trace: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-let args;
-try {
-  args = parseArgs({ options: { rounds: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
-} catch (error) {
-  fail((error as Error).message);
-}
-if (args.help) {
-  process.stdout.write(HELP + '\n');
-  process.exit(0);
-}
+const cli = benchCli('bench/async-trace', HELP, { rounds: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' } } as const);
+const args = cli.values;
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const progress = (message: string) => process.stderr.write(`[async-trace] ${message}\n`);
 

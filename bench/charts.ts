@@ -10,10 +10,10 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
 import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
 import { barChartSvg, type BarGroup } from './lib/svg-chart.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const CHARTS = ['death-split', 'async-handover', 'mutex', 'per-node'] as const;
 type Chart = (typeof CHARTS)[number];
@@ -49,30 +49,15 @@ Options:
                    this Node only; per-node runs every Node)
   -h, --help       this help`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/charts: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-let args;
-try {
-  args = parseArgs({
-    options: {
-      rounds: { type: 'string' },
-      out: { type: 'string' },
-      nodes: { type: 'string' },
-      quick: { type: 'boolean' },
-      only: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  }).values;
-} catch (error) {
-  fail((error as Error).message);
-}
-if (args.help) {
-  process.stdout.write(HELP + '\n');
-  process.exit(0);
-}
+const cli = benchCli('bench/charts', HELP, {
+  rounds: { type: 'string' },
+  out: { type: 'string' },
+  nodes: { type: 'string' },
+  quick: { type: 'boolean' },
+  only: { type: 'string' },
+} as const);
+const args = cli.values;
+const fail: (message: string) => never = cli.fail;
 const quick = Boolean(args.quick);
 const rounds = args.rounds === undefined ? (quick ? 3 : undefined) : intOption('rounds', args.rounds, 30, 1);
 const out = resolve(args.out ?? fileURLToPath(new URL('../docs/charts/', import.meta.url)));
@@ -139,22 +124,26 @@ interface Figure {
   ours: string;
   c: string;
   cName: string;
+  /** Issue 17's target for this figure, if it has one: how it reads, and whether a run met it. */
+  target?: { text: string; met: (ours: number, c: number | null) => boolean };
 }
+/** A ratio target: ours at most `max` times the C figure of the same run. */
+const atMost = (max: number, text = `≤ ${max}×`): Figure['target'] => ({ text, met: (ours, c) => c !== null && c > 0 && ours / c <= max });
 const FIGURES: Figure[] = [
-  { label: 'mutex uncontended acquire+release', unit: 'ns', bench: 'mutex', ours: 'uncontendedNsPerOp', c: 'pthread.uncontended.nsPerOp', cName: 'glibc' },
+  { label: 'mutex uncontended acquire+release', unit: 'ns', bench: 'mutex', ours: 'uncontendedNsPerOp', c: 'pthread.uncontended.nsPerOp', cName: 'glibc', target: atMost(1.5) },
   // Contended from bench/contended.ts (warm contenders, medians of rounds), not mutex.ts's one cold run.
-  { label: 'mutex, 2 processes contended, per op (median of the rounds both ran together)', unit: 'ns', bench: 'contended', ours: 'process.oursNsPerOpMedianOverlapping', c: 'process.glibcNsPerOpMedianOverlapping', cName: 'glibc' },
+  { label: 'mutex, 2 processes contended, per op (median of the rounds both ran together)', unit: 'ns', bench: 'contended', ours: 'process.oursNsPerOpMedianOverlapping', c: 'process.glibcNsPerOpMedianOverlapping', cName: 'glibc', target: atMost(2) },
   { label: 'mutex, 2 processes contended: hand-offs per round', unit: 'hand-offs', bench: 'contended', ours: 'process.oursHandoffsMedian', c: 'process.glibcHandoffsMedian', cName: 'glibc' },
-  { label: 'mutex, 2 threads contended, per op (median of the rounds both ran together)', unit: 'ns', bench: 'contended', ours: 'thread.oursNsPerOpMedianOverlapping', c: 'thread.glibcNsPerOpMedianOverlapping', cName: 'glibc' },
+  { label: 'mutex, 2 threads contended, per op (median of the rounds both ran together)', unit: 'ns', bench: 'contended', ours: 'thread.oursNsPerOpMedianOverlapping', c: 'thread.glibcNsPerOpMedianOverlapping', cName: 'glibc', target: atMost(2) },
   { label: 'mutex, 2 threads contended: hand-offs per round', unit: 'hand-offs', bench: 'contended', ours: 'thread.oursHandoffsMedian', c: 'thread.glibcHandoffsMedian', cName: 'glibc' },
   { label: "mutex, SIGKILL -> 'abandoned', median", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsMedianProcess', c: 'pthread.deathProcess.msMedian', cName: 'glibc' },
-  { label: "mutex, SIGKILL -> 'abandoned', p90", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsP90Process', c: 'pthread.deathProcess.msP90', cName: 'glibc' },
-  { label: "mutex, terminate() -> 'abandoned', median", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsMedianThread', c: 'pthread.deathThreadCancel.msMedian', cName: 'pthread_cancel' },
-  { label: 'mutex hand-over to a sleeping process, median', unit: 'ms', bench: 'mutex', ours: 'handoverMsMedianProcess', c: 'handoverMsMedianFutex', cName: 'bare futex' },
-  { label: 'hand-over, acquireAsync() vs acquire(), median', unit: 'ms', bench: 'mutex', ours: 'asyncHandoverMsMedian', c: 'syncHandoverMsMedian', cName: 'acquire()' },
-  { label: "SIGKILL -> 'abandoned', async vs sync waiter, median", unit: 'ms', bench: 'mutex', ours: 'asyncDeathDetectionMsMedianProcess', c: 'asyncDeathDetectionMs.process.sync.median', cName: 'sync waiter' },
-  { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: 'uncontendedReadNs', c: 'pthreadUncontendedReadNs', cName: 'glibc' },
-  { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost' },
+  { label: "mutex, SIGKILL -> 'abandoned', p90", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsP90Process', c: 'pthread.deathProcess.msP90', cName: 'glibc', target: { text: '≤ 2 ms', met: (ours) => ours <= 2 } },
+  { label: "mutex, terminate() -> 'abandoned', median", unit: 'ms', bench: 'mutex', ours: 'deathDetectionMsMedianThread', c: 'pthread.deathThreadCancel.msMedian', cName: 'pthread_cancel', target: { text: '≤ 2 ms', met: (ours) => ours <= 2 } },
+  { label: 'mutex hand-over to a sleeping process, median', unit: 'ms', bench: 'mutex', ours: 'handoverMsMedianProcess', c: 'handoverMsMedianFutex', cName: 'bare futex', target: atMost(2) },
+  { label: 'hand-over, acquireAsync() vs acquire(), median', unit: 'ms', bench: 'mutex', ours: 'asyncHandoverMsMedian', c: 'syncHandoverMsMedian', cName: 'acquire()', target: atMost(1.5) },
+  { label: "SIGKILL -> 'abandoned', async vs sync waiter, median", unit: 'ms', bench: 'mutex', ours: 'asyncDeathDetectionMsMedianProcess', c: 'asyncDeathDetectionMs.process.sync.median', cName: 'sync waiter', target: atMost(1.5) },
+  { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: 'uncontendedReadNs', c: 'pthreadUncontendedReadNs', cName: 'glibc', target: atMost(2) },
+  { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost', target: atMost(0.5) },
 ];
 /** The number at a dotted path of a summary, or null. */
 function figure(summary: Record<string, unknown> | null | undefined, path: string): number | null {
@@ -197,8 +186,8 @@ function writePerNode(runs: NodeRun[], commit: string): void {
       notes: [`Load average (1 / 5 / 15 min) at each Node's start: ${runs.map((r) => `Node ${r.major} ${r.load.map((l) => l.toFixed(1)).join(' / ')}`).join('; ')}.`],
     }),
   );
-  const header = `| figure | ${runs.map((r) => `Node ${r.major} (${r.version})`).join(' | ')} |`;
-  const rule = `| --- | ${runs.map(() => '---').join(' | ')} |`;
+  const header = `| figure | ${runs.map((r) => `Node ${r.major} (${r.version})`).join(' | ')} | target (issue 17) |`;
+  const rule = `| --- | ${runs.map(() => '---').join(' | ')} | --- |`;
   const rows = figures.map((f) => {
     const cells = runs.map((r) => {
       const s = r.summaries[f.bench];
@@ -208,7 +197,13 @@ function writePerNode(runs: NodeRun[], commit: string): void {
       if (f.unit === 'hand-offs') return `${fmt(ours)} (${f.cName} ${c === null ? 'n/a' : fmt(c)})`;
       return `${fmt(ours)} ${f.unit}${c === null || c === 0 ? '' : ` (×${(ours / c).toFixed(2)} vs ${f.cName} ${fmt(c)})`}`;
     });
-    return `| ${f.label} | ${cells.join(' | ')} |`;
+    let target = '';
+    if (f.target) {
+      const judged = runs.map((r) => ({ ours: figure(r.summaries[f.bench], f.ours), c: figure(r.summaries[f.bench], f.c) })).filter((x) => x.ours !== null);
+      const met = judged.filter((x) => f.target!.met(x.ours!, x.c)).length;
+      target = `${f.target.text}: ${met === judged.length ? '**met**' : met === 0 ? 'not met' : `met on ${met} of ${judged.length}`}`;
+    }
+    return `| ${f.label} | ${cells.join(' | ')} | ${target} |`;
   });
   const md = [
     '# Per-op costs per Node',

@@ -14,7 +14,6 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { intOption } from '../demos/lib/cli.js';
 import { native } from '../src/native/index.js';
@@ -23,6 +22,7 @@ import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { buildCBaseline } from './lib/baselines.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const USAGE = `Usage: npx tsx bench/contended.ts [options]
 
@@ -47,32 +47,16 @@ Options:
 
 Target (issue 17): contended <= 2x glibc per op, with hand-offs beside it.`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/contended: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs({
-    options: {
-      only: { type: 'string' },
-      rounds: { type: 'string' },
-      ops: { type: 'string' },
-      spin: { type: 'string' },
-      json: { type: 'boolean' },
-      svg: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  }).values;
-} catch (e) {
-  fail((e as Error).message);
-}
-if (args.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const cli = benchCli('bench/contended', USAGE, {
+  only: { type: 'string' },
+  rounds: { type: 'string' },
+  ops: { type: 'string' },
+  spin: { type: 'string' },
+  json: { type: 'boolean' },
+  svg: { type: 'string' },
+} as const);
+const args = cli.values;
+const fail: (message: string) => never = cli.fail;
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const OPS = intOption('ops', args.ops, 100_000, 1);
 const SPIN = args.spin === undefined ? undefined : intOption('spin', args.spin, 100, 0, 1_000_000);

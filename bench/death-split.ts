@@ -5,7 +5,6 @@
 // Node victim with a C and a Node waiter, on the same RobustMutex word, with
 // the C built in the same run (bench/baseline/death-split.c). Speed is
 // measured here, never asserted in tests.
-import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +21,7 @@ import { buildCBaseline } from './lib/baselines.js';
 import { formatTable, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
 import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const HELP = `Usage: npx tsx bench/death-split.ts [options]
 
@@ -55,31 +55,16 @@ Options:
                  JSON summary with every sample goes beside it (.json)
   -h, --help     this help`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/death-split: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-let args;
-try {
-  args = parseArgs({
-    options: {
-      rounds: { type: 'string' },
-      pairs: { type: 'string' },
-      overlap: { type: 'boolean' },
-      'victim-nice': { type: 'string' },
-      svg: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  }).values;
-} catch (error) {
-  fail((error as Error).message);
-}
-if (args.help) {
-  process.stdout.write(HELP + '\n');
-  process.exit(0);
-}
+const cli = benchCli('bench/death-split', HELP, {
+  rounds: { type: 'string' },
+  pairs: { type: 'string' },
+  overlap: { type: 'boolean' },
+  'victim-nice': { type: 'string' },
+  svg: { type: 'string' },
+  json: { type: 'boolean' },
+} as const);
+const args = cli.values;
+const fail: (message: string) => never = cli.fail;
 type Victim = 'c' | 'cnode' | 'cthreads' | 'cmem' | 'node';
 type Waiter = 'c' | 'spin' | 'node' | 'kill';
 const VICTIMS: readonly string[] = ['c', 'cnode', 'cthreads', 'cmem', 'node'];

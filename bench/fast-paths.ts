@@ -10,13 +10,13 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
 import { buildCBaseline } from './lib/baselines.js';
 import { loadavg } from 'node:os';
 import { barChartSvg } from './lib/svg-chart.js';
 import { writeBenchCharts } from './lib/chart-files.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const USAGE = `Usage: npx tsx bench/fast-paths.ts [options]
 
@@ -37,31 +37,16 @@ Options:
 
 Targets (issue 17): mutex <= 1.5x glibc, rwlock read <= 2x glibc.`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/fast-paths: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs({
-    options: {
-      only: { type: 'string' },
-      rounds: { type: 'string' },
-      pairs: { type: 'string' },
-      runs: { type: 'string' },
-      json: { type: 'boolean' },
-      svg: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }).values;
-} catch (e) {
-  fail((e as Error).message);
-}
-if (args.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const cli = benchCli('bench/fast-paths', USAGE, {
+  only: { type: 'string' },
+  rounds: { type: 'string' },
+  pairs: { type: 'string' },
+  runs: { type: 'string' },
+  json: { type: 'boolean' },
+  svg: { type: 'string' },
+} as const);
+const args = cli.values;
+const fail: (message: string) => never = cli.fail;
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const PAIRS = intOption('pairs', args.pairs, 1_000_000, 1);
 const RUNS = intOption('runs', args.runs, 2, 1);

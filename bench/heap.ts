@@ -19,7 +19,6 @@
 // issue's target is <= 0.5, lower is better).
 //
 // Usage: npx tsx bench/heap.ts [--pairs N] [--warmup N] [--slices K] [--skip-boost] [--json]
-import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +33,7 @@ import { forkTs } from '../tools/ts-spawn.js';
 import { runHeapBaseline } from './lib/baselines.js';
 import { DEFAULT_SEED, LIVE_BLOCKS, participantSeed, precomputePattern, type PrecomputedPattern } from './lib/heap-pattern.js';
 import { formatNumber, formatTable, median, ratio } from './lib/stats.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const HEAP_BYTES = 16 << 20; // Boost's segment in the baseline is 16 MiB too
 const REGION_BYTES = HEAP_BYTES + (1 << 20);
@@ -78,36 +78,22 @@ if (role) await participant(role);
 else await main();
 
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        pairs: { type: 'string' },
-        warmup: { type: 'string' },
-        slices: { type: 'string' },
-        'thread-cache': { type: 'string' },
-        'skip-boost': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        svg: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
-  } catch (error) {
-    process.stderr.write(`bench/heap: ${(error as Error).message}\nTry --help.\n`);
-    process.exit(2);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(HELP);
-    return;
-  }
+  const args = benchCli('bench/heap', HELP.trimEnd(), {
+    pairs: { type: 'string' },
+    warmup: { type: 'string' },
+    slices: { type: 'string' },
+    'thread-cache': { type: 'string' },
+    'skip-boost': { type: 'boolean' },
+    json: { type: 'boolean' },
+    svg: { type: 'string' },
+  } as const).values;
   const options: Options = {
-    pairs: intOption('pairs', parsed.values.pairs, 1_000_000, 10, 100_000_000),
-    warmup: intOption('warmup', parsed.values.warmup, 100_000, 0, 100_000_000),
-    slices: intOption('slices', parsed.values.slices, 10, 1, 1000),
-    threadCache: intOption('thread-cache', parsed.values['thread-cache'], 64, 1, 65536),
-    skipBoost: parsed.values['skip-boost'] ?? false,
-    json: parsed.values.json ?? false,
+    pairs: intOption('pairs', args.pairs, 1_000_000, 10, 100_000_000),
+    warmup: intOption('warmup', args.warmup, 100_000, 0, 100_000_000),
+    slices: intOption('slices', args.slices, 10, 1, 1000),
+    threadCache: intOption('thread-cache', args['thread-cache'], 64, 1, 65536),
+    skipBoost: args['skip-boost'] ?? false,
+    json: args.json ?? false,
   };
   if (options.pairs % options.slices !== 0) {
     process.stderr.write(`bench/heap: --pairs (${options.pairs}) must be a multiple of --slices (${options.slices})\n`);
@@ -182,7 +168,7 @@ async function main(): Promise<void> {
     const pair = (name: string, v: number | null) => ({ name, value: v });
     writeBenchCharts(
       'heap',
-      parsed.values.svg,
+      args.svg,
       {
         ...summary,
         samples: {

@@ -4,7 +4,6 @@
 // contended, and death detection (kill / terminate() -> the blocked waiter's
 // "abandoned" return, median of >= 30 rounds). Speed is measured here, never
 // asserted in tests.
-import { parseArgs } from 'node:util';
 import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,6 +23,7 @@ import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 import { barChartSvg, cdfChartSvg, type CdfSeries } from './lib/svg-chart.js';
 import { writeBenchCharts } from './lib/chart-files.js';
 import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const HELP = `Usage: npx tsx bench/mutex.ts [options]
 
@@ -58,33 +58,18 @@ handoverRatioVsFutex <= 2 (median and p90), deathDetectionMsMedianProcess <= 0.5
 deathDetectionMsP90Process <= 2, deathDetectionMsMedianThread <= 2.
 Targets (issue 11): asyncHandoverRatioVsSync <= 1.5, asyncDeathDetectionRatioVsSync <= 1.5.`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/mutex: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-let args;
-try {
-  args = parseArgs({
-    options: {
-      uncontended: { type: 'string' },
-      contended: { type: 'string' },
-      rounds: { type: 'string' },
-      'no-baselines': { type: 'boolean' },
-      'no-async': { type: 'boolean' },
-      'thread-owner': { type: 'string' },
-      json: { type: 'boolean' },
-      svg: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  }).values;
-} catch (error) {
-  fail((error as Error).message);
-}
-if (args.help) {
-  process.stdout.write(HELP + '\n');
-  process.exit(0);
-}
+const cli = benchCli('bench/mutex', HELP, {
+  uncontended: { type: 'string' },
+  contended: { type: 'string' },
+  rounds: { type: 'string' },
+  'no-baselines': { type: 'boolean' },
+  'no-async': { type: 'boolean' },
+  'thread-owner': { type: 'string' },
+  json: { type: 'boolean' },
+  svg: { type: 'string' },
+} as const);
+const args = cli.values;
+const fail: (message: string) => never = cli.fail;
 const UNCONTENDED = intOption('uncontended', args.uncontended, 2_000_000, 1000);
 const CONTENDED = intOption('contended', args.contended, 200_000, 1000);
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);

@@ -9,7 +9,6 @@
 //   3. a consumer whose event loop is blocked 45 s mid-job: how many times the
 //      job went to another consumer meanwhile (ours, BullMQ at its defaults).
 // Speed is measured here, never asserted in tests.
-import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, rmSync } from 'node:fs';
@@ -24,6 +23,7 @@ import { forkTs } from '../tools/ts-spawn.js';
 import { parentDeathEnv } from '../src/workers/parent-death.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { RETAKE_F64, T, T_INTS, TABLE_BYTES, MAX_ROUNDS, monotonicMs, type QueueBenchData, type QueueBenchRole } from './lib/queue-bench-table.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const HELP = `Usage: npx tsx bench/queue.ts [options]
 
@@ -53,43 +53,27 @@ Options:
 Targets (issue 19): throughputRatioVsBullmq >= 20 (100 B), redeliveryMsMedian <= 5,
 redeliveryMsP90 <= 20, blockedConsumerDoubleDeliveries 0.`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/queue: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-let args;
-try {
-  args = parseArgs({
-    options: {
-      jobs: { type: 'string' },
-      'bull-jobs': { type: 'string' },
-      rounds: { type: 'string' },
-      'default-rounds': { type: 'string' },
-      'block-ms': { type: 'string' },
-      'no-bullmq': { type: 'boolean', default: false },
-      'msync-jobs': { type: 'string' },
-      'msync-dir': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      svg: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
-} catch (error) {
-  fail((error as Error).message);
-}
-if (args.values.help) {
-  process.stdout.write(HELP + '\n');
-  process.exit(0);
-}
-const JOBS = intOption('jobs', args.values.jobs, 20_000, 100, 10_000_000);
-const BULL_JOBS = intOption('bull-jobs', args.values['bull-jobs'], 3_000, 100, 1_000_000);
-const ROUNDS = intOption('rounds', args.values.rounds, 20, 1, MAX_ROUNDS - 10);
-const DEFAULT_ROUNDS = intOption('default-rounds', args.values['default-rounds'], 3, 0, 50);
-const BLOCK_MS = intOption('block-ms', args.values['block-ms'], 45_000, 1_000, 600_000);
-const MSYNC_JOBS = intOption('msync-jobs', args.values['msync-jobs'], 500, 0, 1_000_000);
-const MSYNC_DIR = args.values['msync-dir'] ?? tmpdir();
-const JSON_OUT = args.values.json;
+const cli = benchCli('bench/queue', HELP, {
+  jobs: { type: 'string' },
+  'bull-jobs': { type: 'string' },
+  rounds: { type: 'string' },
+  'default-rounds': { type: 'string' },
+  'block-ms': { type: 'string' },
+  'no-bullmq': { type: 'boolean' },
+  'msync-jobs': { type: 'string' },
+  'msync-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  svg: { type: 'string' },
+} as const);
+const args = cli.values;
+const JOBS = intOption('jobs', args.jobs, 20_000, 100, 10_000_000);
+const BULL_JOBS = intOption('bull-jobs', args['bull-jobs'], 3_000, 100, 1_000_000);
+const ROUNDS = intOption('rounds', args.rounds, 20, 1, MAX_ROUNDS - 10);
+const DEFAULT_ROUNDS = intOption('default-rounds', args['default-rounds'], 3, 0, 50);
+const BLOCK_MS = intOption('block-ms', args['block-ms'], 45_000, 1_000, 600_000);
+const MSYNC_JOBS = intOption('msync-jobs', args['msync-jobs'], 500, 0, 1_000_000);
+const MSYNC_DIR = args['msync-dir'] ?? tmpdir();
+const JSON_OUT = args.json;
 const say = (line: string): void => void process.stderr.write(line + '\n');
 
 const path = `/dev/shm/robust-shm-bench-queue-${process.pid}`;
@@ -333,7 +317,7 @@ const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 
 const ms = (s: Summary): { median: number; p90: number; count: number } => ({ median: round(s.median), p90: round(s.p90), count: s.count });
 try {
   let port: number | null = null;
-  if (!args.values['no-bullmq']) {
+  if (!args['no-bullmq']) {
     port = await startRedis();
     if (port === null) say('bench/queue: redis-server is not installed (apt-get install -y redis-server): RobustQueue figures only.');
     else say(`redis-server on 127.0.0.1:${port}`);
@@ -414,7 +398,7 @@ try {
   const killBar = (name: string, k: Summary | null) => ({ name, value: k ? k.median : null, ...(k ? { text: `${round(k.median)} ms (p90 ${round(k.p90)})` } : {}) });
   writeBenchCharts(
     'queue',
-    args.values.svg,
+    args.svg,
     { ...figures, samples: { redeliveryMs: oursKillSamples, bullmqRedeliveryMs1s: bullKill1sSamples, bullmqRedeliveryMsDefault: bullKillDefaultSamples } },
     barChartSvg({
       title: 'RobustQueue vs BullMQ on a local redis-server (same run)',

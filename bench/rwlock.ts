@@ -4,7 +4,6 @@
 // (4 reader processes + 1 writer process), and a reader SIGKILLed while a
 // writer waits -> the writer's entry (glibc: never). Speed is measured here,
 // never asserted in tests.
-import { parseArgs } from 'node:util';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import { barChartSvg } from './lib/svg-chart.js';
 import { writeBenchCharts } from './lib/chart-files.js';
 import { formatTable, median, ratio, summarize } from './lib/stats.js';
 import type { RwBenchData } from './lib/rwlock-bench-participant.js';
+import { benchCli } from './lib/bench-cli.js';
 
 const HELP = `Usage: npx tsx bench/rwlock.ts [options]
 
@@ -43,32 +43,17 @@ Options:
 Targets (issue 13): uncontendedReadRatioVsPthread <= 2, readMostlyRatioVsPthread <= 2
 (pthread reads/s over ours), readerDeathToWriterMsMedian <= 1.`;
 
-function fail(message: string): never {
-  process.stderr.write(`bench/rwlock: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
-let args;
-try {
-  args = parseArgs({
-    options: {
-      uncontended: { type: 'string' },
-      'duration-ms': { type: 'string' },
-      runs: { type: 'string' },
-      rounds: { type: 'string' },
-      'no-baselines': { type: 'boolean' },
-      json: { type: 'boolean' },
-      svg: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  }).values;
-} catch (error) {
-  fail((error as Error).message);
-}
-if (args.help) {
-  process.stdout.write(HELP + '\n');
-  process.exit(0);
-}
+const cli = benchCli('bench/rwlock', HELP, {
+  uncontended: { type: 'string' },
+  'duration-ms': { type: 'string' },
+  runs: { type: 'string' },
+  rounds: { type: 'string' },
+  'no-baselines': { type: 'boolean' },
+  json: { type: 'boolean' },
+  svg: { type: 'string' },
+} as const);
+const args = cli.values;
+const fail: (message: string) => never = cli.fail;
 const UNCONTENDED = intOption('uncontended', args.uncontended, 2_000_000, 1000);
 const DURATION_MS = intOption('duration-ms', args['duration-ms'], 1000, 100);
 const RUNS = intOption('runs', args.runs, 3, 1);
