@@ -144,6 +144,7 @@ const FIGURES: Figure[] = [
   { label: "SIGKILL -> 'abandoned', async vs sync waiter, median", unit: 'ms', bench: 'mutex', ours: 'asyncDeathDetectionMsMedianProcess', c: 'asyncDeathDetectionMs.process.sync.median', cName: 'sync waiter', target: atMost(1.5) },
   { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: 'uncontendedReadNs', c: 'pthreadUncontendedReadNs', cName: 'glibc', target: atMost(2) },
   { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost', target: atMost(0.5) },
+  { label: 'heap free+allocate pair, thread cache 64 (opt-in)', unit: 'ns', bench: 'heap', ours: 'nsPerPairThreadCache', c: 'boostNsPerPair', cName: 'Boost' },
 ];
 /** The number at a dotted path of a summary, or null. */
 function figure(summary: Record<string, unknown> | null | undefined, path: string): number | null {

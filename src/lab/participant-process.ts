@@ -9,6 +9,15 @@ import { runParticipant, type ParticipantConfig } from './participant-loop.js';
 // parked (PR_SET_PDEATHSIG; the lab put its pid in our environment).
 dieWithParent();
 
+// The lab pauses participants with SIGSTOP. When a process group with a
+// stopped member becomes orphaned, the kernel sends the whole group SIGHUP
+// and SIGCONT (POSIX job control, kill_orphaned_pgrp in kernel/exit.c), and
+// a lab started from a script whose shell has gone runs in such a group: a
+// 10,000-kill soak lost one paused participant to that SIGHUP. Our life is
+// the lab's (it kills us, and PR_SET_PDEATHSIG covers its death), not the
+// terminal's, so the hangup is ignored; its SIGCONT only ends the pause early.
+process.on('SIGHUP', () => {});
+
 const [path, configJson] = process.argv.slice(2);
 if (!path || !configJson) {
   process.stderr.write('usage: participant-process.ts <region path> <config JSON>\n');
