@@ -10,8 +10,8 @@
 // dist/ (child processes, or worker threads of one node process). glibc:
 // bench/baseline/contended.c, the same loop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -22,6 +22,7 @@ import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { buildCBaseline } from './lib/baselines.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
+import { writeBenchCharts } from './lib/chart-files.js';
 import { benchCli } from './lib/bench-cli.js';
 
 const USAGE = `Usage: npx tsx bench/contended.ts [options]
@@ -215,10 +216,8 @@ const summaryLine = {
     target: 2,
   }])),
 };
-const svgPath = args.svg ?? fileURLToPath(new URL('./results/contended.svg', import.meta.url));
-mkdirSync(dirname(svgPath), { recursive: true });
-writeFileSync(svgPath.replace(/\.svg$/, '') + '.json', JSON.stringify({ ...summaryLine, roundsByMode: Object.fromEntries(Object.entries(results).map(([m, r]) => [m, { ours: r.ours.rounds, glibc: r.glibc.rounds }])) }, null, 1) + '\n');
-writeFileSync(svgPath, cdfChartSvg({
+const roundsByMode = Object.fromEntries(Object.entries(results).map(([m, r]) => [m, { ours: r.ours.rounds, glibc: r.glibc.rounds }]));
+writeBenchCharts('contended', args.svg, { ...summaryLine, roundsByMode }, cdfChartSvg({
   title: 'Two contenders on one mutex: ns per operation, per round',
   subtitle: `${ROUNDS} rounds x 2 x ${OPS} ops, ${process.version}, load ${summaryLine.load.toFixed(1)}; hand-offs and overlap medians in the legend`,
   xLabel: 'ns per lock/unlock (wall time of the round / ops)',
@@ -227,7 +226,6 @@ writeFileSync(svgPath, cdfChartSvg({
     { name: `glibc, 2 ${mode === 'process' ? 'processes' : 'threads'} (hand-offs ${fix(r.glibc.handoffs.median, 0)}, overlap ${fix(r.glibc.overlap.median, 2)})`, samples: r.glibc.rounds.map((x) => x.nsPerOp) },
   ]),
 }));
-progress(`wrote ${svgPath} and its .json`);
 
 if (args.json) {
   process.stdout.write(JSON.stringify(summaryLine) + '\n');
