@@ -13,12 +13,17 @@ import { fileURLToPath } from 'node:url';
 import { intOption } from '../demos/lib/cli.js';
 import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
 import { barChartSvg, type BarGroup } from './lib/svg-chart.js';
-import { benchCli } from './lib/bench-cli.js';
+import { benchCli, listOption } from './lib/bench-cli.js';
 
 const CHARTS = ['death-split', 'async-handover', 'mutex', 'per-node'] as const;
 type Chart = (typeof CHARTS)[number];
 const NODE_BENCHES = ['mutex', 'contended', 'rwlock', 'heap'] as const;
 type NodeBench = (typeof NODE_BENCHES)[number];
+/** The charts of this Node's run that docs/ shows, copied up from per-node-runs/. */
+const DOCS_CHARTS: Partial<Record<NodeBench, readonly string[]>> = {
+  mutex: ['mutex.svg', 'mutex.json', 'mutex-death.svg', 'mutex-handover.svg'],
+  contended: ['contended.svg', 'contended.json'],
+};
 const thisMajor = Number(process.versions.node.split('.')[0]);
 
 const HELP = `Usage: npm run bench:charts -- [--out <dir>] [--nodes 20,22,24,26] [--rounds <n>] [--quick] [--only <list>]
@@ -61,11 +66,7 @@ const fail: (message: string) => never = cli.fail;
 const quick = Boolean(args.quick);
 const rounds = args.rounds === undefined ? (quick ? 3 : undefined) : intOption('rounds', args.rounds, 30, 1);
 const out = resolve(args.out ?? fileURLToPath(new URL('../docs/charts/', import.meta.url)));
-const only = new Set<Chart>();
-for (const c of (args.only ?? CHARTS.join(',')).split(',').map((s) => s.trim())) {
-  if (!(CHARTS as readonly string[]).includes(c)) fail(`--only: unknown chart '${c}' (expected ${CHARTS.join(', ')})`);
-  only.add(c as Chart);
-}
+const only = new Set<Chart>(listOption('only', args.only, CHARTS, fail));
 const nodes: number[] = [];
 for (const n of (args.nodes ?? '20,22,24,26').split(',').map((s) => s.trim())) {
   if (!/^\d+$/.test(n)) fail(`--nodes: '${n}' is not a Node major`);
@@ -280,13 +281,14 @@ for (const major of runNodes) {
         progress(`Node ${major}: ${bench} exited with ${code}${line ? '' : ' and printed no summary'}`);
       }
     }
-    if (major === docsNode && only.has('mutex') && run.summaries.mutex) {
-      for (const f of ['mutex.svg', 'mutex.json', 'mutex-death.svg', 'mutex-handover.svg']) copyFileSync(join(dir, f), join(out, f));
-      progress(`mutex charts of the Node ${major} run copied to ${out}`);
-    }
-    if (major === docsNode && run.summaries.contended) {
-      for (const f of ['contended.svg', 'contended.json']) copyFileSync(join(dir, f), join(out, f));
-      progress(`the contended chart of the Node ${major} run copied to ${out}`);
+    if (major === docsNode) {
+      for (const bench of benches) {
+        const files = DOCS_CHARTS[bench];
+        // The mutex charts are their own --only entry; the others come with the per-Node series.
+        if (!files || !run.summaries[bench] || (bench === 'mutex' && !only.has('mutex'))) continue;
+        for (const f of files) copyFileSync(join(dir, f), join(out, f));
+        progress(`${bench} charts of the Node ${major} run copied to ${out}`);
+      }
     }
   } catch (error) {
     if (!(error instanceof OtherNodeError)) throw error;

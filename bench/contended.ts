@@ -23,7 +23,7 @@ import { buildCBaseline } from './lib/baselines.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
 import { writeBenchCharts } from './lib/chart-files.js';
-import { benchCli } from './lib/bench-cli.js';
+import { benchCli, listOption } from './lib/bench-cli.js';
 
 const USAGE = `Usage: npx tsx bench/contended.ts [options]
 
@@ -61,12 +61,8 @@ const fail: (message: string) => never = cli.fail;
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const OPS = intOption('ops', args.ops, 100_000, 1);
 const SPIN = args.spin === undefined ? undefined : intOption('spin', args.spin, 100, 0, 1_000_000);
-type Mode = 'process' | 'thread';
-const MODES: Mode[] = [];
-for (const m of (args.only ?? 'process,thread').split(',')) {
-  if (m !== 'process' && m !== 'thread') fail(`--only takes process,thread, got ${m}`);
-  MODES.push(m);
-}
+const MODES = listOption('only', args.only, ['process', 'thread'] as const, fail);
+type Mode = (typeof MODES)[number];
 const progress = (m: string): void => void process.stderr.write(`[contended] ${m}\n`);
 
 const CONTENDER = fileURLToPath(new URL('./lib/contended-contender.mjs', import.meta.url));

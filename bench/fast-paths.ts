@@ -9,14 +9,14 @@
 // the same minutes.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { intOption } from '../demos/lib/cli.js';
 import { buildCBaseline } from './lib/baselines.js';
-import { loadavg } from 'node:os';
-import { barChartSvg } from './lib/svg-chart.js';
+import { benchCli, listOption } from './lib/bench-cli.js';
 import { writeBenchCharts } from './lib/chart-files.js';
 import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
-import { benchCli } from './lib/bench-cli.js';
+import { barChartSvg } from './lib/svg-chart.js';
 
 const USAGE = `Usage: npx tsx bench/fast-paths.ts [options]
 
@@ -50,12 +50,8 @@ const fail: (message: string) => never = cli.fail;
 const ROUNDS = intOption('rounds', args.rounds, 30, 1);
 const PAIRS = intOption('pairs', args.pairs, 1_000_000, 1);
 const RUNS = intOption('runs', args.runs, 2, 1);
-type What = 'mutex' | 'rwlock';
-const WHATS: What[] = [];
-for (const w of (args.only ?? 'mutex,rwlock').split(',')) {
-  if (w !== 'mutex' && w !== 'rwlock') fail(`--only takes mutex,rwlock, got ${w}`);
-  WHATS.push(w);
-}
+const WHATS = listOption('only', args.only, ['mutex', 'rwlock'] as const, fail);
+type What = (typeof WHATS)[number];
 const progress = (m: string): void => { if (!args.json) process.stderr.write(`bench/fast-paths: ${m}\n`); };
 
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));

@@ -2,6 +2,7 @@
 // on this Node or, with --node, on another one (its own build of the addon).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { listOption } from './lib/bench-cli.js';
 import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
 
 const HELP = `Usage: npm run bench -- [--node 22|24|26|<path to node>] [--only mutex,heap,rwlock] [bench options]
@@ -43,8 +44,7 @@ for (let i = 0; i < argv.length; i++) {
     process.exit(0);
   } else if (a === '--node' || a.startsWith('--node=')) nodeSpec = value('--node');
   else if (a === '--only' || a.startsWith('--only=')) {
-    only = value('--only').split(',').map((s) => s.trim());
-    for (const b of only) if (!(BENCHES as readonly string[]).includes(b)) fail(`--only: unknown bench '${b}' (expected ${BENCHES.join(', ')})`);
+    only = listOption('only', value('--only'), BENCHES, fail);
   } else passOn.push(a);
 }
 

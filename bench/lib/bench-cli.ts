@@ -32,3 +32,17 @@ export function benchCli<O extends Options>(name: string, usage: string, options
   }
   return { values: values as BenchValues<O>, fail };
 }
+
+/**
+ * A comma-separated subset of `allowed` (default: all of them), in the order
+ * given, each once; an unknown name fails with the allowed list.
+ */
+export function listOption<T extends string>(name: string, value: string | undefined, allowed: readonly T[], fail: (message: string) => never): T[] {
+  if (value === undefined) return [...allowed];
+  const picked: T[] = [];
+  for (const item of value.split(',').map((s) => s.trim())) {
+    if (!(allowed as readonly string[]).includes(item)) fail(`--${name}: unknown '${item}' (expected ${allowed.join(', ')})`);
+    if (!picked.includes(item as T)) picked.push(item as T);
+  }
+  return picked;
+}
