@@ -4,12 +4,17 @@ import { readFileSync } from 'node:fs';
 import { readThreadStat } from '../../src/locks/owner.js';
 
 export function processRunning(pid: number): boolean {
-  if (!(pid > 0)) return false;
+  return runningStat(pid) !== null;
+}
+
+/** The /proc stat of a task that runs (not a zombie, not gone), or null. */
+function runningStat(pid: number): ReturnType<typeof readThreadStat> {
+  if (!(pid > 0)) return null;
   try {
-    const state = readThreadStat(pid)?.state;
-    return state !== undefined && state !== 'Z' && state !== 'X';
+    const stat = readThreadStat(pid);
+    return stat !== null && stat.state !== 'Z' && stat.state !== 'X' ? stat : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -28,19 +33,12 @@ export interface StartedProcess {
 
 /** Record a process just started (read its start time from /proc now). */
 export function startedProcess(pid: number): StartedProcess {
-  const stat = pid > 0 ? readThreadStat(pid) : null;
-  return { pid, startTime: stat && stat.state !== 'Z' && stat.state !== 'X' ? stat.startTime : null };
+  return { pid, startTime: runningStat(pid)?.startTime ?? null };
 }
 
 /** Is this very process (same pid, same start time) still running? */
 export function startedProcessRunning(p: StartedProcess): boolean {
-  if (p.startTime === null) return false;
-  try {
-    const stat = readThreadStat(p.pid);
-    return stat !== null && stat.state !== 'Z' && stat.state !== 'X' && stat.startTime === p.startTime;
-  } catch {
-    return false;
-  }
+  return p.startTime !== null && runningStat(p.pid)?.startTime === p.startTime;
 }
 
 /** For a hang report: a thread's scheduler state and where in the kernel it sleeps. */

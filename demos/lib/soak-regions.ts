@@ -30,7 +30,6 @@ export interface LaneRound {
 }
 
 export class RegionCreationLane {
-  /** Every creator process ever started. */
   /** Every creator process this lane started (checked for leftovers at the end). */
   readonly processes: StartedProcess[] = [];
   private creator: FleetMember | null = null;
