@@ -213,7 +213,7 @@ function vitest(combo, node, files, env, label, cwd, namePattern) {
       try {
         r = JSON.parse(readFileSync(report, 'utf8'));
       } catch {}
-      const failures = r.testResults.flatMap((file) => file.assertionResults.filter((a) => a.status === 'failed').map((a) => `${file.name.replace(cwd, '')}: ${a.fullName}: ${(a.failureMessages[0] ?? '').split('\n')[0]}`));
+      const failures = r.testResults.flatMap((file) => file.assertionResults.filter((a) => a.status === 'failed').map((a) => `${file.name.replace(cwd, '')}: ${a.fullName}: ${(a.failureMessages[0] ?? '').split('\n').slice(0, 8).join('\n    ')}`));
       if (code !== 0 && failures.length === 0) failures.push(`vitest exited with ${code}: ${output.trim().split('\n').slice(-5).join(' | ')}`);
       const fileSeconds = Object.fromEntries(r.testResults.map((file) => [relative(cwd, file.name), Math.round((file.endTime - file.startTime) / 1000)]));
       resolve({ passed: r.numPassedTests, failed: r.numFailedTests + (code !== 0 && r.numFailedTests === 0 ? 1 : 0), skipped: r.numPendingTests, failures, output, fileSeconds });
