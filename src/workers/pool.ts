@@ -51,6 +51,11 @@ export class CriticalSectionPool<Task, Result, Shared = unknown> {
       minThreads: Math.min(options.minThreads ?? 1, maxThreads),
       // A worker that piscina replaces after an abort must start fresh, never be kept idle for ever.
       idleTimeout: 1_000,
+      // With piscina's default atomics 'sync', a reply read synchronously can
+      // beat postTask's microtask that clears the idle timer, which then
+      // disarms the timer the reply armed: that worker would never retire
+      // (piscina 5.3.2; docs/design.md).
+      atomics: 'disabled',
     });
   }
 
