@@ -25,6 +25,8 @@ export class LabChaos {
   /** Chaos kills that went through. */
   kills = 0;
   private inFlight = 0;
+  /** Slots a step in flight is parking or killing: never picked by a second step. */
+  private readonly targeted = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -61,7 +63,8 @@ export class LabChaos {
   private async step(): Promise<void> {
     if (this.inFlight > 1 || this.host.isClosed()) return; // never let kills pile up behind slow spawns
     const candidates = this.participants.filter(
-      (p): p is Participant => p !== undefined && p.alive && !p.dying && !p.stopped && boardRow(this.objects, p).state !== 'starting',
+      (p): p is Participant =>
+        p !== undefined && !this.targeted.has(p.slot) && p.alive && !p.dying && !p.stopped && boardRow(this.objects, p).state !== 'starting',
     );
     if (candidates.length === 0) return;
     const owner = this.host.ownerSlot();
@@ -70,14 +73,22 @@ export class LabChaos {
     const victim = ownerP && roll < 0.5 ? ownerP : candidates[Math.floor(Math.random() * candidates.length)]!;
     const generation = victim.generation;
     this.inFlight++;
+    this.targeted.add(victim.slot);
     try {
       if (victim !== ownerP && roll > 0.6) await this.host.park(victim.number, roll > 0.9 ? 'heap' : 'ledger');
+      // A park waits up to 10 s (a heap park point is inside the heap lock,
+      // which the thread cache rarely takes): the victim may have died and been
+      // respawned meanwhile (a user's kill, its own crash). Killing that new
+      // incarnation would then skip its respawn, the generation being another,
+      // and the slot stayed dead: chaos ran out of victims and the lab stalled.
+      if (victim.generation !== generation) return;
       const result = await this.host.kill(victim.number, 'chaos killed');
       if (result.ok) {
         this.kills++;
         if (!this.host.isClosed()) this.host.respawn(victim, generation);
       }
     } finally {
+      this.targeted.delete(victim.slot);
       this.inFlight--;
     }
   }
