@@ -31,9 +31,11 @@ const { ThreadCache, reclaimDeadCaches } = threadCache;
 type ThreadCache = threadCache.ThreadCache;
 
 /**
- * SharedHeapOptions.threadCache when not given: 0, off. Issue 17 tried 16 as
- * the default; the lock lab's 200-kill chaos run then stalled (docs/heap.md,
- * "Thread cache"), so the cache stays opt-in.
+ * SharedHeapOptions.threadCache when not given: 0, off. The cache belongs to
+ * a handle, and the blocks a dropped handle cached stay busy while its thread
+ * lives (only dead threads' blocks are given back): a piscina worker that
+ * opens a handle per task, the usual pattern, would run its heap dry
+ * (docs/heap.md, "Thread cache"). So the cache stays opt-in.
  */
 export const DEFAULT_THREAD_CACHE = 0;
 
@@ -77,6 +79,8 @@ export interface SharedHeapOptions {
    * blocks stay busy for every other thread until flushCache(), a full
    * class, or, once their thread is dead, recover() or an allocation that
    * would otherwise run out of memory (both give dead threads' blocks back).
+   * Keep one handle per thread, or call flushCache() before dropping one: a
+   * dropped handle's cached blocks stay busy for as long as its thread lives.
    */
   threadCache?: number;
   /** Options of the heap's RobustMutex handle (liveness interval, spin). */
