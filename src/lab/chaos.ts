@@ -24,8 +24,7 @@ export class LabChaos {
   rate: number;
   /** Chaos kills that went through. */
   kills = 0;
-  private inFlight = 0;
-  /** Slots a step in flight is parking or killing: never picked by a second step. */
+  /** The victims' slots of the steps in flight (one each): never picked by a second step. */
   private readonly targeted = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
 
@@ -57,11 +56,11 @@ export class LabChaos {
   /** Wait for the chaos kills in flight to finish and their victims to be respawned. */
   async settle(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
-    while (this.inFlight > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (this.targeted.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   private async step(): Promise<void> {
-    if (this.inFlight > 1 || this.host.isClosed()) return; // never let kills pile up behind slow spawns
+    if (this.targeted.size > 1 || this.host.isClosed()) return; // never let kills pile up behind slow spawns
     const candidates = this.participants.filter(
       (p): p is Participant =>
         p !== undefined && !this.targeted.has(p.slot) && p.alive && !p.dying && !p.stopped && boardRow(this.objects, p).state !== 'starting',
@@ -72,15 +71,15 @@ export class LabChaos {
     const roll = Math.random();
     const victim = ownerP && roll < 0.5 ? ownerP : candidates[Math.floor(Math.random() * candidates.length)]!;
     const generation = victim.generation;
-    this.inFlight++;
     this.targeted.add(victim.slot);
     try {
       if (victim !== ownerP && roll > 0.6) await this.host.park(victim.number, roll > 0.9 ? 'heap' : 'ledger');
       // A park waits up to 10 s (a heap park point is inside the heap lock,
       // which the thread cache rarely takes): the victim may have died and been
       // respawned meanwhile (a user's kill, its own crash). Killing that new
-      // incarnation would then skip its respawn, the generation being another,
-      // and the slot stayed dead: chaos ran out of victims and the lab stalled.
+      // incarnation would skip its respawn (the generation noted above is the
+      // old one) and leave the slot dead; slot after slot, chaos ran out of
+      // victims and the lab stalled.
       if (victim.generation !== generation) return;
       const result = await this.host.kill(victim.number, 'chaos killed');
       if (result.ok) {
@@ -89,7 +88,6 @@ export class LabChaos {
       }
     } finally {
       this.targeted.delete(victim.slot);
-      this.inFlight--;
     }
   }
 }
