@@ -76,9 +76,12 @@ document.addEventListener('click', (event) => {
   if (button && !button.disabled) void send(button.dataset.command);
 });
 
+// The rate box sends its own changes (below), and a box left for the switch
+// has sent its change first: the lab's rate is the one to use. Reading the box
+// here raced with a view still in flight from before the last rate change,
+// which had just put the old rate back in the box.
 $('chaos-switch').addEventListener('change', (event) => {
-  const rate = Number($('chaos-rate').value);
-  void send(event.target.checked ? `chaos on ${rate}` : 'chaos off');
+  void send(event.target.checked ? 'chaos on' : 'chaos off');
 });
 $('chaos-rate').addEventListener('change', (event) => {
   const rate = Number(event.target.value);
