@@ -70,17 +70,18 @@ export class LabChaos {
     const ownerP = owner === null ? undefined : candidates.find((p) => p.slot === owner);
     const roll = Math.random();
     const victim = ownerP && roll < 0.5 ? ownerP : candidates[Math.floor(Math.random() * candidates.length)]!;
-    const generation = victim.generation;
     this.targeted.add(victim.slot);
     try {
       if (victim !== ownerP && roll > 0.6) await this.host.park(victim.number, roll > 0.9 ? 'heap' : 'ledger');
-      // A park waits up to 10 s (a heap park point is inside the heap lock,
-      // which the thread cache rarely takes): the victim may have died and been
-      // respawned meanwhile (a user's kill, its own crash). Killing that new
-      // incarnation would skip its respawn (the generation noted above is the
-      // old one) and leave the slot dead; slot after slot, chaos ran out of
-      // victims and the lab stalled.
-      if (victim.generation !== generation) return;
+      // The incarnation killed is the one there now, not the one picked: a
+      // park waits up to 10 s (a heap park point is inside the heap lock, which
+      // the thread cache rarely takes), and meanwhile the victim may have died
+      // and been respawned (a user's kill, a soak's requested exit), the park
+      // request then stopping the new one. Noted before the park, the
+      // generation skipped the respawn of the new incarnation and left its slot
+      // dead (slot after slot, the lab stalled); leaving it alone instead left
+      // it parked, holding the locks, for ever.
+      const generation = victim.generation;
       const result = await this.host.kill(victim.number, 'chaos killed');
       if (result.ok) {
         this.kills++;
