@@ -14,6 +14,7 @@ import { intOption } from '../demos/lib/cli.js';
 import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
 import { barChartSvg, type BarGroup } from './lib/svg-chart.js';
 import { benchCli, listOption } from './lib/bench-cli.js';
+import { DEFAULT_THREAD_CACHE } from '../src/heap/heap-operations.js';
 
 const CHARTS = ['death-split', 'async-handover', 'mutex', 'per-node'] as const;
 type Chart = (typeof CHARTS)[number];
@@ -144,8 +145,8 @@ const FIGURES: Figure[] = [
   { label: 'hand-over, acquireAsync() vs acquire(), median', unit: 'ms', bench: 'mutex', ours: 'asyncHandoverMsMedian', c: 'syncHandoverMsMedian', cName: 'acquire()', target: atMost(1.5) },
   { label: "SIGKILL -> 'abandoned', async vs sync waiter, median", unit: 'ms', bench: 'mutex', ours: 'asyncDeathDetectionMsMedianProcess', c: 'asyncDeathDetectionMs.process.sync.median', cName: 'sync waiter', target: atMost(1.5) },
   { label: 'rwlock uncontended read', unit: 'ns', bench: 'rwlock', ours: 'uncontendedReadNs', c: 'pthreadUncontendedReadNs', cName: 'glibc', target: atMost(2) },
-  { label: 'heap free+allocate pair (default)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost', target: atMost(0.5) },
-  { label: 'heap free+allocate pair, thread cache 64 (opt-in)', unit: 'ns', bench: 'heap', ours: 'nsPerPairThreadCache', c: 'boostNsPerPair', cName: 'Boost' },
+  { label: `heap free+allocate pair (default: thread cache ${DEFAULT_THREAD_CACHE})`, unit: 'ns', bench: 'heap', ours: 'nsPerPairThreadCache', c: 'boostNsPerPair', cName: 'Boost', target: atMost(0.5) },
+  { label: 'heap free+allocate pair, lock per operation (threadCache: 0)', unit: 'ns', bench: 'heap', ours: 'nsPerPair', c: 'boostNsPerPair', cName: 'Boost' },
 ];
 /** The number at a dotted path of a summary, or null. */
 function figure(summary: Record<string, unknown> | null | undefined, path: string): number | null {

@@ -14,6 +14,9 @@
 //    9 times poisoned  10 recoveries
 //   12 used bytes (busy blocks incl. headers)  13 free bytes  14 busy blocks  15 free blocks
 //   16 non-empty class mask (bit k: class list k has a block)  17 general free list head
+//   18, 19 identity: two random words written by initialize(), so a thread's
+//          handles on one heap share one thread cache (0, 0: a heap written
+//          before identities, whose handles each keep their own)
 //   20..51 heads of the 32 size-class free lists
 //   52..63 the intent journal (see heap-journal.ts)
 // Then the RobustMutex (128 bytes), then the block-start bitmap (one bit per
@@ -62,6 +65,7 @@ export const H = {
   freeBlocks: 15,
   classMask: 16,
   generalHead: 17,
+  identity: 18,
   classHeads: 20,
   journal: 52,
 } as const;

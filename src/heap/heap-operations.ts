@@ -25,19 +25,20 @@ import { testHooksOf, type HeapHookPoint } from '../test-hooks.js';
 // Module-local copies of imported constants and helpers: under vitest's module
 // runner each use of an imported binding is a getter call (see heap-blocks.ts).
 const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, setPhase } = journal;
-const { BLOCK_HEADER, BUSY, CACHED, H, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
+const { BLOCK_HEADER, BUSY, CACHED, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
 const { poisonAbandonedHeap, poisonHeap } = recovery;
-const { ThreadCache, reclaimDeadCaches } = threadCache;
+const { reclaimDeadCaches, threadCacheOf } = threadCache;
 type ThreadCache = threadCache.ThreadCache;
 
 /**
- * SharedHeapOptions.threadCache when not given: 0, off. The cache belongs to
- * a handle, and the blocks a dropped handle cached stay busy while its thread
- * lives (only dead threads' blocks are given back): a piscina worker that
- * opens a handle per task, the usual pattern, would run its heap dry
- * (docs/heap.md, "Thread cache"). So the cache stays opt-in.
+ * SharedHeapOptions.threadCache when not given: 16 blocks per size class. On
+ * by default because it keeps the heap's guarantees (a dead thread's cached
+ * blocks come back, an abandoned lock is still reported through a cached call)
+ * and the cache is per thread and heap, not per handle, so a worker that
+ * opens a handle per task reuses its earlier tasks' blocks (docs/heap.md,
+ * "Thread cache").
  */
-export const DEFAULT_THREAD_CACHE = 0;
+export const DEFAULT_THREAD_CACHE = 16;
 
 /** Per-call flags, with the Win32 values. */
 export const HeapFlags = {
@@ -68,19 +69,21 @@ export interface SharedHeapOptions {
   /** Never take the lock on this handle, as if each call passed NO_SERIALIZE. */
   noSerialize?: boolean;
   /**
-   * Blocks per size class (payloads up to 512 bytes) that this handle keeps
-   * for its own thread when they are freed, and hands out again without the
+   * Blocks per size class (payloads up to 512 bytes) that freeing through
+   * this handle keeps in the thread's cache of this heap (one per thread and
+   * heap, shared by the thread's handles on it), handed out again without the
    * heap lock (like glibc's tcache or the Windows Low Fragmentation Heap).
-   * When a class's cache is full, half of it is freed under one lock hold.
-   * Default DEFAULT_THREAD_CACHE (0: off). What it keeps: a
-   * cached call does not take the lock but serves only while the lock word is
-   * free (0); a held word, or one whose owner died, sends the call through
-   * the lock, so ERROR_POSSIBLE_DEADLOCK is reported as with the cache off. The price: cached
-   * blocks stay busy for every other thread until flushCache(), a full
-   * class, or, once their thread is dead, recover() or an allocation that
-   * would otherwise run out of memory (both give dead threads' blocks back).
-   * Keep one handle per thread, or call flushCache() before dropping one: a
-   * dropped handle's cached blocks stay busy for as long as its thread lives.
+   * When a class holds this many, half of them are freed under one lock hold;
+   * and a thread never caches more than a sixteenth of the heap's block area.
+   * Default DEFAULT_THREAD_CACHE (16); 0 turns it off for this handle. What it
+   * keeps: a cached call does not take the lock but serves only while the
+   * lock word is free (0); a held word, or one whose owner died, sends the
+   * call through the lock, so ERROR_POSSIBLE_DEADLOCK is reported as with the
+   * cache off. The price: cached blocks stay busy for every other thread until
+   * flushCache(), a full class, or, once their thread is dead, recover() or an
+   * allocation that would otherwise run out of memory (both give dead
+   * threads' blocks back). A heap whose every operation must take the lock
+   * (to stop a thread inside it, as the lab does) sets 0.
    */
   threadCache?: number;
   /** Options of the heap's RobustMutex handle (liveness interval, spin). */
@@ -113,8 +116,12 @@ export class HeapOperations {
   private readonly hook: ((point: HeapHookPoint) => void) | undefined;
   private commitPoint: HeapHookPoint = 'alloc:committed';
   protected readonly maxRequest: number;
-  /** This handle's thread cache (null: off, SharedHeapOptions.threadCache 0). */
+  /** This thread's cache of this heap, shared by its handles (null: off, SharedHeapOptions.threadCache 0). */
   protected readonly cache: ThreadCache | null;
+  /** Blocks per class this handle lets the cache hold (SharedHeapOptions.threadCache). */
+  private readonly cacheLimit: number;
+  /** Bytes the cache may hold: a sixteenth of the block area, so one thread cannot starve the others. */
+  private readonly cacheBytes: number;
   /** An intent of this handle is begun and not yet ended (see leave()). */
   private intentOpen = false;
 
@@ -143,7 +150,9 @@ export class HeapOperations {
     if (!Number.isInteger(limit) || limit < 0 || limit > 1 << 16) {
       throw new InvalidHeapParameterError(`threadCache must be an integer from 0 to 65536, got ${String(limit)}`);
     }
-    this.cache = limit > 0 ? new ThreadCache(this.h, this.u8, byteOffset, limit) : null;
+    this.cache = limit > 0 ? threadCacheOf(this.h) : null;
+    this.cacheLimit = limit;
+    this.cacheBytes = (geometry.end - geometry.first) >> 4;
     this.lockWord = geometry.mutexOffset >> 2;
   }
   /** The heap lock's futex word, as an index into `h`. */
@@ -156,7 +165,7 @@ export class HeapOperations {
     const cache = this.cache;
     if (cache !== null && size > 0 && size <= 512 && Number.isInteger(size) && this.cacheMayServe()) {
       const list = cache.lists[classOf(blockSizeFor(size))]!;
-      if (list.length > 0) return cache.take(list, size, (flags & HeapFlags.ZERO_MEMORY) !== 0);
+      if (list.length > 0) return this.byteOffset + cache.take(this.h, this.u8, list, size, (flags & HeapFlags.ZERO_MEMORY) !== 0) + BLOCK_HEADER;
     }
     try {
       this.checkRequest(size);
@@ -219,10 +228,21 @@ export class HeapOperations {
         // size word or its bitmap bit while it is busy (others only read them).
         const b = this.blockOf(offset);
         const word = this.blocks.sizeFlags(b);
-        if ((word & SIZE_MASK) <= SMALL_MAX_BLOCK) {
-          const list = cache.lists[classOf(word & SIZE_MASK)]!;
-          if (list.length >= cache.limit) this.flushCached(cache, list, list.length - (cache.limit >> 1), flags);
-          cache.keep(list, b, word);
+        const blockSize = word & SIZE_MASK;
+        // Only a plainly busy block of a small size that fits the heap is cached;
+        // any other size word (overwritten: a stray flag, a size no block has)
+        // goes through the lock, which reports the corruption and poisons the
+        // heap as it does with the cache off.
+        if (
+          (word & 15) === BUSY &&
+          blockSize >= MIN_BLOCK &&
+          blockSize <= SMALL_MAX_BLOCK &&
+          blockSize <= this.geometry.end - b &&
+          cache.bytes + blockSize <= this.cacheBytes
+        ) {
+          const list = cache.lists[classOf(blockSize)]!;
+          if (list.length >= this.cacheLimit) this.flushCached(cache, list, list.length - (this.cacheLimit >> 1), flags);
+          cache.keep(this.h, list, b, word);
           return true;
         }
       } catch (error) {
@@ -317,7 +337,11 @@ export class HeapOperations {
     }
   }
 
-  /** Return every block of this handle's thread cache to the heap (one lock hold). False on failure (see lastError). */
+  /**
+   * Return every block of this thread's cache of this heap (shared by the
+   * thread's handles on it) to the heap, under one lock hold. False on failure
+   * (see lastError).
+   */
   flushCache(flags = 0): boolean {
     const cache = this.cache;
     if (cache === null || cache.count === 0) return true;
@@ -348,8 +372,9 @@ export class HeapOperations {
 
   private freeCachedLocked(cache: ThreadCache, list: number[], count: number): void {
     for (const b of cache.oldest(list, count)) {
+      const blockSize = this.blocks.sizeFlags(b) & SIZE_MASK;
       this.freeLocked(b, false);
-      cache.count--;
+      cache.forget(blockSize);
     }
   }
 

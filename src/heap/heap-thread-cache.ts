@@ -1,7 +1,15 @@
 // The thread cache (SharedHeapOptions.threadCache): per size class, the small
-// blocks one handle's thread freed and keeps for itself, handed out again
-// without the heap lock (like glibc's tcache or the Windows Low Fragmentation
-// Heap).
+// blocks a thread freed and keeps for itself, handed out again without the
+// heap lock (like glibc's tcache or the Windows Low Fragmentation Heap).
+//
+// One cache per thread and heap, shared by all of that thread's handles on the
+// heap: a piscina worker that opens a new handle per task must find the blocks
+// its earlier tasks cached, or every dropped handle strands them (they stay
+// busy while the thread lives). Module state is per thread (every worker has
+// its own module instances), so a Map keyed by the heap's identity words
+// (written by initialize()) is exactly "this thread's cache of this heap",
+// whichever mapping or byte offset a handle sees the heap through: cached
+// blocks are heap-relative.
 //
 // A cached block stays BUSY in the chain, so no other thread can take it; its
 // size word also carries CACHED, and the words a free block would use for its
@@ -19,37 +27,31 @@ import type { HeapGeometry } from './heap-layout.js';
 
 // Module-local copies: under vitest's module runner each use of an imported
 // binding is a getter call (see heap-blocks.ts).
-const { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, MIN_BLOCK, SIZE_MASK, badFlags } = layout;
+const { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, H, MIN_BLOCK, SIZE_MASK, badFlags } = layout;
 const threadIdentity = currentThreadIdentity;
 
 export class ThreadCache {
-  /** Per size class, the heap-relative blocks this handle's thread freed and keeps, oldest first. */
-  readonly lists: number[][];
-  /** Blocks per class; a full class is half flushed before it takes one more. */
-  readonly limit: number;
+  /** Per size class, the heap-relative blocks this thread freed and keeps, oldest first. */
+  readonly lists: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
   /** Blocks held over all classes (busy for everyone else). */
   count = 0;
-  private readonly h: Int32Array;
-  private readonly u8: Uint8Array;
-  private readonly byteOffset: number;
+  /** Bytes held over all classes, block headers included. */
+  bytes = 0;
 
-  constructor(h: Int32Array, u8: Uint8Array, byteOffset: number, limit: number) {
-    this.h = h;
-    this.u8 = u8;
-    this.byteOffset = byteOffset;
-    this.limit = limit;
-    this.lists = Array.from({ length: CLASS_COUNT }, () => []);
-  }
-
-  /** Hand out the newest block of `list` for `size` payload bytes; the payload's byte offset in the buffer. */
-  take(list: number[], size: number, zero: boolean): number {
+  /**
+   * Take the newest block of `list` for `size` payload bytes and mark it
+   * plainly busy in `h`; the heap-relative block.
+   */
+  take(h: Int32Array, u8: Uint8Array, list: number[], size: number, zero: boolean): number {
     const b = list.pop()!;
-    this.count--;
     const w = b >> 2;
-    this.h[w + B.requested] = size;
-    Atomics.store(this.h, w, this.h[w]! & ~CACHED);
-    if (zero) this.u8.fill(0, b + BLOCK_HEADER, b + BLOCK_HEADER + size);
-    return this.byteOffset + b + BLOCK_HEADER;
+    const word = h[w]!;
+    this.count--;
+    this.bytes -= word & SIZE_MASK;
+    h[w + B.requested] = size;
+    Atomics.store(h, w, word & ~CACHED);
+    if (zero) u8.fill(0, b + BLOCK_HEADER, b + BLOCK_HEADER + size);
+    return b;
   }
 
   /**
@@ -57,23 +59,51 @@ export class ThreadCache {
    * it; the caller made room. The owner's identity goes into the block first,
    * the CACHED flag last, so whoever sees the flag also sees whose it is.
    */
-  keep(list: number[], b: number, word: number): void {
+  keep(h: Int32Array, list: number[], b: number, word: number): void {
     const me = threadIdentity();
     const w = b >> 2;
-    this.h[w + B.next] = me.tid;
-    this.h[w + B.prev] = me.startTime;
-    Atomics.store(this.h, w, word | CACHED);
+    h[w + B.next] = me.tid;
+    h[w + B.prev] = me.startTime;
+    Atomics.store(h, w, word | CACHED);
     list.push(b);
     this.count++;
+    this.bytes += word & SIZE_MASK;
   }
 
   /**
    * Remove and return the oldest `count` blocks of `list`. The caller frees
-   * them under the heap lock and lowers `count` as each one is freed.
+   * them under the heap lock and calls forget() as each one is freed.
    */
   oldest(list: number[], count: number): number[] {
     return list.splice(0, count);
   }
+
+  /** One block of `blockSize` bytes taken by oldest() is back in the heap. */
+  forget(blockSize: number): void {
+    this.count--;
+    this.bytes -= blockSize;
+  }
+}
+
+/** This thread's caches, by heap identity (see the top of this file). */
+const threadCaches = new Map<string, ThreadCache>();
+
+/**
+ * This thread's cache of the heap whose header `h` starts with: shared with the
+ * thread's other handles on it, or the handle's own for a heap written before
+ * heaps had identities.
+ */
+export function threadCacheOf(h: Int32Array): ThreadCache {
+  const high = h[H.identity]!;
+  const low = h[H.identity + 1]!;
+  if (high === 0 && low === 0) return new ThreadCache();
+  const key = `${high}:${low}`;
+  let cache = threadCaches.get(key);
+  if (cache === undefined) {
+    cache = new ThreadCache();
+    threadCaches.set(key, cache);
+  }
+  return cache;
 }
 
 /** recover(): cached blocks whose thread is dead go back to the heap (their size word loses BUSY|CACHED). */

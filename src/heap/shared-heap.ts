@@ -112,6 +112,13 @@ export class SharedHeap extends HeapOperations {
     h[H.bitmapOffset] = geometry.bitmapOffset;
     h[H.bitmapWords] = geometry.bitmapWords;
     h[H.mutexOffset] = geometry.mutexOffset;
+    // A new identity even where a heap stood before: a thread's cache of the
+    // old heap (keyed by identity) must never hand out blocks of this one.
+    // (Drawn into a private array: Node 26 refuses a view of shared memory.)
+    // The low bit set: never (0, 0), which means "no identity".
+    const identity = crypto.getRandomValues(new Int32Array(2));
+    identity[0]! |= 1;
+    h.set(identity, H.identity);
     RobustMutex.initialize(buffer, byteOffset + geometry.mutexOffset, { policy: 'posix' });
     new HeapBlocks(h, geometry).format();
     Atomics.store(h, H.version, HEAP_LAYOUT_VERSION);

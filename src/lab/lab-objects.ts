@@ -69,7 +69,10 @@ export function openLabObjects(region: NamedObjectHost, onInsideHeapLock?: (poin
     log: LabLog.open(region, 'lab'),
     lot: ParkingLot.open(region, 'lab', MAX_PARTICIPANTS),
     heapLot: ParkingLot.open(region, 'lab-heap', MAX_PARTICIPANTS),
-    heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES, onInsideHeapLock ? withTestHooks({}, { onInsideHeapLock }) : {}),
+    // No thread cache: the lab parks participants inside the heap lock, and a
+    // cached alloc or free never takes it, so a park would wait for the rare
+    // call that does.
+    heap: SharedHeap.open(region, 'lab-records', LAB_HEAP_BYTES, onInsideHeapLock ? withTestHooks({ threadCache: 0 }, { onInsideHeapLock }) : { threadCache: 0 }),
     guard: OwnershipGuard.open(region, 'lab-ledger'),
     fates: FateBoard.open(region, 'lab', MAX_PARTICIPANTS),
     jobs: RobustQueue.open(region, 'lab-jobs', { capacity: LAB_QUEUE_CAPACITY, maxJobBytes: 32 }),
