@@ -262,4 +262,32 @@ describe('SharedHeap: owner killed inside the heap lock', () => {
     expect(heap.validate().problems).toEqual([]);
     expectIntact(heap, live);
   });
+
+  it('an allocation that would run out of memory first takes back a dead thread\'s cached blocks, without recover()', { timeout: 30_000 }, async () => {
+    const sab = new SharedArrayBuffer(HEAP_BYTES + 4096);
+    ParkingLot.initialize(sab, 0, 1);
+    const heap = SharedHeap.initialize(sab, 1024, HEAP_BYTES, { threadCache: 0 });
+    const blocks: number[] = [];
+    for (let o = heap.alloc(100); o !== 0; o = heap.alloc(100)) blocks.push(o);
+    expect(heap.lastError?.code).toBe('ERROR_NOT_ENOUGH_MEMORY');
+    const data: HeapParticipantData = { buffer: sab, heapOffset: heap.byteOffset, lotOffset: 0, slot: 0, parkAt: 'free:intent', threadCache: 16 };
+    const worker = resources.worker(participantUrl, data);
+    await nextFrom(worker, (m) => m === 'ready');
+    const handedOver = blocks.splice(0, 8);
+    for (const [i, offset] of handedOver.entries()) {
+      request(worker, { id: 200 + i, cmd: 'free', offset });
+      expect(await nextFrom<HeapReply>(worker, (m) => m.id === 200 + i)).toMatchObject({ result: true });
+    }
+    const cached = () => heap.walk().filter((e) => e.state === 'cached').map((e) => e.offset);
+    expect(cached().sort((a, b) => a - b)).toEqual([...handedOver].sort((a, b) => a - b));
+    // Its thread is alive: its cache is its own, and the heap is still full.
+    expect(heap.alloc(100)).toBe(0);
+    expect(heap.lastError?.code).toBe('ERROR_NOT_ENOUGH_MEMORY');
+    await worker.terminate();
+    const o = heap.alloc(100);
+    expect(handedOver).toContain(o);
+    expect(cached()).toEqual([]);
+    expect(heap.stats()).toMatchObject({ poisoned: false, busyBlocks: blocks.length + 1 });
+    expect(heap.validate().problems).toEqual([]);
+  });
 });
