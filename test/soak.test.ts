@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openRegion } from '../src/shm/region.js';
 import { Ledger } from '../src/workers/ledger.js';
+import { RobustMutex } from '../src/locks/robust-mutex.js';
 
 const SOAK = new URL('../demos/soak.ts', import.meta.url);
 const id = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -115,7 +116,21 @@ describe('the soak', () => {
       const offset = mapped.find('ledger:lab');
       if (offset !== undefined && !ledger) ledger = Ledger.at(mapped.buffer, offset);
     }
+    // Under the ledger's own lock, so no transfer is in flight: a transfer's journal holds before-images
+    // of its two balances, and a repair after its owner's death writes them back, which undid a coin
+    // taken mid-transfer (the soak then ran on to this test's time limit). If the lock comes back
+    // abandoned, this test repairs it as a participant would, then takes the coin.
+    const lock = RobustMutex.open(mapped!, 'lab-ledger', { policy: 'posix' });
+    const took = lock.acquire(60_000);
+    if (!took.owned) throw new Error(`the ledger lock: ${took.status}`);
+    if (took.abandoned) {
+      ledger!.repair();
+      lock.markConsistent();
+    }
+    expect(ledger!.checkInvariant().holds).toBe(true);
     Atomics.sub(new Int32Array(mapped!.buffer, mapped!.find('ledger:lab')! + 64 * 4, 1), 0, 1);
+    expect(ledger!.checkInvariant().holds).toBe(false);
+    lock.release();
     const corruptedAt = Date.now();
     const code = await closed;
     const stoppedAfterMs = Date.now() - corruptedAt;
