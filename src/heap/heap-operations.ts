@@ -25,9 +25,9 @@ import { testHooksOf, type HeapHookPoint } from '../test-hooks.js';
 // Module-local copies of imported constants and helpers: under vitest's module
 // runner each use of an imported binding is a getter call (see heap-blocks.ts).
 const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, setPhase } = journal;
-const { BLOCK_HEADER, BUSY, CACHED, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
+const { BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
 const { poisonAbandonedHeap, poisonHeap } = recovery;
-const { reclaimDeadCaches, threadCacheOf } = threadCache;
+const { ThreadCache, reclaimDeadCaches, threadCacheOf } = threadCache;
 type ThreadCache = threadCache.ThreadCache;
 
 /**
@@ -75,15 +75,19 @@ export interface SharedHeapOptions {
    * heap lock (like glibc's tcache or the Windows Low Fragmentation Heap).
    * When a class holds this many, half of them are freed under one lock hold;
    * and a thread never caches more than a sixteenth of the heap's block area.
-   * Default DEFAULT_THREAD_CACHE (16); 0 turns it off for this handle. What it
+   * Default DEFAULT_THREAD_CACHE (16), except on a heap written by a version
+   * before heap identities (0 there, as it was); 0 means this handle neither
+   * keeps nor serves blocks, though its flushCache() and an allocation that
+   * runs out still give back the thread's cached blocks. What it
    * keeps: a cached call does not take the lock but serves only while the
    * lock word is free (0); a held word, or one whose owner died, sends the
    * call through the lock, so ERROR_POSSIBLE_DEADLOCK is reported as with the
    * cache off. The price: cached blocks stay busy for every other thread until
-   * flushCache(), a full class, or, once their thread is dead, recover() or an
-   * allocation that would otherwise run out of memory (both give dead
-   * threads' blocks back). A heap whose every operation must take the lock
-   * (to stop a thread inside it, as the lab does) sets 0.
+   * flushCache(), a full class, an allocation of that thread that would run
+   * out, or, once their thread is dead, recover() or any allocation that
+   * would otherwise run out of memory (both give dead threads' blocks back).
+   * A heap whose every operation must take the lock (to stop a thread inside
+   * it, as the lab does) sets 0.
    */
   threadCache?: number;
   /** Options of the heap's RobustMutex handle (liveness interval, spin). */
@@ -116,10 +120,18 @@ export class HeapOperations {
   private readonly hook: ((point: HeapHookPoint) => void) | undefined;
   private commitPoint: HeapHookPoint = 'alloc:committed';
   protected readonly maxRequest: number;
-  /** This thread's cache of this heap, shared by its handles (null: off, SharedHeapOptions.threadCache 0). */
+  /**
+   * This thread's cache of this heap, shared by its handles, whatever their
+   * own threadCache (a handle with 0 neither keeps nor serves blocks, but
+   * flushCache() and running out still give the thread's blocks back). Null
+   * only on a heap without identity words whose handle has the cache off.
+   */
   protected readonly cache: ThreadCache | null;
-  /** Blocks per class this handle lets the cache hold (SharedHeapOptions.threadCache). */
+  /** Blocks per class this handle lets the cache hold (SharedHeapOptions.threadCache; 0: it does not use it). */
   private readonly cacheLimit: number;
+  /** The heap's identity words when this handle attached: a heap written anew since is not the one cached for. */
+  private readonly identityHigh: number;
+  private readonly identityLow: number;
   /** Bytes the cache may hold: a sixteenth of the block area, so one thread cannot starve the others. */
   private readonly cacheBytes: number;
   /** An intent of this handle is begun and not yet ended (see leave()). */
@@ -146,11 +158,17 @@ export class HeapOperations {
       this.blocks.onCommit = () => hook(this.commitPoint);
     }
     this.maxRequest = geometry.end - geometry.first - BLOCK_HEADER;
-    const limit = options.threadCache ?? DEFAULT_THREAD_CACHE;
+    this.identityHigh = this.h[H.identity]!;
+    this.identityLow = this.h[H.identity + 1]!;
+    // A heap written before identities: its handles cannot share a cache, and
+    // a cache per handle strands a dropped handle's blocks, so it stays off
+    // unless asked for, as it was then.
+    const anonymous = this.identityHigh === 0 && this.identityLow === 0;
+    const limit = options.threadCache ?? (anonymous ? 0 : DEFAULT_THREAD_CACHE);
     if (!Number.isInteger(limit) || limit < 0 || limit > 1 << 16) {
       throw new InvalidHeapParameterError(`threadCache must be an integer from 0 to 65536, got ${String(limit)}`);
     }
-    this.cache = limit > 0 ? threadCacheOf(this.h) : null;
+    this.cache = !anonymous ? threadCacheOf(this.identityHigh, this.identityLow) : limit > 0 ? new ThreadCache() : null;
     this.cacheLimit = limit;
     this.cacheBytes = (geometry.end - geometry.first) >> 4;
     this.lockWord = geometry.mutexOffset >> 2;
@@ -163,9 +181,13 @@ export class HeapOperations {
   /** Allocate `size` bytes; the payload's byte offset in the buffer, or 0 on failure (see lastError). */
   alloc(size: number, flags = 0): number {
     const cache = this.cache;
-    if (cache !== null && size > 0 && size <= 512 && Number.isInteger(size) && this.cacheMayServe()) {
-      const list = cache.lists[classOf(blockSizeFor(size))]!;
-      if (list.length > 0) return this.byteOffset + cache.take(this.h, this.u8, list, size, (flags & HeapFlags.ZERO_MEMORY) !== 0) + BLOCK_HEADER;
+    if (cache !== null && this.cacheLimit > 0 && size > 0 && size <= 512 && Number.isInteger(size) && this.cacheMayServe()) {
+      const blockSize = blockSizeFor(size);
+      const k = classOf(blockSize);
+      if (cache.lists[k]!.length > 0) {
+        const b = cache.take(this.h, this.u8, k, blockSize, size, (flags & HeapFlags.ZERO_MEMORY) !== 0);
+        if (b !== 0) return this.byteOffset + b + BLOCK_HEADER;
+      }
     }
     try {
       this.checkRequest(size);
@@ -177,14 +199,14 @@ export class HeapOperations {
         this.hook?.('alloc:intent');
         let b = this.blocks.allocate(blockSize, size, 'a');
         if (b === 0) {
-          // Out of luck: give back this thread's cached blocks, join free neighbours, try once more.
-          if (cache !== null && cache.count > 0) {
-            for (const list of cache.lists) this.freeCachedLocked(cache, list, list.length);
+          // Out of luck: give back this thread's cached blocks and dead
+          // threads', join free neighbours, try once more (the flush ends
+          // intents of its own: this one is begun again, open for the rest).
+          if (this.flushOwnCacheLocked()) {
             this.begin(JournalOp.ALLOC, size);
+            this.commitPoint = 'alloc:committed';
           }
-          // Dead threads' cached blocks come back too (recover() does the same).
-          reclaimDeadCaches(this.h, this.geometry);
-          this.blocks.rebuild(true);
+          this.reclaimAndRebuild();
           b = this.blocks.allocate(blockSize, size, 'a');
         }
         if (b === 0) {
@@ -215,36 +237,22 @@ export class HeapOperations {
    */
   private cacheMayServe(): boolean {
     const h = this.h;
-    return h[this.lockWord] === 0 && h[H.poisoned] === 0;
+    return h[this.lockWord] === 0 && h[H.poisoned] === 0 && this.sameIdentity();
+  }
+
+  /** The heap still carries the identity this handle attached to (not written anew since). */
+  private sameIdentity(): boolean {
+    const h = this.h;
+    return h[H.identity] === this.identityHigh && h[H.identity + 1] === this.identityLow;
   }
 
   /** Free a block; false on failure (see lastError). */
   free(offset: number, flags = 0): boolean {
     const cache = this.cache;
     // A lock whose owner died: the locked path below takes it and reports ERROR_POSSIBLE_DEADLOCK.
-    if (cache !== null && this.cacheMayServe()) {
+    if (cache !== null && this.cacheLimit > 0 && this.cacheMayServe()) {
       try {
-        // Unlocked checks are sound here: only this block's owner may change its
-        // size word or its bitmap bit while it is busy (others only read them).
-        const b = this.blockOf(offset);
-        const word = this.blocks.sizeFlags(b);
-        const blockSize = word & SIZE_MASK;
-        // Only a plainly busy block of a small size that fits the heap is cached;
-        // any other size word (overwritten: a stray flag, a size no block has)
-        // goes through the lock, which reports the corruption and poisons the
-        // heap as it does with the cache off.
-        if (
-          (word & 15) === BUSY &&
-          blockSize >= MIN_BLOCK &&
-          blockSize <= SMALL_MAX_BLOCK &&
-          blockSize <= this.geometry.end - b &&
-          cache.bytes + blockSize <= this.cacheBytes
-        ) {
-          const list = cache.lists[classOf(blockSize)]!;
-          if (list.length >= this.cacheLimit) this.flushCached(cache, list, list.length - (this.cacheLimit >> 1), flags);
-          cache.keep(this.h, list, b, word);
-          return true;
-        }
+        if (this.freeIntoCache(cache, offset, flags)) return true;
       } catch (error) {
         return this.failed(error, flags, false);
       }
@@ -260,6 +268,45 @@ export class HeapOperations {
     } catch (error) {
       return this.failed(error, flags, false);
     }
+  }
+
+  /**
+   * Keep a freed small block in the thread's cache; false when it is not one
+   * to keep, for the locked path to free (or to report).
+   */
+  private freeIntoCache(cache: ThreadCache, offset: number, flags: number): boolean {
+    let b: number;
+    try {
+      // Unlocked checks are sound here: only this block's owner may change its
+      // size word or its bitmap bit while it is busy (others only read them).
+      // Only a rebuild (another thread's recover() or out-of-memory retry)
+      // rewrites the bitmap, and may make a good offset look bad for an
+      // instant: the locked path checks again.
+      b = this.blockOf(offset);
+    } catch (error) {
+      if (error instanceof HeapError) return false;
+      throw error;
+    }
+    const word = this.blocks.sizeFlags(b);
+    const blockSize = word & SIZE_MASK;
+    // Only a plainly busy block of a small size that fits the heap is cached;
+    // any other size word (overwritten: a stray flag, a size no block has)
+    // goes through the lock, which reports the corruption and poisons the
+    // heap as it does with the cache off.
+    if (
+      (word & 15) !== BUSY ||
+      blockSize < MIN_BLOCK ||
+      blockSize > SMALL_MAX_BLOCK ||
+      blockSize > this.geometry.end - b ||
+      cache.bytes + blockSize > this.cacheBytes
+    ) {
+      return false;
+    }
+    const k = classOf(blockSize);
+    const list = cache.lists[k]!;
+    if (list.length >= this.cacheLimit) this.flushCached(cache, k, list.length - (this.cacheLimit >> 1), flags);
+    cache.keep(this.h, list, b, word, blockSize);
+    return true;
   }
 
   /**
@@ -294,7 +341,12 @@ export class HeapOperations {
         this.commitPoint = 'realloc:allocated';
         let y = this.blocks.allocate(blockSize, size, 'a');
         if (y === 0) {
-          this.blocks.rebuild(true);
+          // As in alloc(): the thread's and dead threads' cached blocks first.
+          if (this.flushOwnCacheLocked()) {
+            this.begin(JournalOp.REALLOC_MOVE, size);
+            this.commitPoint = 'realloc:allocated';
+          }
+          this.reclaimAndRebuild();
           y = this.blocks.allocate(blockSize, size, 'a');
         }
         if (y === 0) {
@@ -348,7 +400,7 @@ export class HeapOperations {
     try {
       const locked = this.enter(flags);
       try {
-        for (const list of cache.lists) this.freeCachedLocked(cache, list, list.length);
+        this.flushOwnCacheLocked();
       } finally {
         this.leave(locked);
       }
@@ -360,22 +412,46 @@ export class HeapOperations {
 
   // ---- internals ------------------------------------------------------------------
 
-  /** Free the oldest `count` blocks of one cache list under one lock hold. */
-  private flushCached(cache: ThreadCache, list: number[], count: number, flags: number): void {
+  /** Free the oldest `count` blocks of cache class `k` under one lock hold. */
+  private flushCached(cache: ThreadCache, k: number, count: number, flags: number): void {
     const locked = this.enter(flags);
     try {
-      this.freeCachedLocked(cache, list, count);
+      this.freeCachedLocked(cache, k, count);
     } finally {
       this.leave(locked);
     }
   }
 
-  private freeCachedLocked(cache: ThreadCache, list: number[], count: number): void {
-    for (const b of cache.oldest(list, count)) {
-      const blockSize = this.blocks.sizeFlags(b) & SIZE_MASK;
-      this.freeLocked(b, false);
+  /**
+   * The lock is held: free every block of the thread's cache of this heap.
+   * False when there was nothing to free, or the heap was written anew since
+   * this handle attached (its cached blocks went with the old heap).
+   */
+  private flushOwnCacheLocked(): boolean {
+    const cache = this.cache;
+    if (cache === null || cache.count === 0 || !this.sameIdentity()) return false;
+    for (let k = 0; k < CLASS_COUNT; k++) this.freeCachedLocked(cache, k, cache.lists[k]!.length);
+    return true;
+  }
+
+  private freeCachedLocked(cache: ThreadCache, k: number, count: number): void {
+    const list = cache.lists[k]!;
+    const blockSize = (k + 2) << 4;
+    for (let i = 0; i < count && list.length > 0; i++) {
+      // Off the list and out of the counts before its free begins: once the
+      // intent is written the free rolls forward whatever happens, and an
+      // exception leaves the blocks not yet begun listed and counted.
+      const b = list.shift()!;
       cache.forget(blockSize);
+      // A byte copy of the heap shares its identity: free only what this thread cached here.
+      if (cache.isMine(this.h, b, blockSize)) this.freeLocked(b, false);
     }
+  }
+
+  /** Out of memory, the lock held and an intent open: dead threads' cached blocks come back (recover() does the same), free neighbours join. */
+  private reclaimAndRebuild(): void {
+    reclaimDeadCaches(this.h, this.geometry);
+    this.blocks.rebuild(true);
   }
 
   /**

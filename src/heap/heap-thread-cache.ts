@@ -19,15 +19,15 @@
 // lives in that thread's JavaScript heap and died with it.
 //
 // Freeing cached blocks back to the heap needs the heap lock and the journal:
-// HeapOperations does that (flushCache, and a full class in free()), taking
-// the oldest blocks with oldest().
+// HeapOperations does that (flushCache, a full class in free(), an allocation
+// that would run out), oldest blocks first.
 import { currentThreadIdentity, ownerLiveness } from '../locks/owner.js';
 import * as layout from './heap-layout.js';
 import type { HeapGeometry } from './heap-layout.js';
 
 // Module-local copies: under vitest's module runner each use of an imported
 // binding is a getter call (see heap-blocks.ts).
-const { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, H, MIN_BLOCK, SIZE_MASK, badFlags } = layout;
+const { B, BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, MIN_BLOCK, SIZE_MASK, badFlags } = layout;
 const threadIdentity = currentThreadIdentity;
 
 export class ThreadCache {
@@ -35,31 +35,35 @@ export class ThreadCache {
   readonly lists: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
   /** Blocks held over all classes (busy for everyone else). */
   count = 0;
-  /** Bytes held over all classes, block headers included. */
+  /** Bytes held over all classes, block headers included (counted by class, never read from the heap). */
   bytes = 0;
 
   /**
-   * Take the newest block of `list` for `size` payload bytes and mark it
-   * plainly busy in `h`; the heap-relative block.
+   * Take the newest block of class `k` (`blockSize` bytes) for `size` payload
+   * bytes and mark it plainly busy; the heap-relative block, or 0 when that
+   * entry was not this thread's cached block in this heap (then it is
+   * dropped). Only a byte copy of the heap, which shares its identity, can
+   * make an entry foreign: handing it out would give away a block the copy
+   * holds for someone else.
    */
-  take(h: Int32Array, u8: Uint8Array, list: number[], size: number, zero: boolean): number {
-    const b = list.pop()!;
+  take(h: Int32Array, u8: Uint8Array, k: number, blockSize: number, size: number, zero: boolean): number {
+    const b = this.lists[k]!.pop()!;
+    this.forget(blockSize);
+    if (!this.isMine(h, b, blockSize)) return 0;
     const w = b >> 2;
-    const word = h[w]!;
-    this.count--;
-    this.bytes -= word & SIZE_MASK;
     h[w + B.requested] = size;
-    Atomics.store(h, w, word & ~CACHED);
+    Atomics.store(h, w, blockSize | BUSY);
     if (zero) u8.fill(0, b + BLOCK_HEADER, b + BLOCK_HEADER + size);
     return b;
   }
 
   /**
-   * Keep the busy block `b` (size word `word`) in `list` instead of freeing
-   * it; the caller made room. The owner's identity goes into the block first,
-   * the CACHED flag last, so whoever sees the flag also sees whose it is.
+   * Keep the busy block `b` (size word `word`, `blockSize` bytes) in `list`
+   * instead of freeing it; the caller made room. The owner's identity goes
+   * into the block first, the CACHED flag last, so whoever sees the flag also
+   * sees whose it is.
    */
-  keep(h: Int32Array, list: number[], b: number, word: number): void {
+  keep(h: Int32Array, list: number[], b: number, word: number, blockSize: number): void {
     const me = threadIdentity();
     const w = b >> 2;
     h[w + B.next] = me.tid;
@@ -67,18 +71,17 @@ export class ThreadCache {
     Atomics.store(h, w, word | CACHED);
     list.push(b);
     this.count++;
-    this.bytes += word & SIZE_MASK;
+    this.bytes += blockSize;
   }
 
-  /**
-   * Remove and return the oldest `count` blocks of `list`. The caller frees
-   * them under the heap lock and calls forget() as each one is freed.
-   */
-  oldest(list: number[], count: number): number[] {
-    return list.splice(0, count);
+  /** Is `b` a block of `blockSize` bytes that this thread cached (BUSY|CACHED, its identity inside)? */
+  isMine(h: Int32Array, b: number, blockSize: number): boolean {
+    const w = b >> 2;
+    const me = threadIdentity();
+    return h[w] === (blockSize | BUSY | CACHED) && h[w + B.next] === me.tid && h[w + B.prev] === (me.startTime | 0);
   }
 
-  /** One block of `blockSize` bytes taken by oldest() is back in the heap. */
+  /** One block of `blockSize` bytes left the lists. */
   forget(blockSize: number): void {
     this.count--;
     this.bytes -= blockSize;
@@ -89,14 +92,11 @@ export class ThreadCache {
 const threadCaches = new Map<string, ThreadCache>();
 
 /**
- * This thread's cache of the heap whose header `h` starts with: shared with the
- * thread's other handles on it, or the handle's own for a heap written before
- * heaps had identities.
+ * This thread's cache of the heap with identity words (`high`, `low`), shared
+ * with the thread's other handles on it. (A heap written before identities,
+ * (0, 0), has none: its handles make their own ThreadCache.)
  */
-export function threadCacheOf(h: Int32Array): ThreadCache {
-  const high = h[H.identity]!;
-  const low = h[H.identity + 1]!;
-  if (high === 0 && low === 0) return new ThreadCache();
+export function threadCacheOf(high: number, low: number): ThreadCache {
   const key = `${high}:${low}`;
   let cache = threadCaches.get(key);
   if (cache === undefined) {

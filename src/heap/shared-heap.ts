@@ -273,7 +273,7 @@ export class SharedHeap extends HeapOperations {
 
   // ---- the thread cache -----------------------------------------------------------
 
-  /** Blocks this handle holds in its thread cache (busy for everyone else). */
+  /** Blocks this thread's cache of this heap holds, for all of the thread's handles on it (busy for everyone else). */
   get cachedBlocks(): number {
     return this.cache === null ? 0 : this.cache.count;
   }
