@@ -10,7 +10,7 @@
 // ERROR_POSSIBLE_DEADLOCK through the cache, are in heap-death.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { openRegion } from '../src/shm/region.js';
-import { DEFAULT_THREAD_CACHE, SharedHeap } from '../src/heap/shared-heap.js';
+import { DEFAULT_THREAD_CACHE, HeapFlags, SharedHeap } from '../src/heap/shared-heap.js';
 import { useResources } from './helpers/resources.js';
 
 const resources = useResources();
@@ -186,6 +186,34 @@ describe('SharedHeap thread cache, one per thread and heap', () => {
     expect(heap.flushCache()).toBe(true);
     expect(heap.cachedBlocks).toBe(0);
     expect(heap.stats().busyBlocks).toBe(0);
+  });
+
+  it('a realloc in place grows into a neighbour its thread cached, as it would into a free one with the cache off', { timeout: 10_000 }, () => {
+    for (const threadCache of [0, 16]) {
+      const heap = SharedHeap.initialize(new SharedArrayBuffer(64 * 1024), 0, 64 * 1024, { threadCache });
+      // Blocks are carved from the top down: the one allocated first is the neighbour after `a`.
+      const neighbour = heap.alloc(64);
+      const a = heap.alloc(64);
+      expect(neighbour - a).toBe(80);
+      heap.free(neighbour);
+      expect(heap.cachedBlocks).toBe(threadCache === 0 ? 0 : 1);
+      expect(heap.realloc(a, 100, HeapFlags.REALLOC_IN_PLACE_ONLY), `threadCache ${threadCache}: ${heap.lastError?.message}`).toBe(a);
+      expect(heap.sizeOf(a)).toBe(100);
+      expect(heap.cachedBlocks).toBe(0);
+      expect(heap.validate().problems).toEqual([]);
+    }
+  });
+
+  it('a handle from before the heap was written anew drops its thread\'s cache of the old heap at its next flush', { timeout: 10_000 }, () => {
+    const sab = new SharedArrayBuffer(64 * 1024);
+    const old = SharedHeap.initialize(sab, 0, 64 * 1024);
+    old.free(old.alloc(100));
+    expect(old.cachedBlocks).toBe(1);
+    const fresh = SharedHeap.initialize(sab, 0, 64 * 1024);
+    expect(old.flushCache()).toBe(true);
+    expect(old.cachedBlocks).toBe(0);
+    expect(fresh.stats().busyBlocks).toBe(0);
+    expect(fresh.validate().problems).toEqual([]);
   });
 
   it('a realloc that must move and finds no room first gives back its thread\'s cached blocks', { timeout: 10_000 }, () => {

@@ -27,7 +27,7 @@ import { testHooksOf, type HeapHookPoint } from '../test-hooks.js';
 const { beginIntent, endIntent, J, JournalOp, PHASE_COPIED, recordChange, setPhase } = journal;
 const { BLOCK_HEADER, BUSY, CACHED, CLASS_COUNT, H, MIN_BLOCK, SIZE_MASK, SMALL_MAX_BLOCK, blockSizeFor, classOf } = layout;
 const { poisonAbandonedHeap, poisonHeap } = recovery;
-const { ThreadCache, reclaimDeadCaches, threadCacheOf } = threadCache;
+const { ThreadCache, existingThreadCache, forgetThreadCache, reclaimDeadCaches, threadCacheOf } = threadCache;
 type ThreadCache = threadCache.ThreadCache;
 
 /**
@@ -76,8 +76,9 @@ export interface SharedHeapOptions {
    * When a class holds this many, half of them are freed under one lock hold;
    * and a thread never caches more than a sixteenth of the heap's block area.
    * Default DEFAULT_THREAD_CACHE (16), except on a heap written by a version
-   * before heap identities (0 there, as it was); 0 means this handle neither
-   * keeps nor serves blocks, though its flushCache() and an allocation that
+   * before heap identities (0 there, as it was, and a cache asked for there is
+   * the handle's own); 0 means this handle neither keeps nor serves blocks,
+   * though on a heap with identity its flushCache() and an allocation that
    * runs out still give back the thread's cached blocks. What it
    * keeps: a cached call does not take the lock but serves only while the
    * lock word is free (0); a held word, or one whose owner died, sends the
@@ -121,14 +122,16 @@ export class HeapOperations {
   private commitPoint: HeapHookPoint = 'alloc:committed';
   protected readonly maxRequest: number;
   /**
-   * This thread's cache of this heap, shared by its handles, whatever their
-   * own threadCache (a handle with 0 neither keeps nor serves blocks, but
-   * flushCache() and running out still give the thread's blocks back). Null
-   * only on a heap without identity words whose handle has the cache off.
+   * This thread's cache of this heap, shared by its handles (a heap without
+   * identity words: this handle's own). Null when this handle does not cache
+   * (threadCache 0); its flushCache() and running out still give back the
+   * thread's shared cache (existingSharedCache()).
    */
   protected readonly cache: ThreadCache | null;
   /** Blocks per class this handle lets the cache hold (SharedHeapOptions.threadCache; 0: it does not use it). */
   private readonly cacheLimit: number;
+  /** The heap had no identity words when this handle attached (written before heap identities). */
+  private readonly anonymous: boolean;
   /** The heap's identity words when this handle attached: a heap written anew since is not the one cached for. */
   private readonly identityHigh: number;
   private readonly identityLow: number;
@@ -168,7 +171,9 @@ export class HeapOperations {
     if (!Number.isInteger(limit) || limit < 0 || limit > 1 << 16) {
       throw new InvalidHeapParameterError(`threadCache must be an integer from 0 to 65536, got ${String(limit)}`);
     }
-    this.cache = !anonymous ? threadCacheOf(this.identityHigh, this.identityLow) : limit > 0 ? new ThreadCache() : null;
+    // A handle that does not cache makes no cache: its flushes find the thread's, if there is one.
+    this.cache = limit === 0 ? null : anonymous ? new ThreadCache() : threadCacheOf(this.identityHigh, this.identityLow);
+    this.anonymous = anonymous;
     this.cacheLimit = limit;
     this.cacheBytes = (geometry.end - geometry.first) >> 4;
     this.lockWord = geometry.mutexOffset >> 2;
@@ -181,7 +186,7 @@ export class HeapOperations {
   /** Allocate `size` bytes; the payload's byte offset in the buffer, or 0 on failure (see lastError). */
   alloc(size: number, flags = 0): number {
     const cache = this.cache;
-    if (cache !== null && this.cacheLimit > 0 && size > 0 && size <= 512 && Number.isInteger(size) && this.cacheMayServe()) {
+    if (cache !== null && size > 0 && size <= 512 && Number.isInteger(size) && this.cacheMayServe()) {
       const blockSize = blockSizeFor(size);
       const k = classOf(blockSize);
       if (cache.lists[k]!.length > 0) {
@@ -250,7 +255,7 @@ export class HeapOperations {
   free(offset: number, flags = 0): boolean {
     const cache = this.cache;
     // A lock whose owner died: the locked path below takes it and reports ERROR_POSSIBLE_DEADLOCK.
-    if (cache !== null && this.cacheLimit > 0 && this.cacheMayServe()) {
+    if (cache !== null && this.cacheMayServe()) {
       try {
         if (this.freeIntoCache(cache, offset, flags)) return true;
       } catch (error) {
@@ -328,7 +333,15 @@ export class HeapOperations {
         h[J.oldRequested] = oldRequested;
         this.commitPoint = 'realloc:committed';
         this.hook?.('realloc:intent');
-        if (this.blocks.resizeInPlace(b, blockSize, size)) {
+        let grown = this.blocks.resizeInPlace(b, blockSize, size);
+        if (!grown && this.freeCachedNeighbourLocked(b)) {
+          // With the cache off that neighbour would have been free: grow into it.
+          this.begin(JournalOp.REALLOC_IN_PLACE, size);
+          h[J.oldRequested] = oldRequested;
+          this.commitPoint = 'realloc:committed';
+          grown = this.blocks.resizeInPlace(b, blockSize, size);
+        }
+        if (grown) {
           if (zero && size > oldRequested) this.u8.fill(0, b + BLOCK_HEADER + oldRequested, b + BLOCK_HEADER + size);
           this.end();
           return offset;
@@ -395,7 +408,7 @@ export class HeapOperations {
    * (see lastError).
    */
   flushCache(flags = 0): boolean {
-    const cache = this.cache;
+    const cache = this.cache ?? this.existingSharedCache();
     if (cache === null || cache.count === 0) return true;
     try {
       const locked = this.enter(flags);
@@ -428,10 +441,21 @@ export class HeapOperations {
    * this handle attached (its cached blocks went with the old heap).
    */
   private flushOwnCacheLocked(): boolean {
-    const cache = this.cache;
-    if (cache === null || cache.count === 0 || !this.sameIdentity()) return false;
+    const cache = this.cache ?? this.existingSharedCache();
+    if (cache === null || cache.count === 0) return false;
+    if (!this.sameIdentity()) {
+      // The heap this cache was for is gone from here: its blocks went with it.
+      if (!this.anonymous) forgetThreadCache(this.identityHigh, this.identityLow);
+      cache.clear();
+      return false;
+    }
     for (let k = 0; k < CLASS_COUNT; k++) this.freeCachedLocked(cache, k, cache.lists[k]!.length);
     return true;
+  }
+
+  /** The thread's shared cache of this heap, if one of its handles made it. */
+  protected existingSharedCache(): ThreadCache | null {
+    return this.anonymous ? null : (existingThreadCache(this.identityHigh, this.identityLow) ?? null);
   }
 
   private freeCachedLocked(cache: ThreadCache, k: number, count: number): void {
@@ -446,6 +470,27 @@ export class HeapOperations {
       // A byte copy of the heap shares its identity: free only what this thread cached here.
       if (cache.isMine(this.h, b, blockSize)) this.freeLocked(b, false);
     }
+  }
+
+  /**
+   * The lock is held: if the block after `b` is one this thread cached, free
+   * it (a grow in place then finds it free, as with the cache off). True when
+   * it was freed (its free ended the caller's intent).
+   */
+  private freeCachedNeighbourLocked(b: number): boolean {
+    const cache = this.cache ?? this.existingSharedCache();
+    if (cache === null || cache.count === 0 || !this.sameIdentity()) return false;
+    const next = b + (this.blocks.sizeFlags(b) & SIZE_MASK);
+    if (next <= b || next >= this.geometry.end) return false;
+    const nextSize = this.h[next >> 2]! & SIZE_MASK;
+    if (nextSize < MIN_BLOCK || nextSize > SMALL_MAX_BLOCK || !cache.isMine(this.h, next, nextSize)) return false;
+    const list = cache.lists[classOf(nextSize)]!;
+    const i = list.indexOf(next);
+    if (i < 0) return false;
+    list.splice(i, 1);
+    cache.forget(nextSize);
+    this.freeLocked(next, false);
+    return true;
   }
 
   /** Out of memory, the lock held and an intent open: dead threads' cached blocks come back (recover() does the same), free neighbours join. */

@@ -86,9 +86,20 @@ export class ThreadCache {
     this.count--;
     this.bytes -= blockSize;
   }
+
+  /** Drop every entry (the heap they were for is gone). */
+  clear(): void {
+    for (const list of this.lists) list.length = 0;
+    this.count = 0;
+    this.bytes = 0;
+  }
 }
 
-/** This thread's caches, by heap identity (see the top of this file). */
+/**
+ * This thread's caches, by heap identity (see the top of this file). An entry
+ * (about 1.7 KB) stays for the thread's life once one of its caching handles
+ * attaches to that heap, unless a flush finds the heap written anew.
+ */
 const threadCaches = new Map<string, ThreadCache>();
 
 /**
@@ -96,6 +107,16 @@ const threadCaches = new Map<string, ThreadCache>();
  * with the thread's other handles on it. (A heap written before identities,
  * (0, 0), has none: its handles make their own ThreadCache.)
  */
+/** This thread's cache of the heap with identity (`high`, `low`), if one of its handles made it. */
+export function existingThreadCache(high: number, low: number): ThreadCache | undefined {
+  return threadCaches.get(`${high}:${low}`);
+}
+
+/** Forget this thread's cache of a heap that is gone (written anew where it was). */
+export function forgetThreadCache(high: number, low: number): void {
+  threadCaches.delete(`${high}:${low}`);
+}
+
 export function threadCacheOf(high: number, low: number): ThreadCache {
   const key = `${high}:${low}`;
   let cache = threadCaches.get(key);

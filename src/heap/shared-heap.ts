@@ -275,7 +275,7 @@ export class SharedHeap extends HeapOperations {
 
   /** Blocks this thread's cache of this heap holds, for all of the thread's handles on it (busy for everyone else). */
   get cachedBlocks(): number {
-    return this.cache === null ? 0 : this.cache.count;
+    return (this.cache ?? this.existingSharedCache())?.count ?? 0;
   }
 }
 
