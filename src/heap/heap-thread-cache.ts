@@ -102,11 +102,6 @@ export class ThreadCache {
  */
 const threadCaches = new Map<string, ThreadCache>();
 
-/**
- * This thread's cache of the heap with identity words (`high`, `low`), shared
- * with the thread's other handles on it. (A heap written before identities,
- * (0, 0), has none: its handles make their own ThreadCache.)
- */
 /** This thread's cache of the heap with identity (`high`, `low`), if one of its handles made it. */
 export function existingThreadCache(high: number, low: number): ThreadCache | undefined {
   return threadCaches.get(`${high}:${low}`);
@@ -117,6 +112,11 @@ export function forgetThreadCache(high: number, low: number): void {
   threadCaches.delete(`${high}:${low}`);
 }
 
+/**
+ * This thread's cache of the heap with identity words (`high`, `low`), shared
+ * with the thread's other handles on it. (A heap written before identities,
+ * (0, 0), has none: its handles make their own ThreadCache.)
+ */
 export function threadCacheOf(high: number, low: number): ThreadCache {
   const key = `${high}:${low}`;
   let cache = threadCaches.get(key);

@@ -75,7 +75,7 @@ export class LabChaos {
       if (victim !== ownerP && roll > 0.6) await this.host.park(victim.number, roll > 0.9 ? 'heap' : 'ledger');
       // The incarnation killed is the one there now, not the one picked: a
       // park waits up to 10 s (a heap park point is inside the heap lock, which
-      // the thread cache rarely takes), and meanwhile the victim may have died
+      // a participant takes only now and then), and meanwhile the victim may have died
       // and been respawned (a user's kill, a soak's requested exit), the park
       // request then stopping the new one. Noted before the park, the
       // generation skipped the respawn of the new incarnation and left its slot
