@@ -2,6 +2,8 @@
 // way a Node thread or process can end, gives the job back at once (once,
 // with deliveries counted and the dead consumer named); a producer killed
 // halfway through copying a job in leaves nothing visible and its slot free;
+// a producer or a consumer killed inside the mutex between a job's commit and
+// its count (enqueued, acked) still has it counted, once;
 // a consumer blocked for 10 s keeps its job; a poison job is dead-lettered.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
@@ -137,6 +139,49 @@ describe('RobustQueue: deaths', () => {
         expect(job.text()).toBe(`job ${i}`);
         job.ack();
       }
+    });
+  }
+
+  /** The counts add up in one snapshot: every job enqueued is acked, waiting, in progress or dead-lettered. */
+  function expectCountsAddUp(w: QueueWorld): void {
+    const seen = w.queue.inspect();
+    expect(seen.enqueued).toBe(seen.acked + seen.ready + seen.taken.length + seen.deadLetters.length);
+  }
+
+  for (const kind of ['process', 'thread'] as const) {
+    it(`a consumer ${kind} killed inside the queue mutex after its ack freed the slot, before the ack was counted: the ack counts, once`, async () => {
+      const w = await queueWorld(res, { capacity: 4, maxJobBytes: 256 });
+      const id = w.queue.enqueue('job 1');
+      w.queue.enqueue('job 2');
+      const data = w.data(5, 'ack-park');
+      const p = kind === 'process' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
+      await until(() => w.row(5, 'state') === STATE.parkedInAck, 20_000, 'the consumer to park inside its ack');
+      expect(w.row(5, 'id')).toBe(id);
+      if (kind === 'process') await sigkill(p);
+      else await terminate(p);
+      // The acked job is gone for good (not redelivered), and counted.
+      expect(w.queue.inspect()).toMatchObject({ enqueued: 2, acked: 1, ready: 1, taken: [], free: 3, redelivered: 0, repairs: 1 });
+      expectCountsAddUp(w);
+      const next = w.queue.tryTake()!;
+      expect(next.text()).toBe('job 2');
+      next.ack();
+      expect(w.queue.inspect()).toMatchObject({ enqueued: 2, acked: 2, ready: 0, free: 4 });
+    });
+
+    it(`a producer ${kind} killed inside the queue mutex after its job became ready, before it was counted: the job is there and counted, once`, async () => {
+      const w = await queueWorld(res, { capacity: 4, maxJobBytes: 256 });
+      const data = w.data(6, 'commit-park');
+      const p = kind === 'process' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
+      await until(() => w.row(6, 'state') === STATE.parkedAfterEnqueueCommit, 20_000, 'the producer to park after its commit');
+      if (kind === 'process') await sigkill(p);
+      else await terminate(p);
+      expect(w.queue.inspect()).toMatchObject({ enqueued: 1, acked: 0, ready: 1, free: 3, repairs: 1 });
+      expectCountsAddUp(w);
+      const job = w.queue.tryTake()!;
+      expect(job).toMatchObject({ id: 1, deliveries: 1 });
+      expect(job.data).toEqual(new Uint8Array(64).fill(0xab));
+      job.ack();
+      expect(w.queue.inspect()).toMatchObject({ enqueued: 1, acked: 1, ready: 0, free: 4 });
     });
   }
 

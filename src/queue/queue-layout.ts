@@ -19,7 +19,9 @@
 //
 // The ring and the free stack are derived data: after a death inside the
 // queue mutex they are rebuilt from the slots' states (READY slots sorted by
-// order key), so no half-done step of a dead thread survives.
+// order key), so no half-done step of a dead thread survives. The counts
+// enqueued and acked are not derived: the count journal (Q.journalOp) lets
+// the rebuild finish a count whose step committed before its thread died.
 import { MUTEX_BYTES } from '../locks/mutex-layout.js';
 
 export const QUEUE_MAGIC = 0x45555152; // 'RQUE'
@@ -67,6 +69,29 @@ export const Q = {
   leaseMs: 27,
   /** Jobs given to another consumer because their consumer's lease ran out. */
   leasesExpired: 28,
+  /**
+   * The count journal (see JournalOp): an enqueue or an ack writes it before
+   * its commit and clears it after its count, all under the mutex, so the
+   * repair after a death between the commit and the count finishes the count.
+   */
+  journalOp: 29,
+  /** The slot of the journalled step. */
+  journalSlot: 30,
+  /** The count (enqueued or acked) as it was before the journalled step. */
+  journalBefore: 31,
+} as const;
+
+/**
+ * What the count journal holds. enqueued and acked are running counts no
+ * slot state can rebuild, and `enqueued = acked + ready + taken + dead
+ * letters` must hold after any death inside the mutex.
+ */
+export const JournalOp = {
+  NONE: 0,
+  /** put(): the slot goes FREE -> READY, then enqueued++. */
+  ENQUEUE: 1,
+  /** ackJob(): the slot goes TAKEN -> FREE, then acked++. */
+  ACK: 2,
 } as const;
 
 /** Float64 indices of the header, relative to the queue's first Float64. */

@@ -42,6 +42,7 @@ import { testHooksOf, type QueueHookPoint } from '../test-hooks.js';
 import { Job, type DeadConsumer } from './job.js';
 import { JobNotHeldError, JobTooLargeError, LeaseExpiredError, QueueFullError, QueueMismatchError } from './queue-errors.js';
 import {
+  JournalOp,
   MAX_CAPACITY,
   MAX_DELIVERIES,
   MAX_JOB_BYTES,
@@ -484,12 +485,15 @@ export class RobustQueue {
       const key = this.f64[hf + Q_F64.backKey]!;
       this.f64[hf + Q_F64.backKey] = key + 1;
       this.f64[f + S_F64.key] = key;
-      // The commit: from here the rebuild sees a READY job (and files it by its key).
+      this.journal(JournalOp.ENQUEUE, slot, Q.enqueued);
+      // The commit: from here the rebuild sees a READY job (and files it by its key, and counts it from the journal).
       Atomics.store(i32, s + S.state, SlotState.READY);
       this.ringPushBack(slot);
+      this.hook?.('enqueue:committed');
       i32[b + Q.enqueued] = (i32[b + Q.enqueued]! + 1) | 0;
       Atomics.add(i32, b + Q.readySeq, 1);
     } finally {
+      this.endJournal();
       this.unlock();
     }
     if (Atomics.load(i32, b + Q.consumerSleepers) > 0) wake(this.word(Q.readySeq), 1);
@@ -656,13 +660,17 @@ export class RobustQueue {
     try {
       const s = this.heldSlot(slot, id, 'ack');
       expired = i32[s + S.state] === SlotState.EXPIRED;
+      // An expired job's ack frees this copy only: the job is the other consumer's to ack (and count).
+      if (!expired) this.journal(JournalOp.ACK, slot, Q.acked);
       this.dropClaim(slot, s);
+      // The commit: a death from here on still counts the ack (the rebuild finds the slot FREE and the journal).
       Atomics.store(i32, s + S.state, SlotState.FREE);
       this.freePush(slot);
-      // An expired job's ack frees this copy only: the job is the other consumer's to ack.
+      this.hook?.('ack:freed');
       if (!expired) i32[b + Q.acked] = (i32[b + Q.acked]! + 1) | 0;
       Atomics.add(i32, b + Q.freeSeq, 1);
     } finally {
+      this.endJournal();
       this.unlock();
     }
     if (Atomics.load(i32, b + Q.producerSleepers) > 0) wake(this.word(Q.freeSeq), 1);
@@ -812,6 +820,7 @@ export class RobustQueue {
     const i32 = this.i32;
     const b = this.base;
     const cap = this.capacity;
+    this.finishJournal();
     const ready: number[] = [];
     const freeSlots: number[] = [];
     const expiring: number[] = [];
@@ -1059,6 +1068,52 @@ export class RobustQueue {
       producersWaiting: Atomics.load(i32, b + Q.producerSleepers),
       asyncWaits: this.asyncWaitMechanism,
     };
+  }
+
+  // ---- the count journal ---------------------------------------------------
+
+  /**
+   * Before a step's commit (under the mutex): which step, on which slot, and
+   * the count it bumps as it is now. The op word goes last, so a journal the
+   * rebuild sees is whole.
+   */
+  private journal(op: number, slot: number, count: number): void {
+    const i32 = this.i32;
+    const b = this.base;
+    i32[b + Q.journalSlot] = slot;
+    i32[b + Q.journalBefore] = i32[b + count]!;
+    Atomics.store(i32, b + Q.journalOp, op);
+  }
+
+  /**
+   * After the step (also when it threw): the journal describes no step. A
+   * journal left over from a step that threw would otherwise be applied by a
+   * later rebuild, setting the count back.
+   */
+  private endJournal(): void {
+    if (this.i32[this.base + Q.journalOp] !== JournalOp.NONE) Atomics.store(this.i32, this.base + Q.journalOp, JournalOp.NONE);
+  }
+
+  /**
+   * In the rebuild after a death inside the mutex: set the journalled count
+   * from the slot's state. Each step's commit moves its slot out of the state
+   * it started in (ENQUEUE: FREE -> READY; ACK: TAKEN -> FREE) and nothing
+   * after it in that step touches the slot, so the state tells whether the
+   * step committed. The count is set, not bumped: a rebuild that dies and
+   * runs again sets the same value.
+   */
+  private finishJournal(): void {
+    const i32 = this.i32;
+    const b = this.base;
+    const op = Atomics.load(i32, b + Q.journalOp);
+    if (op === JournalOp.NONE) return;
+    const slot = i32[b + Q.journalSlot]!;
+    if ((op !== JournalOp.ENQUEUE && op !== JournalOp.ACK) || !(slot >= 0 && slot < this.capacity)) throw this.corrupt(`count journal names step ${op} on slot ${slot}`);
+    const state = Atomics.load(i32, this.slotInt(slot) + S.state);
+    const before = i32[b + Q.journalBefore]!;
+    if (op === JournalOp.ENQUEUE) i32[b + Q.enqueued] = (before + (state !== SlotState.FREE ? 1 : 0)) | 0;
+    else i32[b + Q.acked] = (before + (state === SlotState.FREE ? 1 : 0)) | 0;
+    Atomics.store(i32, b + Q.journalOp, JournalOp.NONE);
   }
 
   // ---- plumbing -------------------------------------------------------------
