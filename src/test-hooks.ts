@@ -27,7 +27,7 @@ export type HeapHookPoint =
   | 'realloc:committed';
 
 /** Where `onInsideQueueLock` is called, always with the queue mutex held. */
-export type QueueHookPoint = 'enqueue:copying' | 'enqueue:committed' | 'take:claimed' | 'ack:freed';
+export type QueueHookPoint = 'enqueue:copying' | 'enqueue:committed' | 'take:claiming' | 'take:claimed' | 'ack:freed';
 
 export interface TestHooks {
   /** RobustMutex: right after the lock word was taken, before any other owner field is written (hard case 1). */
@@ -43,7 +43,8 @@ export interface TestHooks {
   /**
    * RobustQueue: inside the queue mutex, halfway through copying a job in
    * ('enqueue:copying'), after a job is READY but before it is counted
-   * ('enqueue:committed'), right after taking a job's claim ('take:claimed'),
+   * ('enqueue:committed'), between a job's claim and its robust-list link
+   * ('take:claiming'), right after taking a job's claim ('take:claimed'),
    * or after an acked job's slot is free but before the ack is counted
    * ('ack:freed').
    */

@@ -12,6 +12,9 @@ import { Piscina } from 'piscina';
 import { useResources } from './helpers/resources.js';
 import { bundleQueueParticipants, exitOf, queueWorld, startProcess, startThread, until, type QueueBundle, type QueueWorld } from './fixtures/queue-setup.js';
 import { STATE, type QueueEnd } from './fixtures/queue-table.js';
+import { RobustMutex } from '../src/locks/robust-mutex.js';
+import { MUTEX_BYTES, OWNER_DIED } from '../src/locks/mutex-layout.js';
+import { QUEUE_MUTEX_OFFSET } from '../src/queue/queue-layout.js';
 
 type Way = { name: string; kind: 'thread' | 'process'; end: QueueEnd; kill: (p: ChildProcess | Worker) => Promise<unknown> };
 
@@ -202,6 +205,40 @@ describe('RobustQueue: deaths', () => {
     expect(next.text()).toBe('job 2');
     next.ack();
     expect(w.queue.inspect()).toMatchObject({ repairs: 1, redelivered: 1, acked: 2, free: w.queue.capacity, taken: [] });
+  });
+
+  it('a consumer SIGKILLed between claiming a job and linking the claim: the next thread in repairs the queue and gets the job, also before the kernel has marked the claim', async () => {
+    // The kernel walks a dying thread's robust list newest first and its
+    // list_op_pending last: the queue mutex is marked OWNER_DIED before the
+    // taker's 1,500 older held mutexes, and the pending claim after them (tens
+    // of microseconds later here). A thread that takes the queue mutex the
+    // moment it is marked so repairs the queue while the claim still holds
+    // the dead TID: the queue once called that corruption, and a 10,000-kill
+    // soak hit it. Three rounds: the kernel is not always that slow.
+    for (let round = 0; round < 3; round++) {
+      const w = await queueWorld(res);
+      const holds = { offset: w.region.findOrCreate('holds', 1500 * MUTEX_BYTES).offset, count: 1500 };
+      for (let k = 0; k < holds.count; k++) RobustMutex.initialize(w.region.buffer, holds.offset + k * MUTEX_BYTES);
+      const id = w.queue.enqueue('job 1');
+      const taker = startProcess(res, bundle.participant, w.data(7, 'claim-park', { holds }));
+      await until(() => w.row(7, 'state') === STATE.parkedInClaim, 20_000, 'the consumer to park between its claim and its link');
+      const gone = exitOf(taker);
+      taker.kill('SIGKILL');
+      // Watch the lock word (read only) and go in the moment the kernel marks it.
+      const lockWord = new Int32Array(w.region.buffer, w.queue.byteOffset + QUEUE_MUTEX_OFFSET, 1);
+      const deadline = performance.now() + 20_000;
+      for (let n = 1; (Atomics.load(lockWord, 0) & OWNER_DIED) === 0; n++) {
+        if (n % 1_000_000 === 0 && performance.now() > deadline) throw new Error('the kernel did not mark the queue mutex within 20 s');
+      }
+      const job = w.queue.tryTake();
+      await gone;
+      // Never delivered: the taker died before counting the delivery.
+      expect(job).toMatchObject({ id, deliveries: 1, previousOwner: undefined });
+      expect(job!.text()).toBe('job 1');
+      expect(w.queue.inspect()).toMatchObject({ repairs: 1, ready: 0, taken: [{ id, alive: true }] });
+      expectCountsAddUp(w);
+      job!.ack();
+    }
   });
 
   it('a consumer blocked in Atomics.wait for 10 s mid-job keeps its job: a waiting consumer does not get it', async () => {

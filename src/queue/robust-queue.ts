@@ -626,6 +626,7 @@ export class RobustQueue {
         if (node !== null) list!.clearPending();
         throw this.corrupt(`slot ${slot} is ready but its claim word is held`);
       }
+      this.hook?.('take:claiming');
       if (node !== null) {
         list!.link(node);
         list!.clearPending();
@@ -838,11 +839,16 @@ export class RobustQueue {
           freeSlots.push(slot);
           break;
         case SlotState.READY:
-          if (v !== 0) {
-            // A taker died inside the mutex between claiming and marking it TAKEN.
-            if (!this.claimerDead(s, v)) throw this.corrupt(`ready slot ${slot} is claimed by live thread ${v & TID_MASK}`);
-            Atomics.store(i32, s + S.claim, 0);
-          }
+          // A claimed READY slot exists only inside grab(), under the mutex we
+          // hold now: its taker died inside the mutex, between claiming and
+          // marking it TAKEN. Its word need not say OWNER_DIED yet: the kernel
+          // walks a dying thread's robust list in order and list_op_pending
+          // last, and the mutex's OWNER_DIED (and wake) can reach us before
+          // the claim's (a death between the claim's compare-and-swap and its
+          // link). Taking that for a live claimer made a 10,000-kill soak's
+          // queue "corrupt". Cleared: a late kernel look finds 0 or another
+          // TID in it, and leaves it alone.
+          if (v !== 0) Atomics.store(i32, s + S.claim, 0);
           ready.push(slot);
           break;
         case SlotState.TAKEN:
