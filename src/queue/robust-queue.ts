@@ -1080,15 +1080,15 @@ export class RobustQueue {
 
   /**
    * Before a step's commit (under the mutex): which step, on which slot, and
-   * the count it bumps as it is now. The op word goes last, so a journal the
-   * rebuild sees is whole.
+   * the count it bumps as it is now. Plain stores, like the rest of a step:
+   * only the next holder of the mutex reads them, after our release or death.
    */
   private journal(op: number, slot: number, count: number): void {
     const i32 = this.i32;
     const b = this.base;
     i32[b + Q.journalSlot] = slot;
     i32[b + Q.journalBefore] = i32[b + count]!;
-    Atomics.store(i32, b + Q.journalOp, op);
+    i32[b + Q.journalOp] = op;
   }
 
   /**
@@ -1097,7 +1097,7 @@ export class RobustQueue {
    * later rebuild, setting the count back.
    */
   private endJournal(): void {
-    if (this.i32[this.base + Q.journalOp] !== JournalOp.NONE) Atomics.store(this.i32, this.base + Q.journalOp, JournalOp.NONE);
+    this.i32[this.base + Q.journalOp] = JournalOp.NONE;
   }
 
   /**
@@ -1111,7 +1111,7 @@ export class RobustQueue {
   private finishJournal(): void {
     const i32 = this.i32;
     const b = this.base;
-    const op = Atomics.load(i32, b + Q.journalOp);
+    const op = i32[b + Q.journalOp]!;
     if (op === JournalOp.NONE) return;
     const slot = i32[b + Q.journalSlot]!;
     if ((op !== JournalOp.ENQUEUE && op !== JournalOp.ACK) || !(slot >= 0 && slot < this.capacity)) throw this.corrupt(`count journal names step ${op} on slot ${slot}`);
@@ -1119,7 +1119,7 @@ export class RobustQueue {
     const before = i32[b + Q.journalBefore]!;
     if (op === JournalOp.ENQUEUE) i32[b + Q.enqueued] = (before + (state !== SlotState.FREE ? 1 : 0)) | 0;
     else i32[b + Q.acked] = (before + (state === SlotState.FREE ? 1 : 0)) | 0;
-    Atomics.store(i32, b + Q.journalOp, JournalOp.NONE);
+    i32[b + Q.journalOp] = JournalOp.NONE;
   }
 
   // ---- plumbing -------------------------------------------------------------
