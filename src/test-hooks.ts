@@ -27,7 +27,7 @@ export type HeapHookPoint =
   | 'realloc:committed';
 
 /** Where `onInsideQueueLock` is called, always with the queue mutex held. */
-export type QueueHookPoint = 'enqueue:copying' | 'enqueue:committed' | 'take:claiming' | 'take:claimed' | 'ack:freed';
+export type QueueHookPoint = 'enqueue:copying' | 'enqueue:committed' | 'take:claiming' | 'take:claimed' | 'ack:freed' | 'lease:copied';
 
 export interface TestHooks {
   /** RobustMutex: right after the lock word was taken, before any other owner field is written (hard case 1). */
@@ -45,8 +45,9 @@ export interface TestHooks {
    * ('enqueue:copying'), after a job is READY but before it is counted
    * ('enqueue:committed'), between a job's claim and its robust-list link
    * ('take:claiming'), right after taking a job's claim ('take:claimed'),
-   * or after an acked job's slot is free but before the ack is counted
-   * ('ack:freed').
+   * after an acked job's slot is free but before the ack is counted
+   * ('ack:freed'), or in a repair between a lease copy's READY and its
+   * original's EXPIRED ('lease:copied').
    */
   onInsideQueueLock?: (point: QueueHookPoint) => void;
 }

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Region } from '../src/shm/region.js';
 import { RobustQueue } from '../src/queue/robust-queue.js';
 import { Q, QUEUE_MUTEX_OFFSET } from '../src/queue/queue-layout.js';
+import { withTestHooks, type QueueHookPoint } from '../src/test-hooks.js';
 
 const shape = { capacity: 4, maxJobBytes: 32 };
 
@@ -94,6 +95,31 @@ describe('RobustQueue', () => {
       if (seen.length === 3) controller.abort();
     }
     expect(seen).toEqual(['x', 'y', 'z']);
+  });
+
+  it('an enqueue or an ack that throws after its commit is still counted, once', () => {
+    const { region, queue } = fresh();
+    const throwingAt = (at: QueueHookPoint): RobustQueue =>
+      RobustQueue.at(
+        region.buffer,
+        queue.byteOffset,
+        withTestHooks({}, {
+          onInsideQueueLock: (point) => {
+            if (point === at) throw new Error(`thrown at ${point}`);
+          },
+        }),
+      );
+    expect(() => throwingAt('enqueue:committed').enqueue('committed')).toThrow('thrown at enqueue:committed');
+    expect(queue.inspect()).toMatchObject({ enqueued: 1, ready: 1, acked: 0 });
+    const job = throwingAt('ack:freed').take()!;
+    expect(job.text()).toBe('committed');
+    expect(() => job.ack()).toThrow('thrown at ack:freed');
+    expect(queue.inspect()).toMatchObject({ enqueued: 1, ready: 0, acked: 1, taken: [], free: shape.capacity });
+    // Nothing stale is left for a later repair to apply.
+    queue.enqueue('next');
+    queue.tryTake()!.ack();
+    expect(queue.recoverDeadConsumers()).toBe(0);
+    expect(queue.inspect()).toMatchObject({ enqueued: 2, acked: 2 });
   });
 
   it('a job is acked or released once, by the thread that took it', () => {

@@ -83,8 +83,9 @@ export const Q = {
 
 /**
  * What the count journal holds. enqueued and acked are running counts no
- * slot state can rebuild, and `enqueued = acked + ready + taken + dead
- * letters` must hold after any death inside the mutex.
+ * slot state can rebuild, and `enqueued = acked + ready + taken (an expired
+ * job's original not counted) + dead letters + dead letters removed` must
+ * hold after any death inside the mutex.
  */
 export const JournalOp = {
   NONE: 0,

@@ -491,9 +491,10 @@ export class RobustQueue {
       this.ringPushBack(slot);
       this.hook?.('enqueue:committed');
       i32[b + Q.enqueued] = (i32[b + Q.enqueued]! + 1) | 0;
+      this.endJournal();
       Atomics.add(i32, b + Q.readySeq, 1);
     } finally {
-      this.endJournal();
+      if (i32[b + Q.journalOp] !== JournalOp.NONE) this.finishJournal();
       this.unlock();
     }
     if (Atomics.load(i32, b + Q.consumerSleepers) > 0) wake(this.word(Q.readySeq), 1);
@@ -668,10 +669,13 @@ export class RobustQueue {
       Atomics.store(i32, s + S.state, SlotState.FREE);
       this.freePush(slot);
       this.hook?.('ack:freed');
-      if (!expired) i32[b + Q.acked] = (i32[b + Q.acked]! + 1) | 0;
+      if (!expired) {
+        i32[b + Q.acked] = (i32[b + Q.acked]! + 1) | 0;
+        this.endJournal();
+      }
       Atomics.add(i32, b + Q.freeSeq, 1);
     } finally {
-      this.endJournal();
+      if (i32[b + Q.journalOp] !== JournalOp.NONE) this.finishJournal();
       this.unlock();
     }
     if (Atomics.load(i32, b + Q.producerSleepers) > 0) wake(this.word(Q.freeSeq), 1);
@@ -828,10 +832,16 @@ export class RobustQueue {
     const now = this.leaseMs > 0 ? monotonicMs() : 0;
     let dead = 0;
     let recovered = 0;
+    // With leases: how many READY or TAKEN slots hold each job id (a job and its lease copy share one).
+    const copies = this.leaseMs > 0 ? new Map<number, number>() : null;
     for (let slot = 0; slot < cap; slot++) {
       const s = this.slotInt(slot);
       const state = Atomics.load(i32, s + S.state);
       const v = Atomics.load(i32, s + S.claim);
+      if (copies !== null && (state === SlotState.READY || state === SlotState.TAKEN)) {
+        const id = this.f64[this.slotF64(slot) + S_F64.id]!;
+        copies.set(id, (copies.get(id) ?? 0) + 1);
+      }
       switch (state) {
         case SlotState.FREE:
           // A taker dies only after the claim (READY->TAKEN); a free slot's claim word is free.
@@ -846,8 +856,8 @@ export class RobustQueue {
           // last, and the mutex's OWNER_DIED (and wake) can reach us before
           // the claim's (a death between the claim's compare-and-swap and its
           // link). Taking that for a live claimer made a 10,000-kill soak's
-          // queue "corrupt". Cleared: a late kernel look finds 0 or another
-          // TID in it, and leaves it alone.
+          // queue "corrupt". Cleared: a late kernel look finds 0 (and at most
+          // wakes a sleeper) or another TID, and changes nothing.
           if (v !== 0) Atomics.store(i32, s + S.claim, 0);
           ready.push(slot);
           break;
@@ -898,9 +908,16 @@ export class RobustQueue {
     }
     // Leases that ran out: the job goes, as a copy in a free slot, to the front; the old slot stays its consumer's.
     for (const slot of expiring) {
+      const s = this.slotInt(slot);
+      if (copies!.get(this.f64[this.slotF64(slot) + S_F64.id]!)! > 1) {
+        // A rebuild that died between the two stores below left the copy
+        // READY and this slot TAKEN: finish that expiry, do not copy again.
+        Atomics.store(i32, s + S.state, SlotState.EXPIRED);
+        i32[b + Q.leasesExpired] = (i32[b + Q.leasesExpired]! + 1) | 0;
+        continue;
+      }
       const copy = freeSlots.pop();
       if (copy === undefined) break;
-      const s = this.slotInt(slot);
       const c = this.slotInt(copy);
       const from = this.slotsByte + slot * this.slotBytes;
       const to = this.slotsByte + copy * this.slotBytes;
@@ -915,7 +932,10 @@ export class RobustQueue {
       const key = this.f64[hf + Q_F64.frontKey]!;
       this.f64[hf + Q_F64.frontKey] = key - 1;
       this.f64[this.slotF64(copy) + S_F64.key] = key;
+      // Copy first: a death between these two stores leaves the job twice
+      // (handled above), never nowhere.
       Atomics.store(i32, c + S.state, SlotState.READY);
+      this.hook?.('lease:copied');
       Atomics.store(i32, s + S.state, SlotState.EXPIRED);
       i32[b + Q.leasesExpired] = (i32[b + Q.leasesExpired]! + 1) | 0;
       ready.push(copy);
@@ -1028,7 +1048,7 @@ export class RobustQueue {
     try {
       ready = i32[b + Q.ringCount]!;
       free = i32[b + Q.freeCount]!;
-      // Read with the slots, under the mutex: enqueued = acked + ready + taken + dead letters holds in one snapshot (the lab's soak checks it).
+      // Read with the slots, under the mutex, so that in one snapshot enqueued = acked + ready + taken (less expired originals) + dead letters + those removed (the lab's soak checks it).
       counts = {
         enqueued: i32[b + Q.enqueued]! >>> 0,
         acked: i32[b + Q.acked]! >>> 0,
@@ -1080,24 +1100,27 @@ export class RobustQueue {
 
   /**
    * Before a step's commit (under the mutex): which step, on which slot, and
-   * the count it bumps as it is now. Plain stores, like the rest of a step:
-   * only the next holder of the mutex reads them, after our release or death.
+   * the count it bumps as it is now. Only the mutex's next holder reads it,
+   * after our release or death; the op word is an atomic store all the same,
+   * because JavaScript lets plain stores be reordered, and an op word that
+   * landed before its slot and count would describe an older step.
    */
   private journal(op: number, slot: number, count: number): void {
     const i32 = this.i32;
     const b = this.base;
     i32[b + Q.journalSlot] = slot;
     i32[b + Q.journalBefore] = i32[b + count]!;
-    i32[b + Q.journalOp] = op;
+    Atomics.store(i32, b + Q.journalOp, op);
   }
 
   /**
-   * After the step (also when it threw): the journal describes no step. A
-   * journal left over from a step that threw would otherwise be applied by a
-   * later rebuild, setting the count back.
+   * After the step's count (atomic: it must not land before the count).
+   * In the step's `finally`, a journal still set means the step threw: it is
+   * finished from the slot's state like a dead thread's, so a commit that
+   * threw after it (a ring or free stack found over capacity) is still counted.
    */
   private endJournal(): void {
-    this.i32[this.base + Q.journalOp] = JournalOp.NONE;
+    Atomics.store(this.i32, this.base + Q.journalOp, JournalOp.NONE);
   }
 
   /**
@@ -1111,15 +1134,21 @@ export class RobustQueue {
   private finishJournal(): void {
     const i32 = this.i32;
     const b = this.base;
-    const op = i32[b + Q.journalOp]!;
+    const op = Atomics.load(i32, b + Q.journalOp);
     if (op === JournalOp.NONE) return;
     const slot = i32[b + Q.journalSlot]!;
     if ((op !== JournalOp.ENQUEUE && op !== JournalOp.ACK) || !(slot >= 0 && slot < this.capacity)) throw this.corrupt(`count journal names step ${op} on slot ${slot}`);
     const state = Atomics.load(i32, this.slotInt(slot) + S.state);
     const before = i32[b + Q.journalBefore]!;
-    if (op === JournalOp.ENQUEUE) i32[b + Q.enqueued] = (before + (state !== SlotState.FREE ? 1 : 0)) | 0;
-    else i32[b + Q.acked] = (before + (state === SlotState.FREE ? 1 : 0)) | 0;
-    i32[b + Q.journalOp] = JournalOp.NONE;
+    const count = op === JournalOp.ENQUEUE ? Q.enqueued : Q.acked;
+    const now = i32[b + count]!;
+    // A count past before + 1 means the journal is stale: a repair by a
+    // version without the journal ran since, and steps after it counted.
+    if (now === before || now === ((before + 1) | 0)) {
+      const committed = op === JournalOp.ENQUEUE ? state !== SlotState.FREE : state === SlotState.FREE;
+      i32[b + count] = (before + (committed ? 1 : 0)) | 0;
+    }
+    Atomics.store(i32, b + Q.journalOp, JournalOp.NONE);
   }
 
   // ---- plumbing -------------------------------------------------------------
