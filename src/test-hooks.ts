@@ -27,7 +27,7 @@ export type HeapHookPoint =
   | 'realloc:committed';
 
 /** Where `onInsideQueueLock` is called, always with the queue mutex held. */
-export type QueueHookPoint = 'enqueue:copying' | 'enqueue:committed' | 'take:claiming' | 'take:claimed' | 'ack:freed' | 'lease:copied';
+export type QueueHookPoint = 'enqueue:copying' | 'enqueue:committed' | 'take:claiming' | 'take:claimed' | 'ack:freed' | 'lease:copied' | 'repair:claimed-ready';
 
 export interface TestHooks {
   /** RobustMutex: right after the lock word was taken, before any other owner field is written (hard case 1). */
@@ -46,8 +46,9 @@ export interface TestHooks {
    * ('enqueue:committed'), between a job's claim and its robust-list link
    * ('take:claiming'), right after taking a job's claim ('take:claimed'),
    * after an acked job's slot is free but before the ack is counted
-   * ('ack:freed'), or in a repair between a lease copy's READY and its
-   * original's EXPIRED ('lease:copied').
+   * ('ack:freed'), in a repair between a lease copy's READY and its
+   * original's EXPIRED ('lease:copied'), or in a repair that met a claimed
+   * READY slot, before it clears the claim ('repair:claimed-ready').
    */
   onInsideQueueLock?: (point: QueueHookPoint) => void;
 }

@@ -111,15 +111,18 @@ describe('RobustQueue', () => {
       );
     expect(() => throwingAt('enqueue:committed').enqueue('committed')).toThrow('thrown at enqueue:committed');
     expect(queue.inspect()).toMatchObject({ enqueued: 1, ready: 1, acked: 0 });
+    // Nothing is left for a repair to apply again.
+    expect(queue.recoverDeadConsumers()).toBe(0);
+    expect(queue.inspect()).toMatchObject({ enqueued: 1, ready: 1, acked: 0 });
     const job = throwingAt('ack:freed').take()!;
     expect(job.text()).toBe('committed');
     expect(() => job.ack()).toThrow('thrown at ack:freed');
     expect(queue.inspect()).toMatchObject({ enqueued: 1, ready: 0, acked: 1, taken: [], free: shape.capacity });
-    // Nothing stale is left for a later repair to apply.
-    queue.enqueue('next');
-    queue.tryTake()!.ack();
     expect(queue.recoverDeadConsumers()).toBe(0);
-    expect(queue.inspect()).toMatchObject({ enqueued: 2, acked: 2 });
+    expect(queue.inspect()).toMatchObject({ enqueued: 1, acked: 1 });
+    // A throw before the commit leaves no job, no count and no slot lost.
+    expect(() => throwingAt('enqueue:copying').enqueue('half')).toThrow('thrown at enqueue:copying');
+    expect(queue.inspect()).toMatchObject({ enqueued: 1, ready: 0, free: shape.capacity });
   });
 
   it('a job is acked or released once, by the thread that took it', () => {

@@ -456,16 +456,16 @@ export class RobustQueue {
     const b = this.base;
     this.lock();
     let id: number;
+    let journaled = false;
     try {
       const freeCount = i32[b + Q.freeCount]!;
       if (freeCount === 0) return -1;
       const slot = this.slotNumber(i32[this.freeBase + freeCount - 1]!);
       const s = this.slotInt(slot);
       if (i32[s + S.state] !== SlotState.FREE) throw this.corrupt(`free stack names slot ${slot}, which is not free`);
-      i32[b + Q.freeCount] = freeCount - 1;
       const payload = this.slotsByte + slot * this.slotBytes + SLOT_HEADER_BYTES;
       if (this.hook !== undefined) {
-        // A death here leaves the slot FREE with half a payload: the rebuild puts it back on the free stack.
+        // A death (or a throw) here leaves the slot FREE, still on the free stack, with half a payload.
         const half = bytes.length >> 1;
         this.u8.set(bytes.subarray(0, half), payload);
         this.hook('enqueue:copying');
@@ -485,17 +485,19 @@ export class RobustQueue {
       const key = this.f64[hf + Q_F64.backKey]!;
       this.f64[hf + Q_F64.backKey] = key + 1;
       this.f64[f + S_F64.key] = key;
+      i32[b + Q.freeCount] = freeCount - 1;
       this.journal(JournalOp.ENQUEUE, slot, Q.enqueued);
+      journaled = true;
       // The commit: from here the rebuild sees a READY job (and files it by its key, and counts it from the journal).
       Atomics.store(i32, s + S.state, SlotState.READY);
       this.ringPushBack(slot);
       this.hook?.('enqueue:committed');
       i32[b + Q.enqueued] = (i32[b + Q.enqueued]! + 1) | 0;
       this.endJournal();
+      journaled = false;
       Atomics.add(i32, b + Q.readySeq, 1);
     } finally {
-      if (i32[b + Q.journalOp] !== JournalOp.NONE) this.finishJournal();
-      this.unlock();
+      this.leave(journaled);
     }
     if (Atomics.load(i32, b + Q.consumerSleepers) > 0) wake(this.word(Q.readySeq), 1);
     return id;
@@ -658,12 +660,16 @@ export class RobustQueue {
     const i32 = this.i32;
     const b = this.base;
     let expired = false;
+    let journaled = false;
     this.lock();
     try {
       const s = this.heldSlot(slot, id, 'ack');
       expired = i32[s + S.state] === SlotState.EXPIRED;
       // An expired job's ack frees this copy only: the job is the other consumer's to ack (and count).
-      if (!expired) this.journal(JournalOp.ACK, slot, Q.acked);
+      if (!expired) {
+        this.journal(JournalOp.ACK, slot, Q.acked);
+        journaled = true;
+      }
       this.dropClaim(slot, s);
       // The commit: a death from here on still counts the ack (the rebuild finds the slot FREE and the journal).
       Atomics.store(i32, s + S.state, SlotState.FREE);
@@ -672,11 +678,11 @@ export class RobustQueue {
       if (!expired) {
         i32[b + Q.acked] = (i32[b + Q.acked]! + 1) | 0;
         this.endJournal();
+        journaled = false;
       }
       Atomics.add(i32, b + Q.freeSeq, 1);
     } finally {
-      if (i32[b + Q.journalOp] !== JournalOp.NONE) this.finishJournal();
-      this.unlock();
+      this.leave(journaled);
     }
     if (Atomics.load(i32, b + Q.producerSleepers) > 0) wake(this.word(Q.freeSeq), 1);
     if (expired) throw new LeaseExpiredError(id, this.leaseMs);
@@ -832,15 +838,26 @@ export class RobustQueue {
     const now = this.leaseMs > 0 ? monotonicMs() : 0;
     let dead = 0;
     let recovered = 0;
-    // With leases: how many READY or TAKEN slots hold each job id (a job and its lease copy share one).
-    const copies = this.leaseMs > 0 ? new Map<number, number>() : null;
+    const copied = this.leaseMs > 0 ? this.readyIds() : null;
     for (let slot = 0; slot < cap; slot++) {
       const s = this.slotInt(slot);
       const state = Atomics.load(i32, s + S.state);
       const v = Atomics.load(i32, s + S.claim);
-      if (copies !== null && (state === SlotState.READY || state === SlotState.TAKEN)) {
-        const id = this.f64[this.slotF64(slot) + S_F64.id]!;
-        copies.set(id, (copies.get(id) ?? 0) + 1);
+      if (state === SlotState.TAKEN && copied !== null && copied.has(this.f64[this.slotF64(slot) + S_F64.id]!)) {
+        // A lease copy of this job is READY: a repair died between storing
+        // the copy and marking this original EXPIRED (below). Finish that.
+        const alive = v !== 0 && !this.claimerDead(s, v);
+        if (!alive) {
+          i32[s + S.pid] = 0;
+          i32[s + S.startTime] = 0;
+          i32[s + S.tid] = 0;
+          Atomics.store(i32, s + S.claim, 0);
+        }
+        Atomics.store(i32, s + S.state, alive ? SlotState.EXPIRED : SlotState.FREE);
+        if (!alive) freeSlots.push(slot);
+        i32[b + Q.leasesExpired] = (i32[b + Q.leasesExpired]! + 1) | 0;
+        recovered++;
+        continue;
       }
       switch (state) {
         case SlotState.FREE:
@@ -858,7 +875,10 @@ export class RobustQueue {
           // link). Taking that for a live claimer made a 10,000-kill soak's
           // queue "corrupt". Cleared: a late kernel look finds 0 (and at most
           // wakes a sleeper) or another TID, and changes nothing.
-          if (v !== 0) Atomics.store(i32, s + S.claim, 0);
+          if (v !== 0) {
+            this.hook?.('repair:claimed-ready');
+            Atomics.store(i32, s + S.claim, 0);
+          }
           ready.push(slot);
           break;
         case SlotState.TAKEN:
@@ -908,16 +928,9 @@ export class RobustQueue {
     }
     // Leases that ran out: the job goes, as a copy in a free slot, to the front; the old slot stays its consumer's.
     for (const slot of expiring) {
-      const s = this.slotInt(slot);
-      if (copies!.get(this.f64[this.slotF64(slot) + S_F64.id]!)! > 1) {
-        // A rebuild that died between the two stores below left the copy
-        // READY and this slot TAKEN: finish that expiry, do not copy again.
-        Atomics.store(i32, s + S.state, SlotState.EXPIRED);
-        i32[b + Q.leasesExpired] = (i32[b + Q.leasesExpired]! + 1) | 0;
-        continue;
-      }
       const copy = freeSlots.pop();
       if (copy === undefined) break;
+      const s = this.slotInt(slot);
       const c = this.slotInt(copy);
       const from = this.slotsByte + slot * this.slotBytes;
       const to = this.slotsByte + copy * this.slotBytes;
@@ -932,8 +945,8 @@ export class RobustQueue {
       const key = this.f64[hf + Q_F64.frontKey]!;
       this.f64[hf + Q_F64.frontKey] = key - 1;
       this.f64[this.slotF64(copy) + S_F64.key] = key;
-      // Copy first: a death between these two stores leaves the job twice
-      // (handled above), never nowhere.
+      // Copy first: a death between these two stores leaves the job READY
+      // here and TAKEN there (the next repair finishes it, above), never nowhere.
       Atomics.store(i32, c + S.state, SlotState.READY);
       this.hook?.('lease:copied');
       Atomics.store(i32, s + S.state, SlotState.EXPIRED);
@@ -957,6 +970,18 @@ export class RobustQueue {
     i32[b + Q.deadCount] = dead;
     if (recovered > 0) Atomics.add(i32, b + Q.readySeq, 1);
     return recovered;
+  }
+
+  /**
+   * The job ids of the READY slots. Only a lease copy shares its id with a
+   * TAKEN slot: a job taken is never READY elsewhere otherwise.
+   */
+  private readyIds(): Set<number> {
+    const ids = new Set<number>();
+    for (let slot = 0; slot < this.capacity; slot++) {
+      if (Atomics.load(this.i32, this.slotInt(slot) + S.state) === SlotState.READY) ids.add(this.f64[this.slotF64(slot) + S_F64.id]!);
+    }
+    return ids;
   }
 
   /**
@@ -1113,14 +1138,24 @@ export class RobustQueue {
     Atomics.store(i32, b + Q.journalOp, op);
   }
 
-  /**
-   * After the step's count (atomic: it must not land before the count).
-   * In the step's `finally`, a journal still set means the step threw: it is
-   * finished from the slot's state like a dead thread's, so a commit that
-   * threw after it (a ring or free stack found over capacity) is still counted.
-   */
+  /** After the step's count (atomic: it must not land before the count). */
   private endJournal(): void {
     Atomics.store(this.i32, this.base + Q.journalOp, JournalOp.NONE);
+  }
+
+  /**
+   * The `finally` of a journalled step: `journaled` still true means it threw
+   * between its journal and its count. The journal is finished from the
+   * slot's state like a dead thread's (a commit that threw after it, a ring
+   * or free stack found over capacity, is still counted), and the mutex is
+   * released even if that finds the journal corrupt.
+   */
+  private leave(journaled: boolean): void {
+    try {
+      if (journaled) this.finishJournal();
+    } finally {
+      this.unlock();
+    }
   }
 
   /**
