@@ -841,23 +841,17 @@ export class RobustQueue {
     const copied = this.leaseMs > 0 ? this.readyIds() : null;
     for (let slot = 0; slot < cap; slot++) {
       const s = this.slotInt(slot);
-      const state = Atomics.load(i32, s + S.state);
+      let state = Atomics.load(i32, s + S.state);
       const v = Atomics.load(i32, s + S.claim);
       if (state === SlotState.TAKEN && copied !== null && copied.has(this.f64[this.slotF64(slot) + S_F64.id]!)) {
         // A lease copy of this job is READY: a repair died between storing
-        // the copy and marking this original EXPIRED (below). Finish that.
-        const alive = v !== 0 && !this.claimerDead(s, v);
-        if (!alive) {
-          i32[s + S.pid] = 0;
-          i32[s + S.startTime] = 0;
-          i32[s + S.tid] = 0;
-          Atomics.store(i32, s + S.claim, 0);
-        }
-        Atomics.store(i32, s + S.state, alive ? SlotState.EXPIRED : SlotState.FREE);
-        if (!alive) freeSlots.push(slot);
+        // the copy and marking this original EXPIRED (below). Finish that;
+        // the slot is then an expired one like any other (freed below if its
+        // consumer died meanwhile).
+        Atomics.store(i32, s + S.state, SlotState.EXPIRED);
+        state = SlotState.EXPIRED;
         i32[b + Q.leasesExpired] = (i32[b + Q.leasesExpired]! + 1) | 0;
         recovered++;
-        continue;
       }
       switch (state) {
         case SlotState.FREE:
