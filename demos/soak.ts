@@ -99,6 +99,7 @@ demo.say(`recoveries: ${JSON.stringify(fig.recoveriesByKind)}; checks ${fig.chec
 demo.say(`jobs: ${fig.jobs.enqueued} enqueued, ${fig.jobs.acked} acked, ${fig.jobs.redelivered} redelivered after a death (${fig.jobs.alreadyApplied} of them already applied: acked only), ${fig.jobs.deadLettered} dead-lettered; lost ${fig.jobsLost}, acked twice ${fig.jobsAckedTwice} (${fig.jobs.checks} checks)`);
 demo.say(`detection latency (kill -> next owner's 'abandoned', ${fig.detectionMs.samples} kills of the owner): p50 ${fig.detectionMs.p50} ms, p90 ${fig.detectionMs.p90} ms, p99 ${fig.detectionMs.p99} ms, max ${fig.detectionMs.max} ms`);
 if (chartPath !== 'none') demo.say(`chart: ${chartPath}`);
+if (fig.queueFailed) demo.say(`stopped at ${fig.queueFailed.atSeconds} s: the job queue failed (${fig.queueFailed.error}); the lab stopped touching it, so the soak stopped too, and its job figures are the queue's last look`);
 if (fig.notRecoverable) demo.say(`stopped at ${fig.notRecoverable.atSeconds} s: the ${fig.notRecoverable.lock} went not-recoverable (seen by ${fig.notRecoverable.seenBy}); every participant ends there, so the soak does too`);
 demo.finish(
   result.ok,

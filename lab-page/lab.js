@@ -22,7 +22,7 @@ const STATE = {
 };
 const KIND = { pool: 'pool thread', worker: 'worker thread', process: 'process' };
 const KILL = { process: 'SIGKILL', worker: 'terminate()', pool: 'abort' };
-const MARK = { killed: '✕', abandoned: '⚠', 'abandoned → repaired': '✓', repaired: '✓', 'share reclaimed': '↺', 'heap recovered': '↺', 'job redelivered': '↻', parked: '⏸', stopped: '■', continued: '▶', respawned: '+', started: '+', added: '+', died: '✕', hang: '⌛', refused: '–', chaos: '⚡' };
+const MARK = { killed: '✕', abandoned: '⚠', 'abandoned → repaired': '✓', repaired: '✓', 'share reclaimed': '↺', 'heap recovered': '↺', 'job redelivered': '↻', parked: '⏸', stopped: '■', continued: '▶', respawned: '+', started: '+', added: '+', died: '✕', hang: '⌛', 'queue failed': '✕', refused: '–', chaos: '⚡' };
 const QUIET = new Set(['started', 'refused', 'chaos', 'added', 'respawned', 'unparked', 'continued']);
 const BINS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, Infinity];
 
@@ -167,7 +167,9 @@ function drawPanel(v) {
   $('lock-panel').replaceChildren(
     ...row('mutex', m.state, el('b', {}, m.state), ` · owner ${who(m.owner)} · depth ${m.depth} · waiters ${m.waiters}${m.waitersExact ? '' : '+'} · abandoned ${m.timesAbandoned}×`),
     ...row('rwlock', rw.state, el('b', {}, rw.state), ` · writer ${who(rw.writer)} · readers ${rw.readers.length ? rw.readers.map(who).join(', ') : 'none'} · waiting ${rw.waitingWriters} writers, ${rw.waitingReaders} readers · shares reclaimed ${rw.sharesReclaimed}`),
-    ...row('queue', q.deadLetters.length ? 'dead-letters' : 'ok', el('b', {}, `${q.waiting} waiting`), ` · in flight ${q.inFlight.length ? q.inFlight.map(holder).join(', ') : 'none'} · redelivered ${q.redelivered} (${v.counters.jobsAlreadyApplied} moved already, acked only) · dead letters ${q.deadLetters.length ? q.deadLetters.join(', ') : 'none'}${q.deadLettersCleared ? ` (${q.deadLettersCleared} older cleared)` : ''} · ${q.acked} of ${q.enqueued} acked`),
+    ...(q.failed
+      ? row('queue', 'failed', el('b', {}, 'FAILED'), ` · ${q.failed} · the lab no longer touches it; last seen ${q.waiting} waiting, ${q.acked} of ${q.enqueued} acked`)
+      : row('queue', q.deadLetters.length ? 'dead-letters' : 'ok', el('b', {}, `${q.waiting} waiting`), ` · in flight ${q.inFlight.length ? q.inFlight.map(holder).join(', ') : 'none'} · redelivered ${q.redelivered} (${v.counters.jobsAlreadyApplied} moved already, acked only) · dead letters ${q.deadLetters.length ? q.deadLetters.join(', ') : 'none'}${q.deadLettersCleared ? ` (${q.deadLettersCleared} older cleared)` : ''} · ${q.acked} of ${q.enqueued} acked`)),
     ...row('semaphore', 'absent', v.semaphore ? JSON.stringify(v.semaphore) : 'not in this lab: its participants share the mutex and the rwlock'),
     ...row('heap', h.state, el('b', {}, h.state), ` · used ${h.used} B, free ${h.free} B · records ${h.liveRecords} · poisoned ${h.timesPoisoned}×, recovered ${h.recoveries}×`),
     ...row('ledger', l.invariant, el('span', { class: 'shape', 'aria-hidden': 'true' }, inv[0]), ' invariant ', el('b', { id: 'invariant' }, inv[1]), ` · sum ${l.sum} of ${l.total} · ${l.txCount} transfers · ${l.repairs} repairs`),

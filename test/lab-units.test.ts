@@ -283,7 +283,7 @@ function snapshot(participants: number): LabSnapshot {
     liveRecords: 32,
     chaos: { on: true, rate: 4, kills: 321 },
     counters: { kills: 321, abandonedObserved: 120, repairs: 120, heapRecoveries: 2, sharesReclaimed: 4, auditFailures: 0, jobsRedelivered: 7, jobsAlreadyApplied: 1, respawns: 321, hangs: 0, invariantHeld: true, logLost: 0 },
-    queue: { waiting: 60, inFlight: [{ id: 1001, deliveries: 2, holder: 3, tid: 100_003, alive: true }], enqueued: 2000, acked: 1939, redelivered: 7, deadLetters: [], deadLettersCleared: 0, capacity: 256 },
+    queue: { waiting: 60, inFlight: [{ id: 1001, deliveries: 2, holder: 3, tid: 100_003, alive: true }], enqueued: 2000, acked: 1939, redelivered: 7, deadLetters: [], deadLettersCleared: 0, capacity: 256, failed: null },
   };
 }
 
@@ -302,6 +302,19 @@ describe('screen', () => {
     expect(text).toMatch(/CHAOS 4\/s/);
     expect(lines.at(-2)).toMatch(/event number 39/); // the newest event is on screen
     if (n >= 3) expect(text).toMatch(/^>\s*3 /m);
+  });
+
+  it('a failed queue gets a line of its own, red, naming the error; the screen still fits 80x24 and keeps the newest event', () => {
+    const failed = snapshot(16);
+    failed.queue = { ...failed.queue, failed: 'RegionCorruptError: queue at byte offset 96320: free stack names slot 3, which is not free' };
+    const lines = renderScreen(failed, events, { selected: 1, message: '', help: false }, { width: 80, height: 24, color: false });
+    expect(lines).toHaveLength(24);
+    for (const line of lines) expect(line).toHaveLength(80);
+    expect(lines.find((l) => l.startsWith('queue '))).toMatch(/^queue +FAILED, no longer touched: RegionCorruptError: queue at byte offset/);
+    expect(lines.at(-2)).toMatch(/event number 39/);
+    expect(renderScreen(snapshot(16), events, { selected: 1, message: '', help: false }, { width: 80, height: 24, color: false }).some((l) => l.startsWith('queue '))).toBe(false);
+    const coloured = renderScreen(failed, events, { selected: 1, message: '', help: false }, { width: 80, height: 24, color: true });
+    expect(coloured.find((l) => l.includes('FAILED, no longer touched'))).toMatch(/^\x1b\[31m/);
   });
 
   it('shows the help in place of the events, and colour only adds escape codes', () => {

@@ -16,6 +16,9 @@ import { descendants, pidRunning } from './fixtures/lab-run.js';
 import { CHROMIUM, LAB_BIN, openBrowser, parkAndKill, startWebLab, type WebLab } from '../tools/lab-browser.js';
 import { startLabWebServer, LabWebError } from '../src/lab/web/server.js';
 import type { LabController } from '../src/lab/controller.js';
+import { corruptLabQueue } from './fixtures/lab-queue-corruption.js';
+import { openRegion } from '../src/shm/region.js';
+import { RobustQueue } from '../src/queue/robust-queue.js';
 
 const OUTPUT = new URL('./output/lab-web/', import.meta.url);
 let counter = 0;
@@ -287,5 +290,49 @@ describe.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')('lab page in c
     await expectCleanQuit(lab, region, pids);
     await page.locator('#connection', { hasText: 'the lab quit' }).waitFor({ timeout: 10_000 });
     expect(readFileSync(new URL('chaos-390x844.png', OUTPUT)).length).toBeGreaterThan(1000);
+  }, 120_000);
+
+  it('a job queue that throws: its row says FAILED with the error, the timeline has it, the ledger goes on, and q still leaves nothing', async () => {
+    const region = regionPath();
+    const lab = await startWebLab(['--region', region, '--json', '--hang-ms', '1000']);
+    labs.push(lab);
+    const browser = await openBrowser({ width: 1280, height: 800 });
+    browsers.push(browser);
+    const { page } = browser;
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(lab.url);
+    await page.locator('body[data-ready]').waitFor({ timeout: 20_000 });
+
+    await corruptLabQueue(region, () => lab.child.exitCode === null);
+    const queueRow = page.locator('#lock-panel dt', { hasText: 'queue' }).locator('xpath=following-sibling::dd[1]');
+    await expect.poll(() => queueRow.textContent(), { timeout: 20_000 }).toMatch(/^FAILED · RegionCorruptError: queue at byte offset \d+: .+ · the lab no longer touches it; last seen \d+ waiting, \d+ of \d+ acked$/);
+    expect(await queueRow.getAttribute('data-state')).toBe('failed');
+    const entry = page.locator('li[data-kind="queue-failed"]');
+    await entry.first().waitFor({ timeout: 10_000 });
+    expect(await entry.count()).toBe(1);
+    expect(await entry.first().textContent()).toMatch(/the job queue failed, and the lab no longer touches it: RegionCorruptError/);
+    // The transferers take what is left in the queue, then wait for jobs that will not come: not a hang.
+    // Once the queue is drained (read here, from the region), 3 × --hang-ms is the window in which the
+    // lab would report one (a bound on a non-event, not a synchronisation).
+    const mapped = await openRegion(region);
+    const queue = RobustQueue.at(mapped.buffer, mapped.find('queue:lab-jobs')!);
+    await expect.poll(() => queue.inspect(), { timeout: 30_000 }).toMatchObject({ ready: 0, taken: [] });
+    mapped.close();
+    await page.waitForTimeout(3000);
+    const counts = page.locator('#lock-panel dt', { hasText: 'counts' }).locator('xpath=following-sibling::dd[1]');
+    expect(await counts.textContent()).toMatch(/ · hangs 0$/);
+    await expect.poll(() => page.locator('#invariant').textContent(), { timeout: 10_000 }).toMatch(/holds/);
+    expect(errors).toEqual([]);
+
+    const pids = [lab.child.pid!, ...descendants(lab.child.pid!)];
+    lab.quit();
+    expect(await lab.exited, lab.stderr()).toBe(1);
+    expect(lab.stderr()).not.toMatch(/RegionCorruptError/); // reported on stdout, not thrown
+    expect(lab.stdout()).toMatch(/"summary":"lock-lab","ok":false,.*"invariantHeld":true,"hangs":0,.*"queueFailed":"RegionCorruptError: queue at byte offset/);
+    for (const pid of pids) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
+    expect(existsSync(region)).toBe(false);
+    expect(existsSync(`${region}.lock`)).toBe(false);
+    expect(await listening(lab.port)).toBe(false);
   }, 120_000);
 });

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openRegion } from '../src/shm/region.js';
 import { Ledger } from '../src/workers/ledger.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
+import { corruptLabQueue } from './fixtures/lab-queue-corruption.js';
 
 const SOAK = new URL('../demos/soak.ts', import.meta.url);
 const id = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -146,6 +147,33 @@ describe('the soak', () => {
     // Stopped, not crash-looping: the lab's participants were reaped, nothing was left running.
     expect(summary['leftoverProcesses']).toBe(0);
     expect(stoppedAfterMs).toBeLessThan(240_000);
+    expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`robust-shm-test-soak-${id}`))).toEqual([]);
+  }, 600_000);
+
+  it('a job queue that throws (a slot no queue state names) stops the soak at once with its error, and the lab reaps everything', async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', SOAK.pathname, '--kills', '1000000', '--json', '--region', region, '--chart', 'none', '--no-regions'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+    const closed = new Promise<number | null>((r) => child!.once('close', r));
+    await corruptLabQueue(region, () => child!.exitCode === null);
+    const corruptedAt = Date.now();
+    const code = await closed;
+    const stoppedAfterMs = Date.now() - corruptedAt;
+    const summary = JSON.parse(stdout.split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as Record<string, unknown> & { queueFailed: { error: string } | null };
+    expect(summary['summary'], stderr).toBe('soak');
+    expect(stderr).not.toMatch(/RegionCorruptError/); // reported, not thrown
+    expect(summary.queueFailed, stdout.slice(-3000)).not.toBeNull();
+    expect(summary.queueFailed!.error).toMatch(/^RegionCorruptError: queue at byte offset \d+: .*(free stack names slot \d+, which is not free|has state 99)/);
+    expect(stdout).toContain('"event":"queue-failed"');
+    expect(summary['ok']).toBe(false);
+    expect(code).not.toBe(0);
+    expect(summary['leftoverProcesses']).toBe(0);
+    expect(stoppedAfterMs).toBeLessThan(120_000);
     expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`robust-shm-test-soak-${id}`))).toEqual([]);
   }, 600_000);
 });

@@ -29,6 +29,8 @@
 //   wrong and released without markConsistent()) ends every participant for
 //   good: the soak stops at once and reports it (figures.notRecoverable)
 //   instead of respawning participants that die of it again until the target.
+//   So does a queue that threw (the lab's 'queue-failed': a RegionCorruptError
+//   from its repair, say): figures.queueFailed.
 import { LabController, DEFAULT_LAB_OPTIONS, type LabEvent, type LabSnapshot } from '../../src/lab/controller.js';
 import { inLedgerCriticalSectionAsync } from '../../src/workers/ledger-critical-section.js';
 import { HeapRecords } from '../../src/lab/records.js';
@@ -128,6 +130,8 @@ export interface SoakFigures {
   detectionByWay: Record<string, { samples: number; p50: number; p90: number }>;
   /** Set when a lock went not-recoverable: the soak stopped there (ok is false). */
   notRecoverable: SoakNotRecoverable | null;
+  /** Set when the job queue threw (the lab's 'queue-failed'): the soak stopped there (ok is false), and the job figures are the queue's last look. */
+  queueFailed: { atSeconds: number; error: string } | null;
 }
 
 export interface SoakResult {
@@ -189,6 +193,12 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   let checkDue = false;
   let lab: LabController;
   let notRecoverable: SoakNotRecoverable | null = null;
+  let queueFailed: { atSeconds: number; error: string } | null = null;
+  /** After a participant's death: did the queue fail (a participant that dies of a corrupt queue may be the first to meet it)? The look reports it. */
+  const queueHasFailed = (): boolean => {
+    lab.inspectQueue();
+    return queueFailed !== null;
+  };
   /** After a participant's death or a failed check: has a lock gone not-recoverable? Then the soak stops. */
   const noteIfNotRecoverable = (seenBy: string): boolean => {
     if (notRecoverable) return true;
@@ -241,6 +251,11 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
       }
     }
     if ((e.kind === 'respawned' || e.kind === 'started') && e.participant) overtaken.delete(e.participant);
+    if (e.kind === 'queue-failed' && !queueFailed) {
+      queueFailed = { atSeconds: Math.round(elapsed() * 10) / 10, error: String(e['error']) };
+      onEvent('queue-failed', { ...queueFailed, kills });
+      showContext();
+    }
     if (e.kind === 'died' && e.participant) {
       const pending = pendingFates.get(e.participant);
       // A death is the requested one only if it died of it: another error while
@@ -255,8 +270,8 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
         countKill(FATE_WAY[pending.fate]);
         if (pending.fate === 'throw') f.recovered.throwsRolledBack++;
         checkDue = true;
-      } else if (noteIfNotRecoverable(`participant #${e.participant} ended (${detail})`)) {
-        // Not a death of its own: the lock is gone for everyone, and respawning would only repeat it.
+      } else if (noteIfNotRecoverable(`participant #${e.participant} ended (${detail})`) || queueHasFailed()) {
+        // Not a death of its own: the lock or the queue is gone for everyone, and respawning would only repeat it.
         return;
       } else {
         f.unexpectedDeaths++;
@@ -331,7 +346,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     await lab.waitUntilRunning();
     const target = options.kills;
     const deadline = options.maxSeconds ? started + options.maxSeconds * 1000 : Infinity;
-    const enough = () => kills >= target || performance.now() > deadline || notRecoverable !== null;
+    const enough = () => kills >= target || performance.now() > deadline || notRecoverable !== null || queueFailed !== null;
 
     // The lab log, read independently of the controller: detection times and recoveries.
     let logNext = log.count;
@@ -372,7 +387,7 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
           // Under the ledger mutex no job's money is moving; the queue snapshot is taken under the queue's mutex.
           // The lab's producer runs on this thread: the dead letters it cleared cannot change during this synchronous check.
           // Not while a process is paused: it may be paused inside the queue's mutex (see LabController.queueReachable).
-          const q = lab.queueReachable ? lab.objects.jobs.inspect() : null;
+          const q = lab.inspectQueue();
           if (q) checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.ready, inFlight: q.taken.length, deadLetters: q.deadLetters.length, deadLettersCleared: lab.deadLettersCleared }, ledger.stats().jobsAppliedTwice, 'check');
           const inv = ledger.checkInvariant();
           if (!inv.holds) {
@@ -534,10 +549,10 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
   const quitCounters = await lab.quit();
   if (!quitCounters.invariantHeld) f.invariantViolations++;
   const finalJobs = lab.finalJobs;
-  if (finalJobs?.queue) {
+  if (finalJobs?.queue && !queueFailed) {
     const q = finalJobs.queue;
     checkJobs({ enqueued: q.enqueued, acked: q.acked, waiting: q.waiting, inFlight: q.inFlight.length, deadLetters: q.deadLetters.length, deadLettersCleared: q.deadLettersCleared }, finalJobs.appliedTwice, 'after quit');
-  } else if (!notRecoverable) {
+  } else if (!notRecoverable && !queueFailed) {
     // quit's final check could not take the ledger: the jobs were not accounted for.
     f.jobsLost = Math.max(f.jobsLost, 1);
     onEvent('jobs-wrong', { by: 'after quit', detail: 'no final job figures' });
@@ -594,9 +609,11 @@ export async function runSoak(options: SoakOptions, onProgress: (p: SoakProgress
     detectionMs: { samples: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1) },
     detectionByWay,
     notRecoverable,
+    queueFailed,
   };
   const ok =
     notRecoverable === null &&
+    queueFailed === null &&
     (kills >= options.kills || options.maxSeconds !== undefined) &&
     figures.hangs === 0 &&
     doubleOwners === 0 &&

@@ -134,8 +134,10 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
       jobsAlreadyApplied: c.jobsAlreadyApplied,
       jobsDeadLettered: lab.finalJobs?.queue ? lab.finalJobs.queue.deadLetters.length + lab.finalJobs.queue.deadLettersCleared : null,
       jobsAppliedTwice: lab.finalJobs?.appliedTwice ?? null,
+      /** The queue's error when it threw (the job figures above are then its last look), else null. */
+      queueFailed: lab.queueFailed,
     };
-    return { ok: c.invariantHeld && c.hangs === 0 && figures.jobsAppliedTwice === 0, figures };
+    return { ok: c.invariantHeld && c.hangs === 0 && figures.jobsAppliedTwice === 0 && figures.queueFailed === null, figures };
   }
 
   async function tour(): Promise<void> {
@@ -189,7 +191,7 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
       throw error;
     }
     const c = lab.counters;
-    demo.finish(c.invariantHeld && c.hangs === 0, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs, heapRecoveries: c.heapRecoveries, sharesReclaimed: c.sharesReclaimed });
+    demo.finish(c.invariantHeld && c.hangs === 0 && lab.queueFailed === null, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs, heapRecoveries: c.heapRecoveries, sharesReclaimed: c.sharesReclaimed, queueFailed: lab.queueFailed });
   } else if (v.script !== undefined) {
     let commands: ScriptCommand[] = [];
     try {
@@ -205,7 +207,7 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     current = lab;
     await runInteractive(lab, { color: !v['no-color'] && !process.env['NO_COLOR'] });
     const c = lab.counters;
-    demo.finish(c.invariantHeld && c.hangs === 0, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs });
+    demo.finish(c.invariantHeld && c.hangs === 0 && lab.queueFailed === null, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs, queueFailed: lab.queueFailed });
   } else {
     await tour();
   }

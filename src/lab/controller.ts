@@ -11,6 +11,7 @@ import { LAB_QUEUE_CAPACITY, LAB_REGION_BYTES, openLabObjects, type LabObjects }
 import type { ParticipantConfig, ParticipantKind, ParticipantRole } from './participant-loop.js';
 import { ParticipantLauncher } from './participants.js';
 import type { MutexSnapshot } from '../locks/types.js';
+import type { QueueSnapshot } from '../queue/robust-queue.js';
 import { LabChaos } from './chaos.js';
 import { boardRow, parkedWhere, Participant } from './lab-participant.js';
 import { LabMonitor } from './monitor.js';
@@ -47,7 +48,9 @@ export class LabController {
   private readonly producer: LabJobProducer;
   private finalQueue: QueueView | null = null;
   /** The queue as last seen, shown while this thread must not take the queue's mutex (see queueReachable). */
-  private lastQueue: QueueView = { waiting: 0, inFlight: [], enqueued: 0, acked: 0, redelivered: 0, deadLetters: [], deadLettersCleared: 0, capacity: LAB_QUEUE_CAPACITY };
+  private lastQueue: QueueView = { waiting: 0, inFlight: [], enqueued: 0, acked: 0, redelivered: 0, deadLetters: [], deadLettersCleared: 0, capacity: LAB_QUEUE_CAPACITY, failed: null };
+  /** Why this lab stopped touching its queue (see usingQueue), or null. */
+  private queueFailure: string | null = null;
 
   private constructor(
     readonly options: LabOptions,
@@ -148,7 +151,7 @@ export class LabController {
     const parkedAt = this.parkedWhere(p, row);
     const heldMutex = this.ownerSlot() === p.slot;
     const heldReadShare = p.role === 'auditor' && this.holdsReadShare(row.tid);
-    const heldJob = row.tid === 0 || !this.queueReachable ? null : (this.objects.jobs.inspect().taken.find((j) => j.tid === row.tid)?.id ?? null);
+    const heldJob = row.tid === 0 ? null : (this.inspectQueue()?.taken.find((j) => j.tid === row.tid)?.id ?? null);
     p.dying = true;
     p.killing = true;
     // Taken before the signal goes out: the next owner can see the death
@@ -328,13 +331,45 @@ export class LabController {
   private tick(): void {
     if (this.closed) return;
     this.monitor.readLog();
-    this.monitor.watchProgress();
+    this.monitor.watchProgress(this.queueFailure !== null);
     this.feedJobs();
   }
 
   /** The producer's turn: top the transfer-job queue up. */
   private feedJobs(): void {
-    if (this.queueReachable) this.producer.feed(this.objects.jobs.inspect());
+    const queue = this.inspectQueue();
+    if (queue) this.usingQueue(() => this.producer.feed(queue));
+  }
+
+  /** The queue's inspect() now, or null while this thread must not take its mutex (queueReachable) or after it failed (queueFailed). */
+  inspectQueue(): QueueSnapshot | null {
+    return this.queueReachable ? this.usingQueue(() => this.objects.jobs.inspect()) : null;
+  }
+
+  /** Why the lab stopped touching its queue (the error the queue threw, with its name), or null while it works. */
+  get queueFailed(): string | null {
+    return this.queueFailure;
+  }
+
+  /**
+   * Run fn on the queue. An error from it (a RegionCorruptError from its
+   * repair, a mutex gone not-recoverable) ends the queue for this lab: it is
+   * reported once ('queue-failed'), shown with the queue, and nothing here
+   * touches the queue again. The ledger, the heap and quit() go on. Thrown
+   * from the tick's timer instead, it was uncaught and took the lab down with
+   * a stack trace and no summary.
+   */
+  private usingQueue<T>(fn: () => T): T | null {
+    if (this.queueFailure !== null) return null;
+    try {
+      return fn();
+    } catch (error) {
+      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.queueFailure = text;
+      this.lastQueue = { ...this.lastQueue, failed: text };
+      this.emit('queue-failed', `the job queue failed, and the lab no longer touches it: ${text}`, undefined, { error: text, code: error instanceof Error && 'code' in error ? String(error.code) : null });
+      return null;
+    }
   }
 
   /**
@@ -347,7 +382,7 @@ export class LabController {
    * this stay true (stop() runs on this thread too).
    */
   get queueReachable(): boolean {
-    return !this.participants.some((p) => p !== undefined && p.alive && p.stopped);
+    return this.queueFailure === null && !this.participants.some((p) => p !== undefined && p.alive && p.stopped);
   }
 
   /** Jobs the lab's producer enqueued so far. */
@@ -407,8 +442,8 @@ export class LabController {
 
   /** The transfer-job queue as the screen and the page show it: who holds which job, by participant number. */
   queueView(): QueueView {
-    if (!this.queueReachable) return this.lastQueue;
-    const q = this.objects.jobs.inspect();
+    const q = this.inspectQueue();
+    if (!q) return this.lastQueue;
     const byTid = new Map<number, number>();
     for (const p of this.participants) {
       if (!p || !p.alive) continue;
@@ -424,6 +459,7 @@ export class LabController {
       deadLetters: q.deadLetters,
       deadLettersCleared: this.producer.deadLettersCleared,
       capacity: q.capacity,
+      failed: null,
     };
     return this.lastQueue;
   }

@@ -47,6 +47,7 @@ export type LabEventKind =
   | 'audit-failed'
   | 'heap-recovered'
   | 'heap-failed'
+  | 'queue-failed'
   | 'hang'
   | 'chaos'
   | 'refused'
@@ -127,6 +128,8 @@ export interface QueueView {
   /** Dead letters the lab removed (it keeps the newest 32 on show, so they never fill the queue). */
   deadLettersCleared: number;
   capacity: number;
+  /** Set when the queue threw (a corrupt region, say): the error, with its name. The lab stopped touching the queue then, and the figures above are its last look. */
+  failed: string | null;
 }
 
 export interface LabCounters {

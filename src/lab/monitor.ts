@@ -117,7 +117,8 @@ export class LabMonitor {
 
   // ---- progress -------------------------------------------------------------------
 
-  watchProgress(): void {
+  /** `jobsGone`: the lab's queue failed, so its transferers wait for jobs that will not come; that is not a hang. */
+  watchProgress(jobsGone = false): void {
     const now = performance.now();
     const blocked = this.participants.some((p) => p !== undefined && p.alive && (p.stopped || parkedWhere(this.objects, p, boardRow(this.objects, p)) !== null));
     for (const p of this.participants) {
@@ -137,8 +138,8 @@ export class LabMonitor {
         p.hung = false;
         continue;
       }
-      // Waiting behind a stopped or parked holder is not a hang; neither is being stopped or parked.
-      if (blocked || p.stopped) {
+      // Waiting behind a stopped or parked holder is not a hang; neither is being stopped or parked, nor a transferer's wait for jobs from a failed queue.
+      if (blocked || p.stopped || (jobsGone && p.role === 'transfer')) {
         p.lastProgressAt = now;
         continue;
       }

@@ -68,6 +68,7 @@ export function renderScreen(s: LabSnapshot, events: readonly LabEvent[], ui: Sc
     width,
   );
   lines.push(h.poisoned ? paint(heapLine, ANSI.red) : heapLine);
+  if (s.queue.failed !== null) lines.push(paint(fit(`queue   FAILED, no longer touched: ${s.queue.failed}`, width), ANSI.red));
 
   lines.push(fit('  # kind      tid      pid      state             ops', width));
   // Participant rows, a window around the selection when they do not all fit.
