@@ -51,6 +51,13 @@ describe('RobustQueue: deaths', () => {
     workers.clear();
   });
 
+  /** Start a participant as a process or a worker thread, wait until it parked (`parked`), and kill it there: SIGKILL or terminate(). */
+  async function killParked(kind: 'process' | 'thread', w: QueueWorld, data: ReturnType<QueueWorld['data']>, parked: () => boolean, what: string): Promise<void> {
+    const p = kind === 'process' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
+    await until(parked, 20_000, what);
+    await (kind === 'process' ? sigkill(p) : terminate(p));
+  }
+
   /** The job came back once: the next take gets it with deliveries 2 and the dead consumer, then nothing is left. */
   function expectBackOnce(w: QueueWorld, id: number, deadTid: number): void {
     const job = w.queue.take({ timeoutMs: 10_000 });
@@ -127,11 +134,7 @@ describe('RobustQueue: deaths', () => {
   for (const kind of ['process', 'thread'] as const) {
     it(`a producer ${kind} killed halfway through copying a job in: nothing half-written is visible, its slot is free again`, async () => {
       const w = await queueWorld(res, { capacity: 4, maxJobBytes: 4096 });
-      const data = w.data(3, 'produce-park', { payloadBytes: 4000 });
-      const p = kind === 'process' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
-      await until(() => w.row(3, 'state') === STATE.parkedInEnqueue, 20_000, 'the producer to park inside the enqueue');
-      if (kind === 'process') await sigkill(p);
-      else await terminate(p);
+      await killParked(kind, w, w.data(3, 'produce-park', { payloadBytes: 4000 }), () => w.row(3, 'state') === STATE.parkedInEnqueue, 'the producer to park inside the enqueue');
       expect(w.queue.tryTake()).toBeNull();
       const seen = w.queue.inspect();
       expect(seen).toMatchObject({ ready: 0, enqueued: 0, free: 4, taken: [], repairs: 1 });
@@ -159,12 +162,8 @@ describe('RobustQueue: deaths', () => {
       const w = await queueWorld(res, { capacity: 4, maxJobBytes: 256 });
       const id = w.queue.enqueue('job 1');
       w.queue.enqueue('job 2');
-      const data = w.data(5, 'ack-park');
-      const p = kind === 'process' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
-      await until(() => w.row(5, 'state') === STATE.parkedInAck, 20_000, 'the consumer to park inside its ack');
-      expect(w.row(5, 'id')).toBe(id);
-      if (kind === 'process') await sigkill(p);
-      else await terminate(p);
+      await killParked(kind, w, w.data(5, 'ack-park'), () => w.row(5, 'state') === STATE.parkedInAck, 'the consumer to park inside its ack');
+      expect(w.row(5, 'id')).toBe(id); // it was acking job 1
       // The acked job is gone for good (not redelivered), and counted.
       expect(w.queue.inspect()).toMatchObject({ enqueued: 2, acked: 1, ready: 1, taken: [], free: 3, redelivered: 0, repairs: 1 });
       expectCountsAddUp(w);
@@ -176,11 +175,7 @@ describe('RobustQueue: deaths', () => {
 
     it(`a producer ${kind} killed inside the queue mutex after its job became ready, before it was counted: the job is there and counted, once`, async () => {
       const w = await queueWorld(res, { capacity: 4, maxJobBytes: 256 });
-      const data = w.data(6, 'commit-park');
-      const p = kind === 'process' ? startProcess(res, bundle.participant, data) : startThread(bundle.participant, data, w.region, (x) => workers.add(x));
-      await until(() => w.row(6, 'state') === STATE.parkedAfterEnqueueCommit, 20_000, 'the producer to park after its commit');
-      if (kind === 'process') await sigkill(p);
-      else await terminate(p);
+      await killParked(kind, w, w.data(6, 'commit-park'), () => w.row(6, 'state') === STATE.parkedAfterEnqueueCommit, 'the producer to park after its commit');
       expect(w.queue.inspect()).toMatchObject({ enqueued: 1, acked: 0, ready: 1, free: 3, repairs: 1 });
       expectCountsAddUp(w);
       const job = w.queue.tryTake()!;
