@@ -1,8 +1,10 @@
 // Demo for seed 002 (the HeapFree reference page): what misuse of a heap does.
 //   1. A double free in the default checked mode: ERROR_INVALID_PARAMETER, heap intact.
-//   2. The same double free in unchecked mode: the free list now holds the
-//      block twice, and the next two allocations return the same block
-//      ("resulting in subsequent calls to HeapAlloc returning the same pointer twice").
+//   2. The same double free in unchecked mode, thread cache off: the free
+//      list now holds the block twice, and the next two allocations return the
+//      same block ("resulting in subsequent calls to HeapAlloc returning the
+//      same pointer twice"). 2b: with the cache on (the default) a block still
+//      in the cache is freed once; shown, not promised.
 //   3. HEAP_NO_SERIALIZE from several worker threads at once: the heap is
 //      corrupted, and validate() names the damage. A control run of the same
 //      workers with the lock leaves a valid heap.
@@ -24,7 +26,8 @@ async function main(): Promise<void> {
     name: 'heap-misuse',
     summary:
       'Misuse of a Win32-style shared heap: a double free in checked mode (ERROR_INVALID_PARAMETER, heap intact), the same ' +
-      'double free in unchecked mode (two later allocations return the same block), and HEAP_NO_SERIALIZE used by several ' +
+      'double free in unchecked mode with the thread cache off (two later allocations return the same block; with the cache on, ' +
+      'a block still cached is freed once), and HEAP_NO_SERIALIZE used by several ' +
       'worker threads at once (the heap is corrupted and validate() finds it; with the lock, the same workers leave it valid).',
     options: {
       workers: { type: 'string', default: '3' },
@@ -52,9 +55,11 @@ async function main(): Promise<void> {
   demo.event('checked-double-free', { offset: x, secondFreeReturned: secondFree, lastError: checked.lastError?.code, errno: checked.lastErrorCode, heapValid: checkedValid },
     `   free(${x}) twice: the second returns ${secondFree}, GetLastError = ${checked.lastError?.code} (${checked.lastErrorCode}): "${checked.lastError?.message}"; validate(): ${checkedValid ? 'valid' : 'INVALID'}`);
 
-  // 2. Unchecked mode.
-  demo.say('2. Double free, unchecked mode:');
-  const unchecked = SharedHeap.initialize(new SharedArrayBuffer(HEAP_AT + HEAP_BYTES), HEAP_AT, HEAP_BYTES, { checked: false });
+  // 2. Unchecked mode, on the lock-per-operation path: the thread cache (on by
+  // default) would take the second free of a block it holds back out of the
+  // cache and free it once (part 2b), hiding what HeapFree's page warns of.
+  demo.say('2. Double free, unchecked mode (checked: false, threadCache: 0):');
+  const unchecked = SharedHeap.initialize(new SharedArrayBuffer(HEAP_AT + HEAP_BYTES), HEAP_AT, HEAP_BYTES, { checked: false, threadCache: 0 });
   const y = unchecked.alloc(64);
   unchecked.free(y);
   const again = unchecked.free(y);
@@ -69,6 +74,19 @@ async function main(): Promise<void> {
     `   the next two alloc(64) return ${first} and ${second}: ${sameBlockTwiceUnchecked ? 'THE SAME BLOCK' : 'different blocks'}` +
     ` (0x11 written through the first reads back as 0x${(seenThroughSecond ?? 0).toString(16)} through the second)`);
 
+  // 2b. The same with the thread cache on (the default): not a guarantee, just what happens to a block still in the cache.
+  demo.say('2b. The same double free, unchecked, with the thread cache on (the default):');
+  const cachedHeap = SharedHeap.initialize(new SharedArrayBuffer(HEAP_AT + HEAP_BYTES), HEAP_AT, HEAP_BYTES, { checked: false });
+  const z = cachedHeap.alloc(64);
+  cachedHeap.free(z);
+  const againCached = cachedHeap.free(z);
+  const cachedPair = [cachedHeap.alloc(64), cachedHeap.alloc(64)];
+  const cacheAbsorbedDoubleFree = cachedPair[0] !== cachedPair[1] && cachedHeap.validate().valid;
+  demo.event('unchecked-double-free-cached', { offset: z, secondFreeReturned: againCached, first: cachedPair[0], second: cachedPair[1], absorbed: cacheAbsorbedDoubleFree },
+    `   free(${z}) twice: the first puts the block in this thread's cache, the second finds it there and frees it once through the lock;` +
+    ` the next two alloc(64) return ${cachedPair[0]} and ${cachedPair[1]}: ${cacheAbsorbedDoubleFree ? 'different blocks, heap valid' : 'THE SAME BLOCK or an invalid heap'}` +
+    ` (luck of where the block was, not a check: use the checked mode)`);
+
   // 3. NO_SERIALIZE from several workers.
   demo.say(`3. HEAP_NO_SERIALIZE from ${workers} worker threads at once (rounds of ${iterations} alloc/free each):`);
   const corrupt = await runHammer(workers, iterations, maxRounds, false);
@@ -82,6 +100,7 @@ async function main(): Promise<void> {
   demo.finish(doubleFreeDetected && sameBlockTwiceUnchecked && noSerializeCorruptionFound && control.valid, {
     doubleFreeDetected,
     sameBlockTwiceUnchecked,
+    cacheAbsorbedDoubleFree,
     noSerializeCorruptionFound,
     controlWithLockValid: control.valid,
     noSerializeRounds: corrupt.rounds,

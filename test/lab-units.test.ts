@@ -337,7 +337,28 @@ describe('tour', () => {
     ]);
     expect(table).toMatch(/heap-misuse\s+ok\s+1\.2s\s+doubleFree=no blocks=12 ratio=0\.50/);
     expect(table).toMatch(/pool-abort\s+not available\s+-\s+not written yet/);
-    expect(figuresText({ a: 'x'.repeat(100) }, 20)).toHaveLength(20);
+    expect(figuresText({ a: 1, b: 0.5, c: null, d: { e: 1 }, f: 'x' })).toBe('a=1 b=0.50 f=x');
+  });
+
+  it('never cuts a figure: every key=value is whole, a long name widens its column, what does not fit in eight lines ends in "..."', () => {
+    // The tour's own lab row, which lost the last digit of repairs=11 to an 80-column cut.
+    const lab = { kills: 16, abandonedObserved: 11, repairs: 11, invariantHeld: true, hangs: 0, respawns: 16, heapRecoveries: 1, sharesReclaimed: 2, auditFailures: 0, transactions: 5021 };
+    const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`figure${i}`, i * 1111]));
+    const table = tourTable([
+      { demo: 'lock-lab --script', status: 'ok', seconds: 5.3, figures: lab, note: '' },
+      { demo: 'rwlock-reader-death', status: 'ok', seconds: 2, figures: { deaths: 3 }, note: '' },
+      { demo: 'many', status: 'ok', seconds: 1, figures: many, note: '' },
+    ]);
+    const lines = table.split('\n');
+    const words = lines.flatMap((l) => l.split(/\s+/)).filter((w) => w.includes('='));
+    for (const [k, v] of Object.entries(lab)) expect(words).toContain(`${k}=${String(v)}`);
+    for (const w of words) expect(w).toMatch(/^(\w+)=(\d+|true|false|\d+\.\d\d)$/);
+    // The columns line up under the widest name.
+    const heads = lines.filter((l) => /^\S/.test(l) && !l.startsWith('-')).map((l) => l.search(/ (ok|result) /));
+    expect(new Set(heads).size).toBe(1);
+    const manyLines = lines.slice(lines.findIndex((l) => l.startsWith('many ')));
+    expect(manyLines).toHaveLength(8);
+    expect(manyLines[7]).toMatch(/ \.\.\.$/);
   });
 });
 

@@ -19,7 +19,9 @@ export class HeapError extends RobustShmError {
  * any block, until someone calls recover(). Win32 ERROR_POSSIBLE_DEADLOCK (1131).
  */
 export class PossibleDeadlockError extends HeapError {
-  constructor(message = 'the heap lock was abandoned by a dead owner: the heap is poisoned until recover()') {
+  // Poisoned by a death inside the lock or by an operation that threw halfway (a corrupt block chain met,
+  // as NO_SERIALIZE misuse leaves it): the flag does not say which, so neither does the default message.
+  constructor(message = 'the heap is poisoned until recover(): an operation inside its lock was cut short (its thread died there, or it threw on a corrupt block chain)') {
     super('ERROR_POSSIBLE_DEADLOCK', 1131, message);
   }
 }

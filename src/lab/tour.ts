@@ -12,40 +12,51 @@ export interface TourRow {
   note: string;
 }
 
-/** The figures of a row, shortened to fit one table cell. */
-export function figuresText(figures: Record<string, unknown>, width: number): string {
+/** The figures of a row as `key=value` words (objects and nulls left out). */
+export function figuresText(figures: Record<string, unknown>): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(figures)) {
     if (v === null || typeof v === 'object') continue;
     parts.push(`${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v)}`);
   }
-  const text = parts.join(' ');
-  return text.length > width ? text.slice(0, width - 3) + '...' : text;
+  return parts.join(' ');
 }
 
+/** Lines of the figures column a row may take (the scripted lab's row needs about 8); more figures end in "...". */
+const FIGURE_LINES = 8;
+
 export function tourTable(rows: TourRow[], width = 80): string {
-  const indent = 40;
-  const lines = [`${'demo'.padEnd(18)} ${'result'.padEnd(13)} ${'time'.padStart(6)}  what it showed`, '-'.repeat(width)];
+  const nameWidth = Math.max(18, ...rows.map((r) => r.demo.length));
+  const indent = nameWidth + 1 + 13 + 1 + 6 + 2;
+  // The figures column is at least 30 wide: a narrower table is wider than `width` rather than cut.
+  const column = Math.max(30, width - indent);
+  const lines = [`${'demo'.padEnd(nameWidth)} ${'result'.padEnd(13)} ${'time'.padStart(6)}  what it showed`, '-'.repeat(Math.min(width, indent + column))];
   for (const r of rows) {
     const time = r.status === 'not available' ? '-' : `${r.seconds.toFixed(1)}s`;
-    const shown = r.note && Object.keys(r.figures).length === 0 ? r.note : figuresText(r.figures, (width - indent) * 3);
-    // The figures wrap onto up to two more lines under their column.
-    const chunks = wrapWords(shown, width - indent);
-    lines.push(`${r.demo.padEnd(18)} ${r.status.padEnd(13)} ${time.padStart(6)}  ${chunks[0] ?? ''}`.slice(0, width));
-    for (const chunk of chunks.slice(1, 3)) lines.push(`${' '.repeat(indent)}${chunk}`);
+    const shown = r.note && Object.keys(r.figures).length === 0 ? r.note : figuresText(r.figures);
+    // Whole words only: a figure is never cut, and what does not fit ends in "...".
+    const chunks = wrapWords(shown, column, FIGURE_LINES);
+    lines.push(`${r.demo.padEnd(nameWidth)} ${r.status.padEnd(13)} ${time.padStart(6)}  ${chunks[0] ?? ''}`.trimEnd());
+    for (const chunk of chunks.slice(1)) lines.push(`${' '.repeat(indent)}${chunk}`);
   }
   return lines.join('\n');
 }
 
-function wrapWords(text: string, width: number): string[] {
+/** `text` in lines of at most `width` (a single longer word gets a line of its own), at most `maxLines`, the last ending in "..." when words were left out. */
+function wrapWords(text: string, width: number, maxLines: number): string[] {
   const out: string[] = [];
   let line = '';
-  for (const word of text.split(' ')) {
+  for (const word of text.split(' ').filter(Boolean)) {
     if (line && line.length + 1 + word.length > width) {
       out.push(line);
       line = word;
     } else line = line ? `${line} ${word}` : word;
   }
   if (line) out.push(line);
-  return out.map((l) => l.slice(0, width));
+  if (out.length <= maxLines) return out;
+  const kept = out.slice(0, maxLines);
+  let last = kept[maxLines - 1]!;
+  while (last.length + 4 > width && last.includes(' ')) last = last.slice(0, last.lastIndexOf(' '));
+  kept[maxLines - 1] = `${last} ...`;
+  return kept;
 }
