@@ -2,6 +2,8 @@
 // it must cause. Default participants: #1-#3 pool threads, #4-#6 processes,
 // #7 a plain worker thread.
 import { existsSync } from 'node:fs';
+import { openRegion } from '../src/shm/region.js';
+import { Ledger } from '../src/workers/ledger.js';
 import { describe, expect, it } from 'vitest';
 import { pidRunning, processPids, useLabRunner, type LabEventLine } from './fixtures/lab-run.js';
 
@@ -26,6 +28,37 @@ function expectCleanEnd(run: Awaited<ReturnType<typeof lab.run>>): void {
 }
 
 describe('lock lab --script', () => {
+  it('SIGINT to the whole process group (Ctrl-C without raw mode): the lab quits and reaps its processes, none of them dies of it mid-transfer', async () => {
+    const run = await lab.run(['--json', '--processes', '3', '--script', 'ready; wait 120s; quit'], async (child, stdout, region) => {
+      // Every participant process started, and money moves: some transfers are under way.
+      const deadline = Date.now() + 60_000;
+      while ((stdout().match(/"kindOf":"process"/g) ?? []).length < 3) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the lab's processes did not start: ${stdout()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const mapped = await openRegion(region);
+      try {
+        const ledger = Ledger.at(mapped.buffer, mapped.find('ledger:lab')!);
+        while (ledger.stats().txCount < 200) {
+          if (Date.now() > deadline || child.exitCode !== null) throw new Error('no transfers');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        mapped.close();
+      }
+      process.kill(-child.pid!, 'SIGINT');
+    });
+    expect(run.code, run.stderr).toBe(130);
+    expect(only(run.events, 'died')).toEqual([]);
+    expect(only(run.events, 'abandoned')).toEqual([]);
+    const quit = only(run.events, 'quit')[0];
+    expect(quit?.['text']).toMatch(/quit: \d+ participants reaped \(0 killed\), region removed/);
+    expect(only(run.events, 'final-check')[0]?.['holds']).toBe(true);
+    for (const pid of processPids(run.events)) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
+    expect(existsSync(run.region)).toBe(false);
+  });
+
+
   it('p then k: a participant parked in its critical section and killed there is seen abandoned and repaired (rolled back); k on each kind; r respawns', async () => {
     const run = await lab.run(['--json', '--script', 'ready; park 2; kill 2; park 3; unpark 3; kill 4; kill 7; kill 4; respawn; ready; quit']);
     expectCleanEnd(run);

@@ -4,7 +4,8 @@
 // watch abandoned-lock detection and recovery happen live. In a terminal:
 // interactive. Without one: a tour (the lab scripted, then whatever `moreTour`
 // adds: the repo's demos). With --script: the lab driven by words instead of keys.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { intOption, startDemo } from './command-line.js';
 import { DEFAULT_LAB_OPTIONS, LabController, type LabEvent, type LabOptions } from './controller.js';
 import { runCommand } from './commands.js';
@@ -84,6 +85,13 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
   };
   if (!(options.chaosRate > 0 && options.chaosRate <= 50)) fail(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);
   if (options.pool + options.workers + options.processes > 16) fail('at most 16 participants in all');
+  if (v.region !== undefined) {
+    // Checked here, before a participant starts: a path the region cannot be made at is the user's input, said in one line.
+    const dir = dirname(resolve(v.region));
+    if (!existsSync(dir)) fail(`--region ${v.region}: no directory ${dir} to make the region file in`);
+    if (!statSync(dir).isDirectory()) fail(`--region ${v.region}: ${dir} is not a directory`);
+    if (existsSync(v.region) && statSync(v.region).isDirectory()) fail(`--region ${v.region} is a directory; it names the region file`);
+  }
 
   /** The running lab, so an uncaught error can still reap its processes and files. */
   let current: LabController | undefined;
@@ -116,28 +124,7 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
       await lab.quit();
       process.off('SIGINT', onSigint);
     }
-    const c = lab.counters;
-    const figures = {
-      kills: c.kills,
-      abandonedObserved: c.abandonedObserved,
-      repairs: c.repairs,
-      invariantHeld: c.invariantHeld,
-      hangs: c.hangs,
-      respawns: c.respawns,
-      heapRecoveries: c.heapRecoveries,
-      sharesReclaimed: c.sharesReclaimed,
-      auditFailures: c.auditFailures,
-      transactions: lab.finalTxCount,
-      jobsEnqueued: lab.finalJobs?.queue?.enqueued ?? null,
-      jobsAcked: lab.finalJobs?.queue?.acked ?? null,
-      jobsRedelivered: c.jobsRedelivered,
-      jobsAlreadyApplied: c.jobsAlreadyApplied,
-      jobsDeadLettered: lab.finalJobs?.queue ? lab.finalJobs.queue.deadLetters.length + lab.finalJobs.queue.deadLettersCleared : null,
-      jobsAppliedTwice: lab.finalJobs?.appliedTwice ?? null,
-      /** The queue's error when it threw (the job figures above are then its last look), else null. */
-      queueFailed: lab.queueFailed,
-    };
-    return { ok: c.invariantHeld && c.hangs === 0 && figures.jobsAppliedTwice === 0 && figures.queueFailed === null, figures };
+    return labSummary(lab);
   }
 
   async function tour(): Promise<void> {
@@ -190,8 +177,8 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
       if (error instanceof LabWebError) fail(error.message);
       throw error;
     }
-    const c = lab.counters;
-    demo.finish(c.invariantHeld && c.hangs === 0 && lab.queueFailed === null, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs, heapRecoveries: c.heapRecoveries, sharesReclaimed: c.sharesReclaimed, queueFailed: lab.queueFailed });
+    const { ok, figures } = labSummary(lab);
+    demo.finish(ok, figures);
   } else if (v.script !== undefined) {
     let commands: ScriptCommand[] = [];
     try {
@@ -206,8 +193,8 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     const lab = await LabController.create(options);
     current = lab;
     await runInteractive(lab, { color: !v['no-color'] && !process.env['NO_COLOR'] });
-    const c = lab.counters;
-    demo.finish(c.invariantHeld && c.hangs === 0 && lab.queueFailed === null, { kills: c.kills, abandonedObserved: c.abandonedObserved, repairs: c.repairs, invariantHeld: c.invariantHeld, hangs: c.hangs, queueFailed: lab.queueFailed });
+    const { ok, figures } = labSummary(lab);
+    demo.finish(ok, figures);
   } else {
     await tour();
   }
@@ -216,6 +203,32 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     process.stderr.write('lock-lab: a handle kept the process alive after quit; exiting\n');
     process.exit(process.exitCode ?? 0);
   }, 3000).unref();
+}
+
+/** The summary line after quit, the same figures in every mode (scripted, web, terminal): ok when the invariant held, nothing hung, no job's money moved twice and the queue never failed. */
+function labSummary(lab: LabController): { ok: boolean; figures: Record<string, unknown> } {
+  const c = lab.counters;
+  const figures = {
+    kills: c.kills,
+    abandonedObserved: c.abandonedObserved,
+    repairs: c.repairs,
+    invariantHeld: c.invariantHeld,
+    hangs: c.hangs,
+    respawns: c.respawns,
+    heapRecoveries: c.heapRecoveries,
+    sharesReclaimed: c.sharesReclaimed,
+    auditFailures: c.auditFailures,
+    transactions: lab.finalTxCount,
+    jobsEnqueued: lab.finalJobs?.queue?.enqueued ?? null,
+    jobsAcked: lab.finalJobs?.queue?.acked ?? null,
+    jobsRedelivered: c.jobsRedelivered,
+    jobsAlreadyApplied: c.jobsAlreadyApplied,
+    jobsDeadLettered: lab.finalJobs?.queue ? lab.finalJobs.queue.deadLetters.length + lab.finalJobs.queue.deadLettersCleared : null,
+    jobsAppliedTwice: lab.finalJobs?.appliedTwice ?? null,
+    /** The queue's error when it threw (the job figures above are then its last look), else null. */
+    queueFailed: lab.queueFailed,
+  };
+  return { ok: c.invariantHeld && c.hangs === 0 && figures.jobsAppliedTwice === 0 && figures.queueFailed === null, figures };
 }
 
 function fail(message: string): never {

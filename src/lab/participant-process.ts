@@ -17,6 +17,11 @@ dieWithParent();
 // the lab's (it kills us, and PR_SET_PDEATHSIG covers its death), not the
 // terminal's, so the hangup is ignored; its SIGCONT only ends the pause early.
 process.on('SIGHUP', () => {});
+// Likewise Ctrl-C where the terminal is not in raw mode (or a `kill -INT` of
+// the group) reaches us too: the lab quits on it and reaps us by asking us
+// to leave our loop. Dying of it instead left the ledger mutex abandoned
+// mid-transfer, so a quit showed kills and repairs nobody asked for.
+process.on('SIGINT', () => {});
 
 const [path, configJson] = process.argv.slice(2);
 if (!path || !configJson) {
