@@ -37,7 +37,7 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
         'Participants (piscina pool threads, plain worker threads, child processes) move money between the accounts of a shared ledger under one robust mutex, recording each transfer in the shared heap. Kill them mid-transfer (SIGKILL, terminate(), AbortSignal), park them inside the critical section, stop and continue them, or let chaos mode kill at random: the next owner sees "abandoned", repairs the ledger from its journal, and the invariant (total money) holds. In a terminal it is interactive (h for help); without one it tours (the lab scripted' +
         (command.moreTour ? ', then every demo' : '') +
         '); --script drives it with words: ' +
-        '"kill N; park N [heap]; unpark N; stop N; cont N; add pool|worker|process; add auditor [pool|worker|process]; respawn; chaos 5s [rate R]; chaos 200 kills [rate R]; chaos on|off; rate R; wait 1s; ready; redelivered; quit".',
+        '"kill N; park N [heap]; unpark N; stop N; cont N; add pool|worker|process; add auditor [pool|worker|process]; respawn; chaos 5s [rate R]; chaos 200 kills [rate R]; chaos on|off; rate R; wait 1s; ready; redelivered; select N (highlights a row on the terminal screen, nothing else); quit".',
       options: {
         threads: { type: 'string' },
         workers: { type: 'string' },

@@ -174,7 +174,8 @@ export class LabController {
             : heldMutex
             ? 'holding the mutex'
             : row.state === 'critical'
-              ? 'in its critical section'
+              ? // 'critical' is set once the ledger mutex is owned, and cleared only after its release: not the owner now, it was leaving.
+                'leaving, mutex released'
               : row.state;
     this.emit('killed', `${reason} #${n} ${KIND_LABEL[p.kind]} with ${KILL_HOW[p.kind]}: ${where}`, p, { how: KILL_HOW[p.kind], wasParked: parkedAt !== null, parkedAt, heldMutex, heldReadShare, heldJob, role: p.role, tid: row.tid, issuedAtMs });
     try {
