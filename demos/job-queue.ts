@@ -31,7 +31,8 @@ const demo = startDemo({
   descriptions: { jobs: 'jobs to run', kills: 'consumers to kill mid-job (at most jobs / 20)', 'work-ms': 'longest work per job (ms)', 'payload-bytes': 'bytes per job' },
 });
 const JOBS = intOption('jobs', demo.values.jobs, 10_000, 10, 1_000_000);
-const KILLS = Math.min(intOption('kills', demo.values.kills, 40, 0, 10_000), Math.floor(JOBS / 20));
+const KILLS_ASKED = intOption('kills', demo.values.kills, 40, 0, 10_000);
+const KILLS = Math.min(KILLS_ASKED, Math.floor(JOBS / 20));
 const WORK_MS = intOption('work-ms', demo.values['work-ms'], 1, 0, 1000);
 const PAYLOAD = intOption('payload-bytes', demo.values['payload-bytes'], 100, 16, 65_536);
 
@@ -44,6 +45,12 @@ const CONSUMERS = [
 const participantUrl = new URL('./lib/job-queue-participant.ts', import.meta.url);
 
 const path = `/dev/shm/robust-shm-job-queue-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const removeRegion = (): void => {
+  rmSync(path, { force: true });
+  rmSync(`${path}.lock`, { force: true, recursive: true });
+};
+// Also when the demo dies of an error (its stdout closed early, say): no region is left in /dev/shm.
+process.on('exit', removeRegion);
 const region = await openRegion(path, { size: 4 * 1024 * 1024 + JOBS * 12, create: true });
 const queue = RobustQueue.open(region, 'jobs', { capacity: 256, maxJobBytes: PAYLOAD });
 const control = new Int32Array(region.buffer, region.findOrCreate('control', (CONTROL.rows + 64 * ROW_INTS) * 4).offset, CONTROL.rows + 64 * ROW_INTS);
@@ -80,19 +87,27 @@ let kills = 0;
 const victims: { slot: number; kind: string; job: number }[] = [];
 const started = performance.now();
 const progress = new ProgressReporter('job-queue', 'jobs');
+// The kills are planned over the first three quarters of the jobs: kill k (from 0) is due once
+// mark(k) jobs are acked. The last quarter (at least 5 jobs a kill, as KILLS <= JOBS / 20) is room
+// for kills that come late, so every planned kill is made while jobs remain.
+const every = (KILLS === 0 ? JOBS : Math.floor((JOBS * 3) / 4)) / (KILLS + 1);
+const mark = (k: number): number => Math.floor(every * (k + 1));
+// Production runs this many jobs past the next kill's mark (so consumers are mid-job when it is
+// reached), and no further: a kill made late moves the run on by no more than this.
+const AHEAD = Math.max(4, Math.min(64, Math.floor(every / 2)));
 try {
-  const every = JOBS / (KILLS + 1);
   const pace = (): void => {
-    const budget = kills >= KILLS ? JOBS : Math.max(Atomics.load(control, CONTROL.budget), Math.min(JOBS, Math.floor(every * (kills + 1)) + 64));
+    const budget = kills >= KILLS ? JOBS : Math.max(Atomics.load(control, CONTROL.budget), Math.min(JOBS, mark(kills) + AHEAD));
     Atomics.store(control, CONTROL.budget, budget);
     Atomics.notify(control, CONTROL.budget);
   };
-  pace();
+  // No job before every consumer is up (the budget stays 0): the first ones to start would run past the first marks.
+  let paced = false;
   start(0, 'thread', data(0, 'producer'));
   start(1, 'process', data(1, 'producer'));
   for (const c of CONSUMERS) start(c.slot, c.kind, data(c.slot, 'consumer'));
-  demo.say(`2 producers and ${CONSUMERS.length} consumers run ${JOBS} jobs; killing ${KILLS} consumers mid-job ...`);
-  // Spread the kills over the run: one whenever another JOBS / (KILLS + 1) jobs are acked
+  demo.say(`2 producers and ${CONSUMERS.length} consumers run ${JOBS} jobs; killing ${KILLS} consumers mid-job${KILLS < KILLS_ASKED ? ` (--kills ${KILLS_ASKED} is more than jobs / 20)` : ''} ...`);
+  // One kill whenever another `every` jobs are acked
   // (production waits for the kill, so a respawning consumer's start-up cannot let the run outpace the kills).
   const deadline = performance.now() + 30 * 60_000;
   for (;;) {
@@ -102,16 +117,28 @@ try {
     if (performance.now() > deadline) throw new Error(`not done after 30 minutes: ${JSON.stringify(seen)}`);
     // Only while every consumer is up: the latency measured is the queue's, not a respawn's start-up.
     const allUp = CONSUMERS.every((c) => row(c.slot, ROW.ready) === 1);
-    // Everything allowed so far is done and no kill came of it (consumers were starting): allow a few more jobs.
-    if (kills < KILLS && allUp && seen.ready === 0 && seen.taken.length === 0 && seen.acked + seen.deadLettered >= Atomics.load(control, CONTROL.budget)) {
-      Atomics.store(control, CONTROL.budget, Math.min(JOBS, Atomics.load(control, CONTROL.budget) + 16));
+    if (!paced) {
+      if (allUp) {
+        paced = true;
+        pace();
+      }
+      await tick();
+      continue;
     }
-    if (kills < KILLS && allUp && seen.acked >= every * (kills + 1)) {
+    // Everything allowed so far is done and no kill came of it (consumers were starting, or done before the kill was due): allow a few more jobs.
+    if (kills < KILLS && allUp && seen.ready === 0 && seen.taken.length === 0 && seen.acked + seen.deadLettered >= Atomics.load(control, CONTROL.budget)) {
+      Atomics.store(control, CONTROL.budget, Math.min(JOBS, Atomics.load(control, CONTROL.budget) + Math.min(16, AHEAD)));
+    }
+    if (kills < KILLS && allUp && seen.acked >= mark(kills)) {
+      // Due: consumers done with their work stay mid-job until one is doomed (demos/lib/job-queue-participant.ts).
+      Atomics.store(control, CONTROL.due, 1);
       const candidates = CONSUMERS.filter((c) => row(c.slot, ROW.state) === CONSUMER.WORKING);
       const victim = candidates[Math.floor(Math.random() * candidates.length)];
       const at = victim ? CONTROL.rows + victim.slot * ROW_INTS : -1;
       if (victim && Atomics.compareExchange(control, at + ROW.state, CONSUMER.WORKING, CONSUMER.DOOMED) === CONSUMER.WORKING) {
         const job = Atomics.load(control, at + ROW.job);
+        Atomics.store(control, CONTROL.due, 0);
+        Atomics.notify(control, CONTROL.due);
         const r = running.get(victim.slot)!;
         killedAt[job] = monotonicMs();
         if (r.kind === 'process') r.child.kill('SIGKILL');
@@ -119,7 +146,7 @@ try {
         await r.exited;
         kills++;
         victims.push({ slot: victim.slot, kind: victim.kind, job });
-        demo.event('killed', { consumer: victim.slot, kind: victim.kind, job }, `kill ${kills}: consumer ${victim.slot} (${victim.kind}) ${victim.kind === 'process' ? 'SIGKILLed' : 'terminated'} holding job ${job}`);
+        demo.event('killed', { consumer: victim.slot, kind: victim.kind, job }, `kill ${kills} of ${KILLS}: consumer ${victim.slot} (${victim.kind}) ${victim.kind === 'process' ? 'SIGKILLed' : 'terminated'} holding job ${job}`);
         start(victim.slot, victim.kind, data(victim.slot, 'consumer'));
         pace();
         continue;
@@ -160,11 +187,18 @@ for (const v of victims) {
 latencies.sort((a, b) => a - b);
 // A terminated thread's claim is released when the OS thread exits, after Node tore its environment down; a SIGKILLed process's at once.
 const medianOf = (xs: number[]): number | null => (xs.length ? percentile(xs, 0.5) : null);
-rmSync(path, { force: true });
-rmSync(`${path}.lock`, { force: true, recursive: true });
+removeRegion();
 const redeliveryMsMedian = latencies.length ? percentile(latencies, 0.5) : null;
 const redeliveryMsP90 = latencies.length ? percentile(latencies, 0.9) : null;
-const ok = lost === 0 && ackedTwice === 0 && end.enqueued === JOBS && acked + dead.size === JOBS && kills === KILLS && end.redelivered >= kills;
+// What went wrong, if anything: the summary line says it, and it is why the run FAILED.
+const problems: string[] = [];
+if (lost > 0) problems.push(`${lost} lost`);
+if (ackedTwice > 0) problems.push(`${ackedTwice} acked twice`);
+if (end.enqueued !== JOBS) problems.push(`${end.enqueued} of ${JOBS} jobs enqueued`);
+if (acked + dead.size !== JOBS) problems.push(`${acked + dead.size} of ${JOBS} jobs acked or dead-lettered`);
+if (kills !== KILLS) problems.push(`made ${kills} of ${KILLS} kills`);
+if (end.redelivered < kills) problems.push(`${end.redelivered} redelivered after ${kills} kills`);
+const ok = problems.length === 0;
 demo.finish(
   ok,
   {
@@ -176,6 +210,7 @@ demo.finish(
     lost,
     ackedTwice,
     kills,
+    plannedKills: KILLS,
     killedThreads: victims.filter((v) => v.kind === 'thread').length,
     killedProcesses: victims.filter((v) => v.kind === 'process').length,
     redeliveryMsMedian,
@@ -184,7 +219,8 @@ demo.finish(
     redeliveryMsMedianSigkilledProcess: medianOf(byKind['process']!),
     redeliveryMsMedianTerminatedThread: medianOf(byKind['thread']!),
     elapsedMs: Math.round(elapsedMs),
+    problems,
   },
-  `job-queue: ${ok ? 'OK' : 'FAILED'}: ${end.enqueued} enqueued, ${acked} acked, ${end.redelivered} redelivered, ${dead.size} dead-lettered, ${lost} lost, ${ackedTwice} acked twice; ` +
-    `${kills} consumers killed mid-job; kill -> retake median ${redeliveryMsMedian?.toFixed(2) ?? '-'} ms, p90 ${redeliveryMsP90?.toFixed(2) ?? '-'} ms; ${(elapsedMs / 1000).toFixed(1)} s`,
+  `job-queue: ${ok ? 'OK' : `FAILED (${problems.join('; ')})`}: ${end.enqueued} enqueued, ${acked} acked, ${end.redelivered} redelivered, ${dead.size} dead-lettered, ${lost} lost, ${ackedTwice} acked twice; ` +
+    `${kills} of ${KILLS} planned consumers killed mid-job; kill -> retake median ${redeliveryMsMedian?.toFixed(2) ?? '-'} ms, p90 ${redeliveryMsP90?.toFixed(2) ?? '-'} ms; ${(elapsedMs / 1000).toFixed(1)} s`,
 );

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { intOption, startDemo } from './lib/cli.js';
+import { dirOption, intOption, startDemo } from './lib/cli.js';
 import {
   type CoherenceResult,
   type CrashResult,
@@ -35,7 +35,8 @@ const size = intOption('size', demo.values.size, 1 << 20, 1, 256 << 20);
 // The region gets the pattern in a named object; the region header and directory take the rest.
 const regionSize = Math.ceil(Math.max(size, 1 << 16) / 4096) * 4096;
 const objectBytes = Math.floor(regionSize / 2);
-const work = mkdtempSync(join(demo.values.dir ?? tmpdir(), 'mapped-file-crash-'));
+// A bad --dir is a usage error before anything is made.
+const work = mkdtempSync(join(dirOption('dir', demo.values.dir) ?? tmpdir(), 'mapped-file-crash-'));
 let bytesChecked = 0;
 let bytesLost = 0;
 let viewsCoherent = true;

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDemo } from './lib/cli.js';
+import { dirOption, startDemo } from './lib/cli.js';
 import { OPERATIONS, walkLifecycle, type Cell } from './lib/page-lifecycle-cells.js';
 import { softDirtySupported } from '../src/inspect/page-inspector.js';
 
@@ -30,7 +30,8 @@ const demo = startDemo({
 });
 
 const TMPFS_MAGIC = 0x01021994;
-const diskDir = mkdtempSync(join(demo.values.dir ?? tmpdir(), 'page-lifecycle-'));
+// A bad --dir is a usage error before anything is made.
+const diskDir = mkdtempSync(join(dirOption('dir', demo.values.dir) ?? tmpdir(), 'page-lifecycle-'));
 const tmpfsDir = demo.values['no-tmpfs'] ? undefined : mkdtempSync('/dev/shm/page-lifecycle-');
 
 function swapDevices(): number {

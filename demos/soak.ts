@@ -3,7 +3,7 @@
 // See demos/lib/soak-run.ts for what runs and what is checked.
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { intOption, startDemo } from './lib/cli.js';
+import { fileOption, intOption, regionOption, startDemo, usageError } from './lib/cli.js';
 import { DEFAULT_SOAK_OPTIONS, runSoak, type SoakOptions } from './lib/soak-run.js';
 import { soakChartSvg } from './lib/soak-chart.js';
 import { ProgressReporter } from './lib/progress.js';
@@ -44,7 +44,8 @@ const demo = startDemo({
 });
 
 const v = demo.values;
-const regionPath = v.region ?? `${existsSync('/dev/shm') ? '/dev/shm' : '/tmp'}/robust-shm-soak-${process.pid}-${Math.random().toString(36).slice(2, 8)}.region`;
+// A bad --region or --chart is a usage error before anything starts (not a stack trace, nor a crash after the whole run).
+const regionPath = regionOption('region', v.region) ?? `${existsSync('/dev/shm') ? '/dev/shm' : '/tmp'}/robust-shm-soak-${process.pid}-${Math.random().toString(36).slice(2, 8)}.region`;
 const options: SoakOptions = {
   ...DEFAULT_SOAK_OPTIONS,
   kills: intOption('kills', v.kills, 300, 1, 10_000_000),
@@ -59,11 +60,8 @@ const options: SoakOptions = {
   ...(v.seconds === undefined ? {} : { maxSeconds: intOption('seconds', v.seconds, 0, 1, 7 * 24 * 3600) }),
   regionPath,
 };
-if (options.pool + options.workers + options.processes < 2) {
-  process.stderr.write('soak: at least two participants are needed (one to die, one to notice)\nTry --help.\n');
-  process.exit(2);
-}
-const chartPath = v.chart ?? `${process.env['TMPDIR'] ?? '/tmp'}/soak-${process.pid}.svg`;
+if (options.pool + options.workers + options.processes < 2) usageError('at least two participants are needed (one to die, one to notice)');
+const chartPath = (v.chart === 'none' ? 'none' : fileOption('chart', v.chart)) ?? `${process.env['TMPDIR'] ?? '/tmp'}/soak-${process.pid}.svg`;
 
 const cleanup = () => {
   rmSync(regionPath, { force: true });

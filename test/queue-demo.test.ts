@@ -1,8 +1,9 @@
 // demos/job-queue.ts, small: 500 jobs, 5 consumers killed mid-job (threads
-// terminated, processes SIGKILLed). Its JSON summary must say ok, with no job
-// lost and none acked twice. The demo runs as `node --import tsx` (its pid is
-// the program's, so a SIGKILL on failure reaches it; its consumer processes
-// die with it).
+// terminated, processes SIGKILLed), and 500 jobs with the default --kills (so
+// the planned 500 / 20 = 25 kills, every one of which must be made). Its JSON
+// summary must say ok, with no job lost and none acked twice. The demo runs as
+// `node --import tsx` (its pid is the program's, so a SIGKILL on failure (in
+// afterEach) reaches it; its consumer processes die with it).
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { useResources } from './helpers/resources.js';
@@ -28,6 +29,21 @@ describe('demos/job-queue.ts', () => {
     expect(code).toBe(0);
   }, 180_000);
 
+  it('--jobs 500 (default --kills 40, capped at jobs / 20): all 25 planned kills are made, ok, nothing lost, nothing acked twice', async () => {
+    const child = res.track(spawn(process.execPath, ['--import', 'tsx', demo, '--jobs', '500', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.resume();
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    const lines = stdout.trim().split('\n');
+    const summary = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    expect(summary).toMatchObject({ summary: 'job-queue', ok: true, jobs: 500, enqueued: 500, lost: 0, ackedTwice: 0, kills: 25, plannedKills: 25, problems: [] });
+    expect((summary['acked'] as number) + (summary['deadLettered'] as number)).toBe(500);
+    expect(summary['redelivered']).toBeGreaterThanOrEqual(25);
+    expect(lines.filter((l) => l.includes('"event":"killed"'))).toHaveLength(25);
+    expect(code).toBe(0);
+  }, 180_000);
+
   it('--help describes it; a bad option is a clear error', async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
@@ -42,6 +58,6 @@ describe('demos/job-queue.ts', () => {
     expect(help.out).toContain('--jobs');
     const bad = await run(['--jobs', 'many']);
     expect(bad.code).toBe(2);
-    expect(bad.out).toContain('--jobs must be an integer');
+    expect(bad.out).toBe("job-queue: --jobs must be an integer from 10 to 1000000, got 'many'\nTry --help.\n");
   }, 60_000);
 });

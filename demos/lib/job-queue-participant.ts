@@ -8,7 +8,9 @@
 // consumer moves WORKING -> ACKING before it acks, and one that finds itself
 // doomed parks until it dies. So every kill is of a consumer holding a job it
 // has not acked, and "acked twice" / "lost" are facts about the queue, not
-// about where a SIGKILL happened to land.
+// about where a SIGKILL happened to land. While a kill is due (CONTROL.due) a
+// consumer done with its work stays WORKING instead of acking, so the demo
+// finds one mid-job whenever a kill is due, however short the work.
 import { RobustQueue } from '../../src/queue/robust-queue.js';
 import { participantSide } from '../../src/workers/participant-side.js';
 import { dieWithParent } from '../../src/workers/parent-death.js';
@@ -46,6 +48,10 @@ if (data.role === 'producer') {
     Atomics.store(control, row + ROW.state, CONSUMER.WORKING);
     // The work: a sleep (terminable, so worker.terminate() ends it at once).
     Atomics.wait(control, row + ROW.never, 0, Math.random() * data.workMs);
+    // A kill is due: stay mid-job until the demo has doomed one of the consumers (a short timed wait: its notify does not cross processes).
+    while (Atomics.load(control, CONTROL.due) === 1 && Atomics.load(control, row + ROW.state) === CONSUMER.WORKING && Atomics.load(control, CONTROL.stop) === 0) {
+      Atomics.wait(control, CONTROL.due, 1, 1);
+    }
     if (Atomics.compareExchange(control, row + ROW.state, CONSUMER.WORKING, CONSUMER.ACKING) !== CONSUMER.WORKING) {
       // Doomed: the demo is about to kill us holding this job.
       for (;;) Atomics.wait(control, row + ROW.never, 0, 60_000);

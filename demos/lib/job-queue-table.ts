@@ -8,9 +8,11 @@ export const ROW_INTS = 8;
 /**
  * Int32 words of the control table before the rows: stop; tickets (producers
  * take job numbers from it); budget (producers enqueue job numbers up to it:
- * the demo paces production so the kills spread over the run).
+ * the demo paces production so the kills spread over the run); due (1 while a
+ * kill is due: a consumer done with its job's work stays WORKING, its job not
+ * acked, until the demo has doomed one of them, so each kill is made when due).
  */
-export const CONTROL = { stop: 0, tickets: 1, budget: 2, rows: 8 } as const;
+export const CONTROL = { stop: 0, tickets: 1, budget: 2, due: 3, rows: 8 } as const;
 
 export interface JobQueueParticipantData extends ParticipantMemory {
   role: 'producer' | 'consumer';

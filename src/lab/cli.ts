@@ -6,7 +6,8 @@
 // adds: the repo's demos). With --script: the lab driven by words instead of keys.
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { intOption, startDemo } from './command-line.js';
+import { regionFileState } from '../shm/stale-region.js';
+import { intOption, startDemo, usageError } from './command-line.js';
 import { DEFAULT_LAB_OPTIONS, LabController, type LabEvent, type LabOptions } from './controller.js';
 import { runCommand } from './commands.js';
 import { parseScript, ScriptError, type ScriptCommand } from './script.js';
@@ -83,14 +84,15 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     chaosRate: v['chaos-rate'] === undefined ? DEFAULT_LAB_OPTIONS.chaosRate : Number(v['chaos-rate']),
     regionPath: v.region ?? `${existsSync('/dev/shm') ? '/dev/shm' : '/tmp'}/robust-shm-lab-${process.pid}.region`,
   };
-  if (!(options.chaosRate > 0 && options.chaosRate <= 50)) fail(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);
-  if (options.pool + options.workers + options.processes > 16) fail('at most 16 participants in all');
+  if (!(options.chaosRate > 0 && options.chaosRate <= 50)) usageError(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);
+  if (options.pool + options.workers + options.processes > 16) usageError('at most 16 participants in all');
   if (v.region !== undefined) {
     // Checked here, before a participant starts: a path the region cannot be made at is the user's input, said in one line.
     const dir = dirname(resolve(v.region));
-    if (!existsSync(dir)) fail(`--region ${v.region}: no directory ${dir} to make the region file in`);
-    if (!statSync(dir).isDirectory()) fail(`--region ${v.region}: ${dir} is not a directory`);
-    if (existsSync(v.region) && statSync(v.region).isDirectory()) fail(`--region ${v.region} is a directory; it names the region file`);
+    if (!existsSync(dir)) usageError(`--region ${v.region}: no directory ${dir} to make the region file in`);
+    if (!statSync(dir).isDirectory()) usageError(`--region ${v.region}: ${dir} is not a directory`);
+    if (existsSync(v.region) && statSync(v.region).isDirectory()) usageError(`--region ${v.region} is a directory; it names the region file`);
+    if (regionFileState(v.region) === 'other') usageError(`--region ${v.region} exists and is not a robust-shm region: the lab would replace it, so it leaves it alone`);
   }
 
   /** The running lab, so an uncaught error can still reap its processes and files. */
@@ -153,18 +155,18 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     });
   }
 
-  if ((v.port !== undefined || v.host !== undefined) && !v.web) fail('--port and --host go with --web');
+  if ((v.port !== undefined || v.host !== undefined) && !v.web) usageError('--port and --host go with --web');
   if (v.web) {
     let commands: ScriptCommand[] | undefined;
     try {
       commands = v.script === undefined ? undefined : parseScript(v.script);
     } catch (error) {
-      if (error instanceof ScriptError) fail(error.message);
+      if (error instanceof ScriptError) usageError(error.message);
       throw error;
     }
-    if (v.port !== undefined && !/^\d+$/.test(v.port)) fail(`--port takes a port number (0-65535); to bind another address use --host, got '${v.port}'`);
+    if (v.port !== undefined && !/^\d+$/.test(v.port)) usageError(`--port takes a port number (0-65535); to bind another address use --host, got '${v.port}'`);
     const port = intOption('port', v.port, 0, 0, 65_535);
-    if (v.host !== undefined && !/^[A-Za-z0-9.:-]+$/.test(v.host)) fail(`--host takes an address or a host name, got '${v.host}'`);
+    if (v.host !== undefined && !/^[A-Za-z0-9.:-]+$/.test(v.host)) usageError(`--host takes an address or a host name, got '${v.host}'`);
     const lab = await LabController.create(options);
     current = lab;
     const printEvent = (e: LabEvent) => {
@@ -174,7 +176,7 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     try {
       await serveLab(lab, { host: v.host ?? '127.0.0.1', port, exposed: v.host !== undefined, commands, printEvent, say: (line) => process.stdout.write(`${line}\n`) });
     } catch (error) {
-      if (error instanceof LabWebError) fail(error.message);
+      if (error instanceof LabWebError) usageError(error.message);
       throw error;
     }
     const { ok, figures } = labSummary(lab);
@@ -184,7 +186,7 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
     try {
       commands = parseScript(v.script);
     } catch (error) {
-      if (error instanceof ScriptError) fail(error.message);
+      if (error instanceof ScriptError) usageError(error.message);
       throw error;
     }
     const { ok, figures } = await scripted(commands, options, true);
@@ -231,10 +233,6 @@ function labSummary(lab: LabController): { ok: boolean; figures: Record<string, 
   return { ok: c.invariantHeld && c.hangs === 0 && figures.jobsAppliedTwice === 0 && figures.queueFailed === null, figures };
 }
 
-function fail(message: string): never {
-  process.stderr.write(`lock-lab: ${message}\nTry --help.\n`);
-  process.exit(2);
-}
 
 function clock(ms: number): string {
   const s = Math.floor(ms / 1000);

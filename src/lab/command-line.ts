@@ -27,14 +27,23 @@ export interface Demo<V> {
   finish(ok: boolean, figures: Record<string, unknown>, text?: string): void;
 }
 
+/** The running demo's name (one demo per process), for usageError(). */
+let demoName = 'demo';
+
+/** A bad command line: `<demo>: <message>` and `Try --help.` on stderr, exit code 2 (no stack trace, nothing started). */
+export function usageError(message: string): never {
+  process.stderr.write(`${demoName}: ${message}\nTry --help.\n`);
+  process.exit(2);
+}
+
 export function startDemo<O extends Options>(spec: DemoSpec<O>, argv = process.argv.slice(2)) {
+  demoName = spec.name;
   const options = { ...spec.options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } as const;
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
   } catch (error) {
-    process.stderr.write(`${spec.name}: ${(error as Error).message}\nTry --help.\n`);
-    process.exit(2);
+    usageError((error as Error).message);
   }
   const values = parsed.values as Record<string, unknown>;
   if (values['help']) {
@@ -69,13 +78,10 @@ export function startDemo<O extends Options>(spec: DemoSpec<O>, argv = process.a
   return demo;
 }
 
-/** Parse a positive integer option, exiting with a clear message (code 2) on bad input. */
+/** Parse an integer option from min to max, `fallback` when absent; anything else (an empty string too) is a usageError. */
 export function intOption(name: string, raw: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`--${name} must be an integer from ${min} to ${max}, got '${raw}'\n`);
-    process.exit(2);
-  }
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) usageError(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
   return n;
 }

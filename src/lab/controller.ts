@@ -6,6 +6,8 @@
 // participants' work: transfer jobs into the lab's queue (job-producer.ts).
 import { rmSync } from 'node:fs';
 import { openRegion, type Region } from '../shm/region.js';
+import { regionFileState } from '../shm/stale-region.js';
+import { RegionFileError } from '../errors.js';
 import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
 import { LAB_QUEUE_CAPACITY, LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
 import type { ParticipantConfig, ParticipantKind, ParticipantRole } from './participant-loop.js';
@@ -80,8 +82,11 @@ export class LabController {
     );
   }
 
-  /** Create the region (removing a stale one at the same path) and start the initial participants. */
+  /** Create the region (replacing a stale region at the same path, never another kind of file) and start the initial participants. */
   static async create(options: LabOptions, listener?: (event: LabEvent) => void): Promise<LabController> {
+    if (regionFileState(options.regionPath) === 'other') {
+      throw new RegionFileError('EEXIST', `${options.regionPath} exists and is not a robust-shm region: the lab would replace it, so it leaves it alone`);
+    }
     removeRegionFiles(options.regionPath);
     const region = await openRegion(options.regionPath, { size: LAB_REGION_BYTES, create: true });
     const objects = openLabObjects(region);
