@@ -23,7 +23,7 @@ import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_t
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { intOption, startDemo } from './lib/cli.js';
+import { intOption, startDemo, usageError } from './lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { SharedHeap } from '../src/heap/shared-heap.js';
 import { withTestHooks } from '../src/test-hooks.js';
@@ -90,14 +90,12 @@ async function main(): Promise<void> {
   });
   const role = demo.values.role;
   if (role !== undefined && (demo.values.path === undefined || demo.values.result === undefined)) {
-    process.stderr.write('heap-at-exit: --role needs --path and --result (the demo passes them to the processes it starts)\n');
-    process.exit(2);
+    usageError('--role needs --path and --result (the demo passes them to the processes it starts)');
   }
   if (role === 'exiting') return exitingProcess(demo.values.path!, demo.values.result!, intOption('workers', demo.values.workers, 3, 1, 16));
   if (role === 'recover') return recoverProcess(demo.values.path!, demo.values.result!);
   if (role !== undefined) {
-    process.stderr.write(`heap-at-exit: unknown --role '${role}'\n`);
-    process.exit(2);
+    usageError(`unknown --role '${role}'`);
   }
   const workers = intOption('workers', demo.values.workers, 3, 1, 16);
 

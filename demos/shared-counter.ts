@@ -3,7 +3,7 @@
 // atomics of every thread of every process act on the same physical memory.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDemo, intOption } from './lib/cli.js';
+import { startDemo, intOption, usageError } from './lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { native } from '../src/native/index.js';
 import { Fleet } from '../src/workers/fleet.js';
@@ -20,8 +20,7 @@ const processes = intOption('processes', demo.values.processes, 2, 0, 64);
 const threads = intOption('threads', demo.values.threads, 2, 0, 64);
 const adds = intOption('adds', demo.values.adds, 1_000_000, 0, 100_000_000);
 if (processes + threads === 0) {
-  process.stderr.write('shared-counter: need at least one process or thread\n');
-  process.exit(2);
+  usageError('need at least one process or thread');
 }
 
 const path = join('/dev/shm', `robust-shm-shared-counter-${process.pid}`);
