@@ -8,7 +8,6 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { forkReady, type FleetMember } from '../src/workers/fleet.js';
@@ -16,6 +15,7 @@ import { tsFork } from '../tools/ts-spawn.js';
 import { formatTable, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
 import { benchCli } from './lib/bench-cli.js';
+import { removeAtExit } from './lib/cleanup.js';
 
 const HELP = `Usage: npx tsx bench/async-trace.ts [options]
 
@@ -34,10 +34,11 @@ Options:
 
 const cli = benchCli('bench/async-trace', HELP, { rounds: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' } } as const);
 const args = cli.values;
-const ROUNDS = intOption('rounds', args.rounds, 30, 1);
+const ROUNDS = cli.int('rounds', 30, 1);
 const progress = (message: string) => process.stderr.write(`[async-trace] ${message}\n`);
 
 const path = join('/dev/shm', `robust-shm-bench-async-trace-${process.pid}`);
+removeAtExit(path, `${path}.lock`);
 const region = await openRegion(path, { size: 64 * 1024, create: true });
 const mutex = RobustMutex.open(region, 'handover', { policy: 'windows' });
 let child: FleetMember | undefined;

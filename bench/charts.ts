@@ -10,10 +10,10 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { intOption } from '../demos/lib/cli.js';
 import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
 import { barChartSvg, type BarGroup } from './lib/svg-chart.js';
 import { benchCli, listOption } from './lib/bench-cli.js';
+import { interrupted, nestedBench } from './lib/cleanup.js';
 import { DEFAULT_THREAD_CACHE } from '../src/heap/heap-operations.js';
 
 const CHARTS = ['death-split', 'async-handover', 'mutex', 'per-node'] as const;
@@ -65,7 +65,7 @@ const cli = benchCli('bench/charts', HELP, {
 const args = cli.values;
 const fail: (message: string) => never = cli.fail;
 const quick = Boolean(args.quick);
-const rounds = args.rounds === undefined ? (quick ? 3 : undefined) : intOption('rounds', args.rounds, 30, 1);
+const rounds = args.rounds === undefined ? (quick ? 3 : undefined) : cli.int('rounds', 30, 1);
 const out = resolve(args.out ?? fileURLToPath(new URL('../docs/charts/', import.meta.url)));
 const only = new Set<Chart>(listOption('only', args.only, CHARTS, fail));
 const nodes: number[] = [];
@@ -81,16 +81,22 @@ const docsNode = runNodes.includes(thisMajor) ? thisMajor : runNodes[0];
 const progress = (m: string) => process.stderr.write(`[charts] ${m}\n`);
 const script = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
 
-/** Runs a bench to its end; stderr (its progress) passes through, stdout is returned. */
+/**
+ * Runs a bench to its end; stderr (its progress) passes through, stdout is returned.
+ * An interrupt (Ctrl-C) is handed on to the running bench, which cleans up after
+ * itself (lib/cleanup.ts); once interrupted, no bench starts.
+ */
 function runBench(binary: string, name: string, benchArgs: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string }> {
+  if (interrupted()) return new Promise(() => {}); // the interrupt's cleanup ends the process
   progress(`${name} ${benchArgs.join(' ')}${binary === process.execPath ? '' : ` (on ${binary})`}`);
   return new Promise((resolveRun, reject) => {
-    const child = spawn(binary, ['--import', 'tsx', script(name), ...benchArgs], { stdio: ['ignore', 'pipe', 'inherit'], env });
+    const child = nestedBench(spawn(binary, ['--import', 'tsx', script(name), ...benchArgs], { stdio: ['ignore', 'pipe', 'inherit'], env }));
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.once('error', reject);
     const t0 = Date.now();
     child.once('close', (code, signal) => {
+      if (interrupted()) return; // the interrupt's cleanup ends the process: nothing more is written
       progress(`${name} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
       resolveRun({ code: signal ? 128 : code, stdout });
     });
@@ -249,7 +255,7 @@ const steps: [Chart, string, string[]][] = [
   ['async-handover', 'async-trace.ts', [...roundsArg, '--svg', join(out, 'async-handover.svg')]],
 ];
 for (const [chart, name, scriptArgs] of steps) {
-  if (!only.has(chart)) continue;
+  if (!only.has(chart) || interrupted()) continue;
   const { code } = await runBench(process.execPath, name, scriptArgs);
   if (code !== 0) {
     failures++;
@@ -259,6 +265,7 @@ for (const [chart, name, scriptArgs] of steps) {
 
 const runs: NodeRun[] = [];
 for (const major of runNodes) {
+  if (interrupted()) break; // its cleanup ends the process: no further build or bench
   const node = resolved.get(major) ?? null;
   let addon: BuiltAddon | undefined;
   const env: NodeJS.ProcessEnv = { ...process.env };

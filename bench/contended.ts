@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { intOption } from '../demos/lib/cli.js';
 import { native } from '../src/native/index.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
@@ -24,6 +23,8 @@ import { formatTable, ratio, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
 import { writeBenchCharts } from './lib/chart-files.js';
 import { benchCli, listOption } from './lib/bench-cli.js';
+import { CONTENDED_OPTIONS } from './lib/bench-options.js';
+import { removeAtExit } from './lib/cleanup.js';
 
 const USAGE = `Usage: npx tsx bench/contended.ts [options]
 
@@ -48,19 +49,12 @@ Options:
 
 Target (issue 17): contended <= 2x glibc per op, with hand-offs beside it.`;
 
-const cli = benchCli('bench/contended', USAGE, {
-  only: { type: 'string' },
-  rounds: { type: 'string' },
-  ops: { type: 'string' },
-  spin: { type: 'string' },
-  json: { type: 'boolean' },
-  svg: { type: 'string' },
-} as const);
+const cli = benchCli('bench/contended', USAGE, CONTENDED_OPTIONS);
 const args = cli.values;
 const fail: (message: string) => never = cli.fail;
-const ROUNDS = intOption('rounds', args.rounds, 30, 1);
-const OPS = intOption('ops', args.ops, 100_000, 1);
-const SPIN = args.spin === undefined ? undefined : intOption('spin', args.spin, 100, 0, 1_000_000);
+const ROUNDS = cli.int('rounds', 30, 1);
+const OPS = cli.int('ops', 100_000, 1);
+const SPIN = args.spin === undefined ? undefined : cli.int('spin', 100, 0, 1_000_000);
 const MODES = listOption('only', args.only, ['process', 'thread'] as const, fail);
 type Mode = (typeof MODES)[number];
 const progress = (m: string): void => void process.stderr.write(`[contended] ${m}\n`);
@@ -73,6 +67,7 @@ interface Round { nsPerOp: number; handoffs: number; overlap: number; exact: boo
 /** Ours: contenders in child processes or worker threads, rounds started from here. */
 async function ours(mode: Mode): Promise<Round[]> {
   const path = join('/dev/shm', `robust-shm-bench-contended-${process.pid}-${mode}`);
+  removeAtExit(path);
   const region = await openRegion(path, { size: 64 * 1024, create: true });
   const children: ChildProcess[] = [];
   const workers: Worker[] = [];

@@ -11,7 +11,6 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { loadavg, setPriority } from 'node:os';
-import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustMutex } from '../src/locks/robust-mutex.js';
 import { ParkingLot } from '../src/workers/park.js';
@@ -22,6 +21,7 @@ import { formatTable, summarize, type Summary } from './lib/stats.js';
 import { cdfChartSvg } from './lib/svg-chart.js';
 import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
 import { benchCli } from './lib/bench-cli.js';
+import { removeAtExit } from './lib/cleanup.js';
 
 const HELP = `Usage: npx tsx bench/death-split.ts [options]
 
@@ -70,7 +70,7 @@ type Waiter = 'c' | 'spin' | 'node' | 'kill';
 const VICTIMS: readonly string[] = ['c', 'cnode', 'cthreads', 'cmem', 'node'];
 const WAITERS: readonly string[] = ['c', 'spin', 'node', 'kill'];
 const DEFAULT_PAIRS = 'c-c,c-spin,c-node,node-c,node-spin,node-node,cnode-c,cnode-spin';
-const ROUNDS = intOption('rounds', args.rounds, 30, 1);
+const ROUNDS = cli.int('rounds', 30, 1);
 const pairs = (args.pairs ?? DEFAULT_PAIRS).split(',').map((p) => {
   const [victim, waiter, extra] = p.trim().split('-');
   if (extra !== undefined || !VICTIMS.includes(victim ?? '') || !WAITERS.includes(waiter ?? '')) {
@@ -79,11 +79,12 @@ const pairs = (args.pairs ?? DEFAULT_PAIRS).split(',').map((p) => {
   return { name: p.trim(), victim: victim as Victim, waiter: waiter as Waiter };
 });
 const json = Boolean(args.json);
-const victimNice = args['victim-nice'] === undefined ? undefined : intOption('victim-nice', args['victim-nice'], 0, -20, 19);
+const victimNice = args['victim-nice'] === undefined ? undefined : cli.int('victim-nice', 0, -20, 19);
 const progress = (message: string) => process.stderr.write(`[death-split] ${message}\n`);
 
 const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.url);
 const path = join('/dev/shm', `robust-shm-bench-death-split-${process.pid}`);
+removeAtExit(path, `${path}.lock`);
 const region = await openRegion(path, { size: 64 * 1024, create: true });
 const { offset: wordsOffset } = region.findOrCreate('words', 16);
 const lot = ParkingLot.open(region, 'park', 2);

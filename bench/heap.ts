@@ -21,7 +21,6 @@
 // operation (threadCache: 0).
 //
 // Usage: npx tsx bench/heap.ts [--pairs N] [--warmup N] [--slices K] [--skip-boost] [--json]
-import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir } from 'node:os';
@@ -36,6 +35,8 @@ import { runHeapBaseline } from './lib/baselines.js';
 import { DEFAULT_SEED, LIVE_BLOCKS, participantSeed, precomputePattern, type PrecomputedPattern } from './lib/heap-pattern.js';
 import { formatNumber, formatTable, median, ratio } from './lib/stats.js';
 import { benchCli } from './lib/bench-cli.js';
+import { HEAP_OPTIONS } from './lib/bench-options.js';
+import { removeAtExit } from './lib/cleanup.js';
 
 const HEAP_BYTES = 16 << 20; // Boost's segment in the baseline is 16 MiB too
 const REGION_BYTES = HEAP_BYTES + (1 << 20);
@@ -81,30 +82,22 @@ if (role) await participant(role);
 else await main();
 
 async function main(): Promise<void> {
-  const args = benchCli('bench/heap', HELP.trimEnd(), {
-    pairs: { type: 'string' },
-    warmup: { type: 'string' },
-    slices: { type: 'string' },
-    'thread-cache': { type: 'string' },
-    'skip-boost': { type: 'boolean' },
-    json: { type: 'boolean' },
-    svg: { type: 'string' },
-  } as const).values;
+  const cli = benchCli('bench/heap', HELP.trimEnd(), HEAP_OPTIONS);
+  const args = cli.values;
   const options: Options = {
-    pairs: intOption('pairs', args.pairs, 1_000_000, 10, 100_000_000),
-    warmup: intOption('warmup', args.warmup, 100_000, 0, 100_000_000),
-    slices: intOption('slices', args.slices, 10, 1, 1000),
-    threadCache: intOption('thread-cache', args['thread-cache'], DEFAULT_THREAD_CACHE, 1, 65536),
+    pairs: cli.int('pairs', 1_000_000, 10, 100_000_000),
+    warmup: cli.int('warmup', 100_000, 0, 100_000_000),
+    slices: cli.int('slices', 10, 1, 1000),
+    threadCache: cli.int('thread-cache', DEFAULT_THREAD_CACHE, 1, 65536),
     skipBoost: args['skip-boost'] ?? false,
     json: args.json ?? false,
   };
-  if (options.pairs % options.slices !== 0) {
-    process.stderr.write(`bench/heap: --pairs (${options.pairs}) must be a multiple of --slices (${options.slices})\n`);
-    process.exit(2);
-  }
+  if (options.pairs % options.slices !== 0) cli.fail(`--pairs (${options.pairs}) must be a multiple of --slices (${options.slices})`);
   const log = (line: string) => process.stderr.write(`[heap] ${line}\n`);
 
   const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bench-heap-'));
+  // Removed in the finally below, or by an interrupt (Ctrl-C), which also kills the participants (lib/cleanup.ts).
+  removeAtExit(work);
   try {
     log(`SharedHeap, one thread: ${options.pairs} timed pairs after ${options.warmup} warm-up pairs`);
     const single = await timeSingle(join(work, 'single.bin'), options, 0);

@@ -4,7 +4,6 @@
 // contended, and death detection (kill / terminate() -> the blocked waiter's
 // "abandoned" return, median of >= 30 rounds). Speed is measured here, never
 // asserted in tests.
-import { intOption } from '../demos/lib/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,8 @@ import { barChartSvg, cdfChartSvg, type CdfSeries } from './lib/svg-chart.js';
 import { writeBenchCharts } from './lib/chart-files.js';
 import type { BenchParticipantData } from './lib/mutex-bench-participant.js';
 import { benchCli } from './lib/bench-cli.js';
+import { MUTEX_OPTIONS } from './lib/bench-options.js';
+import { removeAtExit } from './lib/cleanup.js';
 
 const HELP = `Usage: npx tsx bench/mutex.ts [options]
 
@@ -58,21 +59,12 @@ handoverRatioVsFutex <= 2 (median and p90), deathDetectionMsMedianProcess <= 0.5
 deathDetectionMsP90Process <= 2, deathDetectionMsMedianThread <= 2.
 Targets (issue 11): asyncHandoverRatioVsSync <= 1.5, asyncDeathDetectionRatioVsSync <= 1.5.`;
 
-const cli = benchCli('bench/mutex', HELP, {
-  uncontended: { type: 'string' },
-  contended: { type: 'string' },
-  rounds: { type: 'string' },
-  'no-baselines': { type: 'boolean' },
-  'no-async': { type: 'boolean' },
-  'thread-owner': { type: 'string' },
-  json: { type: 'boolean' },
-  svg: { type: 'string' },
-} as const);
+const cli = benchCli('bench/mutex', HELP, MUTEX_OPTIONS);
 const args = cli.values;
 const fail: (message: string) => never = cli.fail;
-const UNCONTENDED = intOption('uncontended', args.uncontended, 2_000_000, 1000);
-const CONTENDED = intOption('contended', args.contended, 200_000, 1000);
-const ROUNDS = intOption('rounds', args.rounds, 30, 1);
+const UNCONTENDED = cli.int('uncontended', 2_000_000, 1000);
+const CONTENDED = cli.int('contended', 200_000, 1000);
+const ROUNDS = cli.int('rounds', 30, 1);
 const json = Boolean(args.json);
 const threadOwner = (args['thread-owner'] ?? 'bundled') as 'bundled' | 'tsx';
 if (threadOwner !== 'bundled' && threadOwner !== 'tsx') fail(`--thread-owner must be 'bundled' or 'tsx', got '${threadOwner}'`);
@@ -80,6 +72,8 @@ const progress = (message: string) => process.stderr.write(`[mutex] ${message}\n
 
 const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.url);
 const path = join('/dev/shm', `robust-shm-bench-mutex-${process.pid}`);
+// Removed by cleanup() below, or by an interrupt (Ctrl-C), which also kills every child (lib/cleanup.ts).
+removeAtExit(path, `${path}.lock`);
 const region = await openRegion(path, { size: 64 * 1024, create: true });
 const { offset: wordsOffset } = region.findOrCreate('words', 16);
 const { offset: handoverOffset } = region.findOrCreate('handover-word', 8);
@@ -116,6 +110,7 @@ let bundleFile: string | undefined;
 async function bundledParticipant(): Promise<string> {
   if (bundleFile) return bundleFile;
   bundleDir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-'));
+  removeAtExit(bundleDir);
   const files = await bundleEntries({ entries: { 'mutex-bench-participant': participantUrl }, outdir: bundleDir, packages: 'inline' });
   bundleFile = files['mutex-bench-participant']!;
   return bundleFile;

@@ -16,7 +16,6 @@ import { loadavg, tmpdir } from 'node:os';
 import { barChartSvg } from './lib/svg-chart.js';
 import { writeBenchCharts } from './lib/chart-files.js';
 import { join } from 'node:path';
-import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustQueue } from '../src/queue/robust-queue.js';
 import { forkTs } from '../tools/ts-spawn.js';
@@ -24,6 +23,8 @@ import { parentDeathEnv } from '../src/workers/parent-death.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { RETAKE_F64, T, T_INTS, TABLE_BYTES, MAX_ROUNDS, monotonicMs, type QueueBenchData, type QueueBenchRole } from './lib/queue-bench-table.js';
 import { benchCli } from './lib/bench-cli.js';
+import { removeAtExit } from './lib/cleanup.js';
+import { QueueFullError } from '../src/queue/queue-errors.js';
 
 const HELP = `Usage: npx tsx bench/queue.ts [options]
 
@@ -66,17 +67,20 @@ const cli = benchCli('bench/queue', HELP, {
   svg: { type: 'string' },
 } as const);
 const args = cli.values;
-const JOBS = intOption('jobs', args.jobs, 20_000, 100, 10_000_000);
-const BULL_JOBS = intOption('bull-jobs', args['bull-jobs'], 3_000, 100, 1_000_000);
-const ROUNDS = intOption('rounds', args.rounds, 20, 1, MAX_ROUNDS - 10);
-const DEFAULT_ROUNDS = intOption('default-rounds', args['default-rounds'], 3, 0, 50);
-const BLOCK_MS = intOption('block-ms', args['block-ms'], 45_000, 1_000, 600_000);
-const MSYNC_JOBS = intOption('msync-jobs', args['msync-jobs'], 500, 0, 1_000_000);
+const JOBS = cli.int('jobs', 20_000, 100, 10_000_000);
+const BULL_JOBS = cli.int('bull-jobs', 3_000, 100, 1_000_000);
+const ROUNDS = cli.int('rounds', 20, 1, MAX_ROUNDS - 10);
+const DEFAULT_ROUNDS = cli.int('default-rounds', 3, 0, 50);
+const BLOCK_MS = cli.int('block-ms', 45_000, 1_000, 600_000);
+const MSYNC_JOBS = cli.int('msync-jobs', 500, 0, 1_000_000);
 const MSYNC_DIR = args['msync-dir'] ?? tmpdir();
 const JSON_OUT = args.json;
 const say = (line: string): void => void process.stderr.write(line + '\n');
 
 const path = `/dev/shm/robust-shm-bench-queue-${process.pid}`;
+// Removed in the finally at the end, or by an interrupt (Ctrl-C), which also kills the
+// participants and redis-server (lib/cleanup.ts).
+removeAtExit(path, `${path}.lock`);
 const region = await openRegion(path, { size: 64 * 1024 * 1024, create: true });
 const tableOffset = region.findOrCreate('table', TABLE_BYTES).offset;
 const table = new Int32Array(region.buffer, tableOffset, T_INTS);
@@ -137,7 +141,21 @@ async function oursThroughput(bytes: number): Promise<number> {
   const consumers = [await startReady('ours-consumer', { queueOffset: queue.byteOffset }), await startReady('ours-consumer', { queueOffset: queue.byteOffset })];
   const payload = new Uint8Array(bytes).fill(0x61);
   const started = performance.now();
-  for (let i = 0; i < JOBS; i++) queue.enqueue(payload);
+  for (let i = 0; i < JOBS; i++) {
+    // Blocks while the consumers are behind; a queue full for 100 ms lets the event loop run
+    // (an interrupt's cleanup, the exit of a consumer that died, which no enqueue would outwait).
+    for (;;) {
+      try {
+        queue.enqueue(payload, { timeoutMs: 100 });
+        break;
+      } catch (error) {
+        if (!(error instanceof QueueFullError)) throw error;
+        await new Promise((resolve) => setImmediate(resolve));
+        const dead = consumers.find((c) => c.exitCode !== null || c.signalCode !== null);
+        if (dead) throw new Error(`a consumer exited (${dead.exitCode ?? dead.signalCode}) with the queue full`);
+      }
+    }
+  }
   await until(() => Atomics.load(table, T.consumed) >= JOBS, 600_000, 'the consumers to finish');
   const seconds = (performance.now() - started) / 1000;
   Atomics.store(table, T.stop, 1);
@@ -176,6 +194,7 @@ async function oursRedelivery(): Promise<number[]> {
  */
 async function durability(): Promise<{ flushed: number; unflushed: number; dir: string }> {
   const file = join(MSYNC_DIR, `robust-shm-bench-queue-msync-${process.pid}`);
+  const forget = removeAtExit(file, `${file}.lock`);
   const disk = await openRegion(file, { size: 1024 * 1024, create: true });
   try {
     const run = (flush: boolean, name: string): number => {
@@ -196,6 +215,7 @@ async function durability(): Promise<{ flushed: number; unflushed: number; dir: 
   } finally {
     rmSync(file, { force: true });
     rmSync(`${file}.lock`, { force: true, recursive: true });
+    forget();
   }
 }
 

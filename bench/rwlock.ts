@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { intOption } from '../demos/lib/cli.js';
 import { openRegion } from '../src/shm/region.js';
 import { RobustRwLock } from '../src/locks/robust-rwlock.js';
 import { bundleEntries } from '../tools/bundle-entries.js';
@@ -20,6 +19,8 @@ import { writeBenchCharts } from './lib/chart-files.js';
 import { formatTable, median, ratio, summarize } from './lib/stats.js';
 import type { RwBenchData } from './lib/rwlock-bench-participant.js';
 import { benchCli } from './lib/bench-cli.js';
+import { RWLOCK_OPTIONS } from './lib/bench-options.js';
+import { removeAtExit } from './lib/cleanup.js';
 
 const HELP = `Usage: npx tsx bench/rwlock.ts [options]
 
@@ -43,21 +44,12 @@ Options:
 Targets (issue 13): uncontendedReadRatioVsPthread <= 2, readMostlyRatioVsPthread <= 2
 (pthread reads/s over ours), readerDeathToWriterMsMedian <= 1.`;
 
-const cli = benchCli('bench/rwlock', HELP, {
-  uncontended: { type: 'string' },
-  'duration-ms': { type: 'string' },
-  runs: { type: 'string' },
-  rounds: { type: 'string' },
-  'no-baselines': { type: 'boolean' },
-  json: { type: 'boolean' },
-  svg: { type: 'string' },
-} as const);
+const cli = benchCli('bench/rwlock', HELP, RWLOCK_OPTIONS);
 const args = cli.values;
-const fail: (message: string) => never = cli.fail;
-const UNCONTENDED = intOption('uncontended', args.uncontended, 2_000_000, 1000);
-const DURATION_MS = intOption('duration-ms', args['duration-ms'], 1000, 100);
-const RUNS = intOption('runs', args.runs, 3, 1);
-const ROUNDS = intOption('rounds', args.rounds, 30, 1);
+const UNCONTENDED = cli.int('uncontended', 2_000_000, 1000);
+const DURATION_MS = cli.int('duration-ms', 1000, 100);
+const RUNS = cli.int('runs', 3, 1);
+const ROUNDS = cli.int('rounds', 30, 1);
 const READERS = 4;
 const GAP_US = 20;
 const json = Boolean(args.json);
@@ -65,7 +57,9 @@ const progress = (message: string) => process.stderr.write(`[rwlock] ${message}\
 
 const participantUrl = new URL('./lib/rwlock-bench-participant.ts', import.meta.url);
 const path = `/dev/shm/robust-shm-bench-rwlock-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+removeAtExit(path, `${path}.lock`);
 const bundleDir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-rwlock-'));
+removeAtExit(bundleDir);
 const children = new Set<ChildProcess>();
 const workers = new Set<Worker>();
 

@@ -24,6 +24,7 @@ import { forkReady, type FleetMember } from '../../src/workers/fleet.js';
 import { startTsWorker, tsFork } from '../../tools/ts-spawn.js';
 import { summarize, median, type Summary } from './stats.js';
 import type { AsyncBenchCommand, AsyncBenchParticipantData } from './async-bench-participant.js';
+import { removeAtExit } from './cleanup.js';
 
 export interface AsyncBenchOptions {
   region: NamedObjectHost;
@@ -100,6 +101,7 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
   let bundled: string | undefined;
   if (options.threadOwner === 'bundled') {
     bundleDir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-async-'));
+    removeAtExit(bundleDir);
     const files = await bundleEntries({ entries: { 'async-bench-participant': participantUrl }, outdir: bundleDir, packages: 'inline' });
     bundled = files['async-bench-participant']!;
   }
@@ -253,6 +255,7 @@ export async function runAsyncBench(options: AsyncBenchOptions): Promise<AsyncBe
 
 async function futexHopFloor(rounds: number): Promise<FutexHopFloor> {
   const dir = mkdtempSync(join(tmpdir(), 'robust-shm-bench-hop-'));
+  const forget = removeAtExit(dir);
   try {
     const exe = join(dir, 'futex-hop');
     const source = new URL('../baseline/futex-hop.c', import.meta.url).pathname;
@@ -263,6 +266,7 @@ async function futexHopFloor(rounds: number): Promise<FutexHopFloor> {
     return { available: false, reason: (error as Error).message.split('\n')[0]! };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    forget();
   }
 }
 

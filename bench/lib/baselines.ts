@@ -44,6 +44,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heapPatternChecksum, participantSeed, DEFAULT_SEED } from './heap-pattern.js';
+import { removeAtExit } from './cleanup.js';
 
 export type BaselineOutcome<T> =
   | { available: true; result: T; build: string }
@@ -189,6 +190,7 @@ async function buildAndRun<T>(
 ): Promise<BaselineOutcome<T>> {
   const source = fileURLToPath(new URL(`../baseline/${sourceName}`, import.meta.url));
   const dir = await mkdtemp(join(tmpdir(), 'robust-shm-baseline-'));
+  const forget = removeAtExit(dir);
   try {
     const binary = join(dir, label);
     const compileArgs = [...compiler.flagsBefore, '-o', binary, source, ...compiler.flagsAfter];
@@ -206,6 +208,7 @@ async function buildAndRun<T>(
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+    forget();
   }
 }
 
@@ -362,7 +365,11 @@ export interface BuiltBaseline {
 export async function buildCBaseline(sourceName: string, label: string): Promise<BaselineOutcome<BuiltBaseline>> {
   const source = fileURLToPath(new URL(`../baseline/${sourceName}`, import.meta.url));
   const dir = await mkdtemp(join(tmpdir(), 'robust-shm-baseline-'));
-  const remove = () => rm(dir, { recursive: true, force: true });
+  const forget = removeAtExit(dir);
+  const remove = async () => {
+    await rm(dir, { recursive: true, force: true });
+    forget();
+  };
   const binary = join(dir, label);
   const compileArgs = ['-O2', '-pthread', '-o', binary, source];
   const build = `cc ${compileArgs.join(' ')}`.replace(binary, `<tmp>/${label}`);

@@ -1,7 +1,18 @@
 // The command line every bench shares: node:util's parseArgs (strict), --help
-// and -h printing the bench's usage, and one way to refuse bad input (the
-// message and "Try --help." on stderr, exit code 2).
+// and -h printing the bench's usage, and one way to refuse bad input
+// ("bench/<name>: <message>" and "Try --help." on stderr, exit code 2). Once
+// the command line is accepted, the bench's interrupt handling is installed
+// (cleanup.ts): a Ctrl-C removes what it registered and kills its children.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { cleanUpOnInterrupt, runOutsideTsxCli } from './cleanup.js';
+
+// `npx tsx bench/<name>.ts`: the tsx CLI would SIGKILL a bench that is slow to answer a
+// Ctrl-C, so the bench runs one process further down (cleanup.ts). Before any bench code runs:
+// this module is imported by every bench script, and its importers wait for this await.
+const script = process.argv[1] ? resolve(process.argv[1]) : '';
+if (dirname(script) === fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')) await runOutsideTsxCli(script);
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -12,14 +23,32 @@ export type BenchValues<O extends Options> = { [K in keyof O]?: O[K]['type'] ext
 export interface BenchCli<O extends Options> {
   values: BenchValues<O>;
   fail(message: string): never;
+  /** The integer value of string option `name` (`fallback` when absent); anything else outside min..max fails. */
+  int(name: keyof O & string, fallback: number, min?: number, max?: number): number;
 }
 
-/** Parse the bench's options (help is added); print `usage` and exit on --help, exit 2 on bad input. */
-export function benchCli<O extends Options>(name: string, usage: string, options: O, argv = process.argv.slice(2)): BenchCli<O> {
-  const fail = (message: string): never => {
+/** `name: message` and "Try --help." on stderr, exit code 2. */
+export function failWith(name: string): (message: string) => never {
+  return (message: string): never => {
     process.stderr.write(`${name}: ${message}\nTry --help.\n`);
     process.exit(2);
   };
+}
+
+/** An integer option: `fallback` when absent, else an integer from min to max or fail(). */
+export function intOption(name: string, raw: string | undefined, fallback: number, fail: (message: string) => never, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  return n;
+}
+
+/**
+ * Parse the bench's options (help is added); print `usage` and exit on --help,
+ * exit 2 on bad input; then install the interrupt handling under `name`.
+ */
+export function benchCli<O extends Options>(name: string, usage: string, options: O, argv = process.argv.slice(2)): BenchCli<O> {
+  const fail = failWith(name);
   let values: Record<string, unknown>;
   try {
     values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
@@ -30,7 +59,10 @@ export function benchCli<O extends Options>(name: string, usage: string, options
     process.stdout.write(`${usage}\n`);
     process.exit(0);
   }
-  return { values: values as BenchValues<O>, fail };
+  cleanUpOnInterrupt(name);
+  const int = (option: keyof O & string, fallback: number, min?: number, max?: number): number =>
+    intOption(option, values[option] as string | undefined, fallback, fail, min, max);
+  return { values: values as BenchValues<O>, fail, int };
 }
 
 /**

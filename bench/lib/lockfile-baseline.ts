@@ -30,6 +30,7 @@ import type { ChildProcess } from 'node:child_process';
 import lockfile from 'proper-lockfile';
 import { forkTs } from '../../tools/ts-spawn.js';
 import { summarize, type Summary } from './stats.js';
+import { removeAtExit } from './cleanup.js';
 
 /** The smallest values proper-lockfile 4.1.2 accepts (it clamps anything lower). */
 export const MIN_STALE_MS = 2000;
@@ -138,6 +139,7 @@ export async function runLockfileBaseline(opts: LockfileBaselineOptions = {}): P
   if (!(retryIntervalMs >= 1)) throw new RangeError(`retryIntervalMs must be >= 1, got ${retryIntervalMs}`);
 
   const dir = await mkdtemp(join(tmpdir(), 'robust-shm-lockfile-'));
+  const forget = removeAtExit(dir);
   try {
     const file = join(dir, 'resource');
     await writeFile(file, '');
@@ -162,6 +164,7 @@ export async function runLockfileBaseline(opts: LockfileBaselineOptions = {}): P
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
+    forget();
   }
 }
 

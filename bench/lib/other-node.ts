@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MAJORS, nodeBinary } from '../../tools/node-cache.mjs';
+import { removeAtExit } from './cleanup.js';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -88,7 +89,12 @@ export interface BuiltAddon {
  */
 export async function buildAddonFor(node: OtherNode, progress: (m: string) => void): Promise<BuiltAddon> {
   const dir = mkdtempSync(join(tmpdir(), `robust-shm-addon-abi${node.abi}-`));
-  const remove = () => rmSync(dir, { recursive: true, force: true });
+  // An interrupted bench kills node-gyp and its compilers and removes the dir (cleanup.ts).
+  const forget = removeAtExit(dir);
+  const remove = () => {
+    rmSync(dir, { recursive: true, force: true });
+    forget();
+  };
   try {
     cpSync(join(repoRoot, 'binding.gyp'), join(dir, 'binding.gyp'));
     cpSync(join(repoRoot, 'src', 'native'), join(dir, 'src', 'native'), { recursive: true, filter: (f) => !f.endsWith('.ts') });
