@@ -56,6 +56,7 @@ const ROUNDS = cli.int('rounds', 30, 1);
 const OPS = cli.int('ops', 100_000, 1);
 const SPIN = args.spin === undefined ? undefined : cli.int('spin', 100, 0, 1_000_000);
 const MODES = listOption('only', args.only, ['process', 'thread'] as const, fail);
+cli.optionsChecked();
 type Mode = (typeof MODES)[number];
 const progress = (m: string): void => void process.stderr.write(`[contended] ${m}\n`);
 

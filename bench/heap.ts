@@ -93,6 +93,7 @@ async function main(): Promise<void> {
     json: args.json ?? false,
   };
   if (options.pairs % options.slices !== 0) cli.fail(`--pairs (${options.pairs}) must be a multiple of --slices (${options.slices})`);
+  cli.optionsChecked();
   const log = (line: string) => process.stderr.write(`[heap] ${line}\n`);
 
   const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bench-heap-'));

@@ -68,6 +68,7 @@ const ROUNDS = cli.int('rounds', 30, 1);
 const json = Boolean(args.json);
 const threadOwner = (args['thread-owner'] ?? 'bundled') as 'bundled' | 'tsx';
 if (threadOwner !== 'bundled' && threadOwner !== 'tsx') fail(`--thread-owner must be 'bundled' or 'tsx', got '${threadOwner}'`);
+cli.optionsChecked();
 const progress = (message: string) => process.stderr.write(`[mutex] ${message}\n`);
 
 const participantUrl = new URL('./lib/mutex-bench-participant.ts', import.meta.url);

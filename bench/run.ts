@@ -2,11 +2,11 @@
 // other, on this Node or, with --node, on another one (its own build of the
 // addon). The whole command line is checked before anything starts; each bench
 // gets only the options it takes.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { failWith, listOption } from './lib/bench-cli.js';
+import { CHECK_ONLY_ENV, failWith, listOption } from './lib/bench-cli.js';
 import { RUN_BENCHES } from './lib/bench-options.js';
 import { cleanUpOnInterrupt, interrupted, nestedBench } from './lib/cleanup.js';
 import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
@@ -113,9 +113,20 @@ try {
   } else {
     progress(`running on this Node, ${process.version} (abi ${process.versions.modules})`);
   }
-  let failed = 0;
+  // First pass: every bench checks its own command line (values too) and exits, so a value one of
+  // them refuses stops the run before any bench has run for minutes.
   let refused = false;
   for (const bench of only) {
+    const script = fileURLToPath(new URL(`./${bench}.ts`, import.meta.url));
+    const checked = spawnSync(binary, ['--import', 'tsx', script, ...argsFor.get(bench)!], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...env, [CHECK_ONLY_ENV]: '1' } });
+    if (checked.status !== 0) {
+      progress(`${bench} refused its command line: no bench is started`);
+      refused = true;
+      break;
+    }
+  }
+  let failed = 0;
+  for (const bench of refused ? [] : only) {
     if (interrupted()) break;
     const script = fileURLToPath(new URL(`./${bench}.ts`, import.meta.url));
     const args = ['--import', 'tsx', script, ...argsFor.get(bench)!];

@@ -50,6 +50,7 @@ const UNCONTENDED = cli.int('uncontended', 2_000_000, 1000);
 const DURATION_MS = cli.int('duration-ms', 1000, 100);
 const RUNS = cli.int('runs', 3, 1);
 const ROUNDS = cli.int('rounds', 30, 1);
+cli.optionsChecked();
 const READERS = 4;
 const GAP_US = 20;
 const json = Boolean(args.json);

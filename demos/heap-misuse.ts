@@ -83,9 +83,10 @@ async function main(): Promise<void> {
   const cachedPair = [cachedHeap.alloc(64), cachedHeap.alloc(64)];
   const cacheAbsorbedDoubleFree = cachedPair[0] !== cachedPair[1] && cachedHeap.validate().valid;
   demo.event('unchecked-double-free-cached', { offset: z, secondFreeReturned: againCached, first: cachedPair[0], second: cachedPair[1], absorbed: cacheAbsorbedDoubleFree },
-    `   free(${z}) twice: the first puts the block in this thread's cache, the second finds it there and frees it once through the lock;` +
-    ` the next two alloc(64) return ${cachedPair[0]} and ${cachedPair[1]}: ${cacheAbsorbedDoubleFree ? 'different blocks, heap valid' : 'THE SAME BLOCK or an invalid heap'}` +
-    ` (luck of where the block was, not a check: use the checked mode)`);
+    cacheAbsorbedDoubleFree
+      ? `   free(${z}) twice: the first puts the block in this thread's cache, the second finds it there and frees it once through the lock;` +
+          ` the next two alloc(64) return ${cachedPair[0]} and ${cachedPair[1]}: different blocks, heap valid (luck of where the block was, not a check: use the checked mode)`
+      : `   free(${z}) twice: the next two alloc(64) return ${cachedPair[0]} and ${cachedPair[1]}: THE SAME BLOCK or an invalid heap, as with the cache off`);
 
   // 3. NO_SERIALIZE from several workers.
   demo.say(`3. HEAP_NO_SERIALIZE from ${workers} worker threads at once (rounds of ${iterations} alloc/free each):`);

@@ -60,8 +60,22 @@ const acks = new Int32Array(region.buffer, acksOffset, JOBS + 1);
 const retake = new Float64Array(region.buffer, retakeOffset, JOBS + 1);
 const killedAt = new Float64Array(JOBS + 1);
 
-type Running = { kind: 'thread'; worker: Worker; exited: Promise<unknown> } | { kind: 'process'; child: ChildProcess; exited: Promise<unknown> };
+type Running = ({ kind: 'thread'; worker: Worker } | { kind: 'process'; child: ChildProcess }) & { exited: Promise<unknown>; killed: boolean };
 const running = new Map<number, Running>();
+/**
+ * A participant that ended without being killed, while the run went on: the
+ * run stops and fails with it. Waiting on would hang (no kill is made until
+ * every consumer is up, and while one is due the others hold their jobs).
+ */
+let diedOnItsOwn: string | null = null;
+function watchExit(slot: number, role: 'producer' | 'consumer', r: Running): void {
+  void r.exited.then((code) => {
+    const signal = r.kind === 'process' ? r.child.signalCode : null;
+    // A producer ends, exit code 0, once it has enqueued its share.
+    if (r.killed || Atomics.load(control, CONTROL.stop) !== 0 || (role === 'producer' && code === 0 && signal === null)) return;
+    diedOnItsOwn ??= `${role} ${slot} (${r.kind}) ended on its own: ${signal ? `killed by ${signal}` : `exit code ${String(code)}`}`;
+  });
+}
 
 function data(slot: number, role: 'producer' | 'consumer', extra: Partial<JobQueueParticipantData> = {}): JobQueueParticipantData {
   return { path, role, slot, queueOffset: queue.byteOffset, controlOffset: control.byteOffset, acksOffset, retakeOffset, jobs: JOBS, payloadBytes: PAYLOAD, workMs: WORK_MS, ...extra };
@@ -73,10 +87,14 @@ function start(slot: number, kind: 'thread' | 'process', d: JobQueueParticipantD
   if (kind === 'thread') {
     const worker = startTsWorker(participantUrl, { ...d, path: undefined, buffer: region.buffer });
     worker.on('error', (error) => demo.event('error', { slot, error: String(error) }, `participant ${slot}: ${String(error)}`));
-    running.set(slot, { kind, worker, exited: new Promise((resolve) => worker.once('exit', resolve)) });
+    const r: Running = { kind, worker, killed: false, exited: new Promise((resolve) => worker.once('exit', resolve)) };
+    running.set(slot, r);
+    watchExit(slot, d.role, r);
   } else {
     const child = forkTs(participantUrl, [JSON.stringify(d)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...parentDeathEnv() } });
-    running.set(slot, { kind, child, exited: new Promise((resolve) => child.once('exit', resolve)) });
+    const r: Running = { kind, child, killed: false, exited: new Promise((resolve) => child.once('exit', resolve)) };
+    running.set(slot, r);
+    watchExit(slot, d.role, r);
   }
 }
 
@@ -113,7 +131,7 @@ try {
   for (;;) {
     const seen = queue.inspect();
     progress.update(seen.acked + seen.deadLettered, JOBS, performance.now() - started);
-    if (seen.acked + seen.deadLettered >= JOBS) break;
+    if (seen.acked + seen.deadLettered >= JOBS || diedOnItsOwn !== null) break;
     if (performance.now() > deadline) throw new Error(`not done after 30 minutes: ${JSON.stringify(seen)}`);
     // Only while every consumer is up: the latency measured is the queue's, not a respawn's start-up.
     const allUp = CONSUMERS.every((c) => row(c.slot, ROW.ready) === 1);
@@ -140,6 +158,7 @@ try {
         Atomics.store(control, CONTROL.due, 0);
         Atomics.notify(control, CONTROL.due);
         const r = running.get(victim.slot)!;
+        r.killed = true;
         killedAt[job] = monotonicMs();
         if (r.kind === 'process') r.child.kill('SIGKILL');
         else void r.worker.terminate();
@@ -196,6 +215,7 @@ if (lost > 0) problems.push(`${lost} lost`);
 if (ackedTwice > 0) problems.push(`${ackedTwice} acked twice`);
 if (end.enqueued !== JOBS) problems.push(`${end.enqueued} of ${JOBS} jobs enqueued`);
 if (acked + dead.size !== JOBS) problems.push(`${acked + dead.size} of ${JOBS} jobs acked or dead-lettered`);
+if (diedOnItsOwn !== null) problems.push(diedOnItsOwn);
 if (kills !== KILLS) problems.push(`made ${kills} of ${KILLS} kills`);
 if (end.redelivered < kills) problems.push(`${end.redelivered} redelivered after ${kills} kills`);
 const ok = problems.length === 0;

@@ -10,16 +10,16 @@ const demosDir = fileURLToPath(new URL('.', import.meta.url));
 
 await runLabCommand({
   usage: 'npm start --',
-  async moreTour({ budgetMs, say, row }) {
+  async moreTour({ budgetMs, demoCapMs, say, row }) {
     const started = performance.now();
     const rows: TourRow[] = [];
     for (const name of tourDemos(demosDir)) {
       const left = budgetMs - (performance.now() - started);
       let r: TourRow;
-      if (left < 5000) r = { demo: name, status: 'timed out', seconds: 0, figures: {}, note: 'skipped: the tour ran out of its 2-minute budget' };
+      if (left < 5000) r = { demo: name, status: 'timed out', seconds: 0, figures: {}, note: `skipped: the tour ran out of its ${Math.round(budgetMs / 1000)} s budget` };
       else {
         say(`running demos/${name}.ts --json ...`);
-        r = await runDemo(demosDir, name, Math.min(45_000, left));
+        r = await runDemo(demosDir, name, Math.min(demoCapMs, left));
       }
       rows.push(r);
       row(r);

@@ -105,6 +105,18 @@ describe('npm run bench (bench/run.ts) checks its whole command line before it s
     }, 60_000);
   }
 
+  it('refuses a value a later bench refuses before any bench runs: the bench names it, nothing started', async () => {
+    const before = benchFiles();
+    const run = tsx(['bench/run.ts', '--only', 'mutex,heap', '--pairs', '7', '--slices', '3']);
+    expect(await run.exit).toEqual({ code: 2, signal: null });
+    expect(run.stderr()).toMatch(/^bench\/heap: --pairs must be an integer from 10 to 100000000, got '7'\nTry --help\.\n/m);
+    expect(run.stderr()).toContain('[bench] heap refused its command line: no bench is started');
+    // The mutex bench only checked its options: it never said it was running.
+    expect(run.stderr()).not.toMatch(/\[bench\] mutex: |\[mutex\]/);
+    expect(run.stdout()).toBe('');
+    expect(benchFiles().filter((f) => !before.includes(f))).toEqual([]);
+  }, 60_000);
+
   it('--help names all four benches and which options go to which', async () => {
     const run = tsx(['bench/run.ts', '--help']);
     expect(await run.exit).toEqual({ code: 0, signal: null });

@@ -5,7 +5,7 @@
 // fresh temp directory; whatever a test starts is killed in afterEach.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { openRegion } from '../src/shm/region.js';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -110,8 +110,8 @@ describe('demo command lines', () => {
     const link = join(base, 'a-link');
     symlinkSync(theirs, link);
     expectUsageError(await run('soak', ['--kills', '1', '--region', theirs]), 'soak', [`--region ${theirs}: exists and is not a robust-shm region`]);
-    expectUsageError(await run('lock-lab', ['--script', 'quit', '--region', theirs]), 'lock-lab', [`--region ${theirs} exists and is not a robust-shm region`]);
-    expectUsageError(await run('lock-lab', ['--script', 'quit', '--region', link]), 'lock-lab', [`--region ${link} exists and is not a robust-shm region`]);
+    expectUsageError(await run('lock-lab', ['--script', 'quit', '--region', theirs]), 'lock-lab', [`--region ${theirs}: exists and is not a robust-shm region`]);
+    expectUsageError(await run('lock-lab', ['--script', 'quit', '--region', link]), 'lock-lab', [`--region ${link}: exists and is not a robust-shm region`]);
     expect(readFileSync(theirs, 'utf8')).toBe('not a region, someone else\'s data');
     expect(readdirSync(base).sort()).toEqual(['a-link', 'their-file']);
     // A stale region at the path is the lab's to replace: it runs, and removes it at the end.
@@ -121,6 +121,15 @@ describe('demo command lines', () => {
     const r = await run('lock-lab', ['--json', '--processes', '0', '--workers', '0', '--threads', '2', '--script', 'quit', '--region', stale]);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(stale)).toBe(false);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('lock-lab --region naming another user\'s region: refused as another user\'s, and left as it was (run as root, to chown it)', { timeout: 60_000 }, async () => {
+    const theirs = join(base, 'their.region');
+    (await openRegion(theirs, { size: 1 << 20, create: true })).close();
+    chownSync(theirs, 65534, 65534);
+    const before = readFileSync(theirs);
+    expectUsageError(await run('lock-lab', ['--script', 'quit', '--region', theirs]), 'lock-lab', [`--region ${theirs}: another user's file`]);
+    expect(readFileSync(theirs).equals(before)).toBe(true);
   });
 
   it('a bad number has the same shape in every demo: <demo>: --<option> must be ..., Try --help.', { timeout: 60_000 }, async () => {

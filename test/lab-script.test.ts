@@ -56,7 +56,7 @@ describe('lock lab --script', () => {
     expect(only(run.events, 'final-check')[0]?.['holds']).toBe(true);
     for (const pid of processPids(run.events)) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
     expect(existsSync(run.region)).toBe(false);
-  });
+  }, 120_000);
 
 
   it('p then k: a participant parked in its critical section and killed there is seen abandoned and repaired (rolled back); k on each kind; r respawns', async () => {

@@ -1,7 +1,8 @@
 // The README's first command, as a new user without a terminal runs it: `npm start` with stdin not a
 // TTY runs the tour (the lab scripted, then every demo). It must end OK with every demo passing: the
 // heap-misuse demo once failed here for every user (the thread cache had become the default) while
-// each demo's own test still passed.
+// each demo's own test still passed. The tour's budget is raised (600 s instead of 110 s): on a
+// loaded machine a slow demo is not a failing one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -22,7 +23,7 @@ afterEach(async () => {
 
 describe('npm start without a terminal', () => {
   it('runs the tour: the scripted lab and every demo, all ok, exit 0', async () => {
-    child = spawn('npm', ['start', '--silent'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    child = spawn('npm', ['start', '--silent'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ROBUST_SHM_TOUR_BUDGET_S: '600' } });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -40,5 +41,5 @@ describe('npm start without a terminal', () => {
     expect(code).toBe(0);
     // Each row of the table says ok.
     for (const row of stdout.split('\n').filter((l) => /^[a-z][\w-]*( --script)? +(ok|failed|not available|timed out|no summary) /.test(l))) expect(row).toMatch(/ ok +\d/);
-  }, 300_000);
+  }, 700_000);
 });

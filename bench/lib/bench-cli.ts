@@ -25,7 +25,16 @@ export interface BenchCli<O extends Options> {
   fail(message: string): never;
   /** The integer value of string option `name` (`fallback` when absent); anything else outside min..max fails. */
   int(name: keyof O & string, fallback: number, min?: number, max?: number): number;
+  /**
+   * Call once every option is read and checked: in `npm run bench`'s first pass
+   * (CHECK_ONLY_ENV set) the bench ends here with exit 0, so that a bad value
+   * for a later bench is refused before an earlier one runs for minutes.
+   */
+  optionsChecked(): void;
 }
+
+/** Set by bench/run.ts for its first pass: each bench checks its command line and exits. */
+export const CHECK_ONLY_ENV = 'ROBUST_SHM_BENCH_CHECK_ONLY';
 
 /** `name: message` and "Try --help." on stderr, exit code 2. */
 export function failWith(name: string): (message: string) => never {
@@ -62,7 +71,10 @@ export function benchCli<O extends Options>(name: string, usage: string, options
   cleanUpOnInterrupt(name);
   const int = (option: keyof O & string, fallback: number, min?: number, max?: number): number =>
     intOption(option, values[option] as string | undefined, fallback, fail, min, max);
-  return { values: values as BenchValues<O>, fail, int };
+  const optionsChecked = (): void => {
+    if (process.env[CHECK_ONLY_ENV] === '1') process.exit(0);
+  };
+  return { values: values as BenchValues<O>, fail, int, optionsChecked };
 }
 
 /**

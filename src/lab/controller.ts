@@ -6,7 +6,7 @@
 // participants' work: transfer jobs into the lab's queue (job-producer.ts).
 import { rmSync } from 'node:fs';
 import { openRegion, type Region } from '../shm/region.js';
-import { regionFileState } from '../shm/stale-region.js';
+import { notReplacedBecause, regionFileState } from '../shm/stale-region.js';
 import { RegionFileError } from '../errors.js';
 import { MAX_PARTICIPANTS, type BoardRow } from './board.js';
 import { LAB_QUEUE_CAPACITY, LAB_REGION_BYTES, openLabObjects, type LabObjects } from './lab-objects.js';
@@ -34,6 +34,9 @@ export {
   type ParticipantView,
   type QueueView,
 } from './lab-types.js';
+
+/** The queue's RegionCorruptError message, in a dead participant's detail (a thread's: the message alone; a process's: its stderr's error line). */
+const QUEUE_ERROR = /queue at byte offset \d+: .*/;
 
 const KILL_HOW: Record<ParticipantKind, string> = { process: 'SIGKILL', worker: 'worker.terminate()', pool: 'AbortSignal' };
 const KIND_LABEL: Record<ParticipantKind, string> = { process: 'process', worker: 'worker thread', pool: 'pool thread' };
@@ -84,9 +87,8 @@ export class LabController {
 
   /** Create the region (replacing a stale region at the same path, never another kind of file) and start the initial participants. */
   static async create(options: LabOptions, listener?: (event: LabEvent) => void): Promise<LabController> {
-    if (regionFileState(options.regionPath) === 'other') {
-      throw new RegionFileError('EEXIST', `${options.regionPath} exists and is not a robust-shm region: the lab would replace it, so it leaves it alone`);
-    }
+    const state = regionFileState(options.regionPath);
+    if (state === 'foreign' || state === 'other') throw new RegionFileError('EEXIST', `${options.regionPath}: ${notReplacedBecause(state)}`);
     removeRegionFiles(options.regionPath);
     const region = await openRegion(options.regionPath, { size: LAB_REGION_BYTES, create: true });
     const objects = openLabObjects(region);
@@ -370,12 +372,17 @@ export class LabController {
     try {
       return fn();
     } catch (error) {
-      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      this.queueFailure = text;
-      this.lastQueue = { ...this.lastQueue, failed: text };
-      this.emit('queue-failed', `the job queue failed, and the lab no longer touches it: ${text}`, undefined, { error: text, code: error instanceof Error && 'code' in error ? String(error.code) : null });
+      this.queueFailedWith(error instanceof Error ? `${error.name}: ${error.message}` : String(error), error instanceof Error && 'code' in error ? String(error.code) : null);
       return null;
     }
+  }
+
+  /** Report the queue's failure (once) and stop touching it. */
+  private queueFailedWith(text: string, code: string | null, p?: Participant): void {
+    if (this.queueFailure !== null) return;
+    this.queueFailure = text;
+    this.lastQueue = { ...this.lastQueue, failed: text };
+    this.emit('queue-failed', `the job queue failed, and the lab no longer touches it: ${text}`, p, { error: text, code });
   }
 
   /**
@@ -569,7 +576,13 @@ export class LabController {
       p.exit = info;
       p.dying = false;
       this.monitor.changed = true;
-      if (info.how === 'crashed' && !this.closed) this.emit('died', `#${p.number} died on its own: ${info.detail}`, p, { detail: info.detail });
+      if (info.how === 'crashed' && !this.closed) {
+        // A participant can be the first to meet a corrupt queue (a repair inside its take). It dies of the
+        // queue's error, which leaves the queue's mutex not-recoverable: the cause is this error, not that state.
+        const queueError = QUEUE_ERROR.exec(info.detail);
+        if (queueError) this.queueFailedWith(`RegionCorruptError: ${queueError[0]}`, 'ERR_REGION_CORRUPT', p);
+        this.emit('died', `#${p.number} died on its own: ${info.detail}`, p, { detail: info.detail });
+      }
     });
     if (why === 'respawned') this.counters.respawns++;
     const what = p.role === 'auditor' ? `auditor (${KIND_LABEL[kind]})` : KIND_LABEL[kind];

@@ -47,9 +47,10 @@ export class LabJobProducer {
       if (to >= from) to++;
       const amount = 1 + (this.random() % 100);
       if (this.queue.tryEnqueue(encodeTransferJob({ from, to, amount })) === 'full') break;
+      // Counted one by one: a throw from the next enqueue (a corrupt queue) must not lose these from the count.
       added++;
+      this.enqueued++;
     }
-    this.enqueued += added;
     return added;
   }
 }

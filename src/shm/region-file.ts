@@ -147,7 +147,14 @@ function tempPathFor(path: string): string {
  */
 async function createByLink(path: string, size: number, creationHook: TestHooks['onCreationStep']): Promise<MappedFile | 'lost'> {
   const temp = tempPathFor(path);
-  const fd = openSync(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  let fd: number;
+  try {
+    fd = openSync(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    // The directory takes no new file (read-only, not ours, /proc): a named error, not the temp name's ENOENT or EACCES.
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new RegionFileError(code, `cannot create the region ${path}: ${dirname(path)} takes no new file (${code})`, { cause: error });
+  }
   try {
     await creationHook?.('temp-created', temp);
     reserveSpace(fd, size, path);
