@@ -193,8 +193,10 @@ for (let id = 1; id <= JOBS; id++) {
   const n = Atomics.load(acks, id);
   if (n >= 1) acked++;
   if (n > 1) ackedTwice++;
-  if (n === 0 && !dead.has(id)) lost++;
+  if (n === 0 && !dead.has(id) && id <= end.enqueued) lost++;
 }
+// A run stopped early leaves jobs in the queue (waiting or held): those are not lost. (A finished run has none.)
+lost = Math.max(0, lost - end.ready - end.taken.length);
 const latencies: number[] = [];
 const byKind: Record<string, number[]> = { thread: [], process: [] };
 for (const v of victims) {
@@ -210,12 +212,11 @@ removeRegion();
 const redeliveryMsMedian = latencies.length ? percentile(latencies, 0.5) : null;
 const redeliveryMsP90 = latencies.length ? percentile(latencies, 0.9) : null;
 // What went wrong, if anything: the summary line says it, and it is why the run FAILED.
-const problems: string[] = [];
+const problems: string[] = diedOnItsOwn !== null ? [diedOnItsOwn] : [];
 if (lost > 0) problems.push(`${lost} lost`);
 if (ackedTwice > 0) problems.push(`${ackedTwice} acked twice`);
 if (end.enqueued !== JOBS) problems.push(`${end.enqueued} of ${JOBS} jobs enqueued`);
 if (acked + dead.size !== JOBS) problems.push(`${acked + dead.size} of ${JOBS} jobs acked or dead-lettered`);
-if (diedOnItsOwn !== null) problems.push(diedOnItsOwn);
 if (kills !== KILLS) problems.push(`made ${kills} of ${KILLS} kills`);
 if (end.redelivered < kills) problems.push(`${end.redelivered} redelivered after ${kills} kills`);
 const ok = problems.length === 0;

@@ -3,9 +3,12 @@
 // the planned 500 / 20 = 25 kills, every one of which must be made). Its JSON
 // summary must say ok, with no job lost and none acked twice. The demo runs as
 // `node --import tsx` (its pid is the program's, so a SIGKILL on failure (in
-// afterEach) reaches it; its consumer processes die with it).
+// afterEach) reaches it; its consumer processes die with it). A consumer
+// killed behind the demo's back must stop the run and fail it, by name: the
+// demo used to wait on for it (no kill is made until every consumer is up).
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { useResources } from './helpers/resources.js';
 
 const demo = new URL('../demos/job-queue.ts', import.meta.url).pathname;
@@ -60,4 +63,45 @@ describe('demos/job-queue.ts', () => {
     expect(bad.code).toBe(2);
     expect(bad.out).toBe("job-queue: --jobs must be an integer from 10 to 1000000, got 'many'\nTry --help.\n");
   }, 60_000);
+
+  it('a consumer that ends on its own (SIGKILLed behind the demo\'s back): the demo stops at once and fails, naming it', async () => {
+    const child = res.track(spawn(process.execPath, ['--import', 'tsx', demo, '--jobs', '100000', '--kills', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.resume();
+    const closed = new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    // A consumer process of the demo, found as soon as it runs: before the jobs start or after, the run must stop.
+    const deadline = Date.now() + 60_000;
+    let victim: number | undefined;
+    while (victim === undefined) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no consumer process found: ${stdout.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+      victim = consumerProcesses(child.pid!)[0];
+    }
+    process.kill(victim, 'SIGKILL');
+    const killedAt = Date.now();
+    const code = await closed;
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { ok: boolean; problems: string[]; acked: number };
+    expect(summary.ok).toBe(false);
+    expect(summary.problems[0]).toMatch(/^consumer \d+ \(process\) ended on its own: killed by SIGKILL$/);
+    expect(summary.acked).toBeLessThan(100_000); // it stopped, rather than running the jobs out
+    expect(Date.now() - killedAt).toBeLessThan(30_000);
+    expect(code).toBe(1);
+  }, 180_000);
 });
+
+/** The demo's consumer processes (children of `pid` whose command line carries a consumer's data). */
+function consumerProcesses(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('"role":"consumer"')) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
