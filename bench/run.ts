@@ -6,7 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CHECK_ONLY_ENV, failWith, listOption } from './lib/bench-cli.js';
+import { CHECK_ONLY_ENV, listOption } from './lib/bench-cli.js';
+import { usageErrorFor } from '../src/lab/command-line.js';
 import { RUN_BENCHES } from './lib/bench-options.js';
 import { cleanUpOnInterrupt, interrupted, nestedBench } from './lib/cleanup.js';
 import { buildAddonFor, resolveNode, OtherNodeError, type BuiltAddon } from './lib/other-node.js';
@@ -61,7 +62,7 @@ Not passed on: --svg (every bench would write that one file; each writes bench/r
 or run one bench alone with --svg <file>) and contended's own --only process,thread (run
 npx tsx bench/contended.ts --only ... itself).`;
 
-const fail: (message: string) => never = failWith('bench/run');
+const fail: (message: string) => never = usageErrorFor('bench/run');
 
 let parsed: ReturnType<typeof parseArgs>;
 try {

@@ -57,14 +57,16 @@ describe('demo command lines', () => {
     expect(r.stderr).not.toMatch(/^ {4}at /m);
   }
 
-  it('page-lifecycle --dir <missing>: one line naming it, exit 2, no temp dirs made', { timeout: 60_000 }, async () => {
-    const missing = join(base, 'missing');
-    const before = entries('page-lifecycle-');
-    const r = await run('page-lifecycle', ['--dir', missing]);
-    expectUsageError(r, 'page-lifecycle', [`--dir ${missing}`, 'no such directory']);
-    expect(entries('page-lifecycle-')).toEqual(before);
-    expect(readdirSync(base)).toEqual([]);
-  });
+  for (const name of ['page-lifecycle', 'mapped-file-crash']) {
+    it(`${name} --dir <missing>: one line naming it, exit 2, no temp dirs made`, { timeout: 60_000 }, async () => {
+      const missing = join(base, 'missing');
+      const before = entries(`${name}-`);
+      const r = await run(name, ['--dir', missing]);
+      expectUsageError(r, name, [`--dir ${missing}`, 'no such directory']);
+      expect(entries(`${name}-`)).toEqual(before);
+      expect(readdirSync(base)).toEqual([]);
+    });
+  }
 
   it('page-lifecycle --dir <relative missing>, and --dir <a file>: the same', { timeout: 60_000 }, async () => {
     const before = entries('page-lifecycle-');
@@ -73,15 +75,6 @@ describe('demo command lines', () => {
     expectUsageError(await run('page-lifecycle', ['--dir', join(base, 'plain')]), 'page-lifecycle', [`--dir ${join(base, 'plain')}: not a directory`]);
     expect(entries('page-lifecycle-')).toEqual(before);
     expect(readdirSync(base)).toEqual(['plain']);
-  });
-
-  it('mapped-file-crash --dir <missing>: one line naming it, exit 2, no temp dirs made', { timeout: 60_000 }, async () => {
-    const missing = join(base, 'missing');
-    const before = entries('mapped-file-crash-');
-    const r = await run('mapped-file-crash', ['--dir', missing]);
-    expectUsageError(r, 'mapped-file-crash', [`--dir ${missing}`, 'no such directory']);
-    expect(entries('mapped-file-crash-')).toEqual(before);
-    expect(readdirSync(base)).toEqual([]);
   });
 
   it('soak --region in a missing directory: one line naming it, exit 2, no region, nothing started', { timeout: 60_000 }, async () => {

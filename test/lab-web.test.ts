@@ -75,16 +75,21 @@ function corsHeaders(reply: Reply): string[] {
   return Object.keys(reply.headers).filter((h) => h.toLowerCase().startsWith('access-control-'));
 }
 
-/** Quit with `q`, then: exit 0, every process it ever had gone, region gone, port closed. */
-async function expectCleanQuit(lab: WebLab, region: string, pids: number[]): Promise<void> {
+/** Quit with `q`, then: exit code `code`, every process it ever had gone, region gone, port closed. */
+async function expectQuitLeavesNothing(lab: WebLab, region: string, pids: number[], code: number): Promise<void> {
   lab.quit();
-  expect(await lab.exited, lab.stderr()).toBe(0);
-  // the summary line, in text or --json form
-  expect(lab.stdout()).toMatch(/(lock-lab: OK |"summary":"lock-lab","ok":true,).*"invariantHeld":true/);
+  expect(await lab.exited, lab.stderr()).toBe(code);
   for (const pid of pids) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
   expect(existsSync(region)).toBe(false);
   expect(existsSync(`${region}.lock`)).toBe(false);
   expect(await listening(lab.port)).toBe(false);
+}
+
+/** Quit with `q`, then: exit 0, an OK summary, and nothing left (expectQuitLeavesNothing). */
+async function expectCleanQuit(lab: WebLab, region: string, pids: number[]): Promise<void> {
+  await expectQuitLeavesNothing(lab, region, pids, 0);
+  // the summary line, in text or --json form
+  expect(lab.stdout()).toMatch(/(lock-lab: OK |"summary":"lock-lab","ok":true,).*"invariantHeld":true/);
 }
 
 describe('lab page server: refusals over real HTTP', () => {
@@ -212,20 +217,28 @@ describe.runIf(outsideAddress() !== undefined)('lab page server on a non-loopbac
 // Skipped only on a developer's machine without chromium; under CI (which installs it) a missing
 // browser fails the test instead of skipping it.
 describe.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')('lab page in chromium', () => {
-  it('park #2 and click SIGKILL: card dead, "abandoned → repaired" with its latency, invariant holds; chaos for 5 s fills the histogram; q leaves nothing', async () => {
-    mkdirSync(OUTPUT, { recursive: true });
+  /** A lab on a new region, started with `args`, and its page open and ready in chromium; the page's errors are collected. */
+  async function openLabPage(args: string[]) {
     const region = regionPath();
-    // One pool thread first, so #2 is a process and its kill button is SIGKILL.
-    const lab = await startWebLab(['--region', region, '--threads', '1']);
+    const lab = await startWebLab(['--region', region, ...args]);
     labs.push(lab);
     const browser = await openBrowser({ width: 1280, height: 800 });
     browsers.push(browser);
     const { page } = browser;
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-
     await page.goto(lab.url);
     await page.locator('body[data-ready]').waitFor({ timeout: 20_000 });
+    return { region, lab, page, errors };
+  }
+
+  /** The lock panel's row `name` (its <dd>). */
+  const panelRow = (page: Awaited<ReturnType<typeof openLabPage>>['page'], name: string) => page.locator('#lock-panel dt', { hasText: name }).locator('xpath=following-sibling::dd[1]');
+
+  it('park #2 and click SIGKILL: card dead, "abandoned → repaired" with its latency, invariant holds; chaos for 5 s fills the histogram; q leaves nothing', async () => {
+    mkdirSync(OUTPUT, { recursive: true });
+    // One pool thread first, so #2 is a process and its kill button is SIGKILL.
+    const { region, lab, page, errors } = await openLabPage(['--threads', '1']);
     expect(new URL(page.url()).search).toBe(''); // the token left the address bar
     await page.locator('[data-participant="2"][data-kind="process"]').waitFor({ timeout: 20_000 });
     await page.locator('[data-participant="2"] .facts', { hasText: /ops [1-9]/ }).waitFor({ timeout: 20_000 });
@@ -247,7 +260,7 @@ describe.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')('lab page in c
     expect(await killed.count()).toBe(1);
     // The transfer job #2 held came back at once to another participant: on the timeline, tied to the kill.
     const redelivered = page.locator('li[data-label="job redelivered"]').first();
-    const queueRow = page.locator('#lock-panel dt', { hasText: 'queue' }).locator('xpath=following-sibling::dd[1]');
+    const queueRow = panelRow(page, 'queue');
     await redelivered.waitFor({ timeout: 20_000 }).catch(async (error: unknown) => {
       // Once seen in CI and never since: say where the job went (still in flight with the dead tid, dead-lettered, or taken back unnamed).
       const queue = await queueRow.textContent().catch(() => '?');
@@ -293,19 +306,10 @@ describe.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')('lab page in c
   }, 120_000);
 
   it('a job queue that throws: its row says FAILED with the error, the timeline has it, the ledger goes on, and q still leaves nothing', async () => {
-    const region = regionPath();
-    const lab = await startWebLab(['--region', region, '--json', '--hang-ms', '1000']);
-    labs.push(lab);
-    const browser = await openBrowser({ width: 1280, height: 800 });
-    browsers.push(browser);
-    const { page } = browser;
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(lab.url);
-    await page.locator('body[data-ready]').waitFor({ timeout: 20_000 });
+    const { region, lab, page, errors } = await openLabPage(['--json', '--hang-ms', '1000']);
 
     await corruptLabQueue(region, () => lab.child.exitCode === null);
-    const queueRow = page.locator('#lock-panel dt', { hasText: 'queue' }).locator('xpath=following-sibling::dd[1]');
+    const queueRow = panelRow(page, 'queue');
     await expect.poll(() => queueRow.textContent(), { timeout: 20_000 }).toMatch(/^FAILED · RegionCorruptError: queue at byte offset \d+: .+ · the lab no longer touches it; last seen \d+ waiting, \d+ of \d+ acked$/);
     expect(await queueRow.getAttribute('data-state')).toBe('failed');
     const entry = page.locator('li[data-kind="queue-failed"]');
@@ -320,21 +324,15 @@ describe.runIf(existsSync(CHROMIUM) || process.env.CI === 'true')('lab page in c
     await expect.poll(() => queue.inspect(), { timeout: 30_000 }).toMatchObject({ ready: 0, taken: [] });
     mapped.close();
     await page.waitForTimeout(3000);
-    const counts = page.locator('#lock-panel dt', { hasText: 'counts' }).locator('xpath=following-sibling::dd[1]');
+    const counts = panelRow(page, 'counts');
     expect(await counts.textContent()).toMatch(/ · hangs 0$/);
     await expect.poll(() => page.locator('#invariant').textContent(), { timeout: 10_000 }).toMatch(/holds/);
     expect(errors).toEqual([]);
 
-    const pids = [lab.child.pid!, ...descendants(lab.child.pid!)];
-    lab.quit();
-    expect(await lab.exited, lab.stderr()).toBe(1);
+    await expectQuitLeavesNothing(lab, region, [lab.child.pid!, ...descendants(lab.child.pid!)], 1);
     expect(lab.stderr()).not.toMatch(/RegionCorruptError/); // reported on stdout, not thrown
     expect(lab.stdout()).toMatch(/"summary":"lock-lab","ok":false,.*"invariantHeld":true,"hangs":0,.*"queueFailed":"RegionCorruptError: queue at byte offset/);
     // Nobody died of it: the corrupt slot is the producer's to meet (this thread's job was a real one).
     expect(lab.stdout()).not.toContain('"event":"died"');
-    for (const pid of pids) expect(pidRunning(pid), `pid ${pid}`).toBe(false);
-    expect(existsSync(region)).toBe(false);
-    expect(existsSync(`${region}.lock`)).toBe(false);
-    expect(await listening(lab.port)).toBe(false);
   }, 120_000);
 });

@@ -8,7 +8,8 @@
 // demo used to wait on for it (no kill is made until every consumer is up).
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { descendants } from './fixtures/lab-run.js';
 import { useResources } from './helpers/resources.js';
 
 const demo = new URL('../demos/job-queue.ts', import.meta.url).pathname;
@@ -90,18 +91,13 @@ describe('demos/job-queue.ts', () => {
   }, 180_000);
 });
 
-/** The demo's consumer processes (children of `pid` whose command line carries a consumer's data). */
+/** The demo's consumer processes (below `pid`, with a consumer's data on their command line). */
 function consumerProcesses(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  return descendants(pid).filter((p) => {
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('"role":"consumer"')) found.push(Number(entry));
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('"role":"consumer"');
     } catch {
-      // gone meanwhile
+      return false; // gone meanwhile
     }
-  }
-  return found;
+  });
 }

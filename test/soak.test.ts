@@ -31,17 +31,35 @@ afterEach(async () => {
   rmSync(chart, { force: true });
 });
 
+/** Start the soak in its own process group (afterEach kills the group): its output so far, and its exit code once its streams close. */
+function startSoak(args: string[]): { closed: Promise<number | null>; readonly stdout: string; readonly stderr: string } {
+  const started = spawn(process.execPath, ['--import', 'tsx', SOAK.pathname, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = started;
+  let stdout = '';
+  let stderr = '';
+  started.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  started.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+  return {
+    closed: new Promise((r) => started.once('close', r)),
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+  };
+}
+
+/** The last JSON line of the output: the soak's summary ({} when there is none). */
+function lastJson(stdout: string): Record<string, unknown> {
+  return JSON.parse(stdout.split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as Record<string, unknown>;
+}
+
 describe('the soak', () => {
   it('300 kills of every kind: recoveries check out, no hang, never two owners, nothing left behind', async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', SOAK.pathname, '--kills', '300', '--json', '--region', region, '--chart', chart], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
-    const code = await new Promise<number | null>((r) => child!.once('close', r));
+    const soak = startSoak(['--kills', '300', '--json', '--region', region, '--chart', chart]);
+    const code = await soak.closed;
+    const { stdout, stderr } = soak;
     const lines = stdout.split('\n').filter((l) => l.startsWith('{'));
     const summary = JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown> & { byWay: Record<string, number>; recoveriesByKind: Record<string, number> };
     expect(summary['summary'], stderr).toBe('soak');
@@ -89,15 +107,8 @@ describe('the soak', () => {
   }, 900_000);
 
   it('a ledger lock gone not-recoverable stops the soak at once and reports it, instead of running on to its kill target', async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', SOAK.pathname, '--kills', '1000000', '--json', '--region', region, '--chart', 'none', '--no-regions'], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
-    const closed = new Promise<number | null>((r) => child!.once('close', r));
+    // No kill target to reach: the soak must stop of itself.
+    const soak = startSoak(['--kills', '1000000', '--json', '--region', region, '--chart', 'none', '--no-regions']);
     // Wait until the lab moves money, then take a coin out of the ledger behind the lock's back: the
     // next repairer after a death finds the invariant broken and releases without markConsistent(),
     // which under the posix policy ends the lock for good (the way a real repair gone wrong does).
@@ -105,7 +116,7 @@ describe('the soak', () => {
     let ledger: Ledger | undefined;
     let mapped: Awaited<ReturnType<typeof openRegion>> | undefined;
     while (!ledger || ledger.stats().repairs < 1) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the soak never got going: ${stderr}`);
+      if (Date.now() > deadline || child!.exitCode !== null) throw new Error(`the soak never got going: ${soak.stderr}`);
       await new Promise((r) => setTimeout(r, 100));
       if (!mapped) {
         try {
@@ -133,10 +144,11 @@ describe('the soak', () => {
     expect(ledger!.checkInvariant().holds).toBe(false);
     lock.release();
     const corruptedAt = Date.now();
-    const code = await closed;
+    const code = await soak.closed;
     const stoppedAfterMs = Date.now() - corruptedAt;
     mapped!.close();
-    const summary = JSON.parse(stdout.split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as Record<string, unknown> & { notRecoverable: { lock: string; seenBy: string } | null };
+    const { stdout, stderr } = soak;
+    const summary = lastJson(stdout) as Record<string, unknown> & { notRecoverable: { lock: string; seenBy: string } | null };
     expect(summary['summary'], stderr).toBe('soak');
     expect(summary.notRecoverable, stdout.slice(-3000)).not.toBeNull();
     expect(['ledger mutex', 'audit rwlock']).toContain(summary.notRecoverable!.lock);
@@ -151,20 +163,14 @@ describe('the soak', () => {
   }, 600_000);
 
   it('a job queue that throws (a slot no queue state names) stops the soak at once with its error, and the lab reaps everything', async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', SOAK.pathname, '--kills', '1000000', '--json', '--region', region, '--chart', 'none', '--no-regions'], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
-    const closed = new Promise<number | null>((r) => child!.once('close', r));
+    // No kill target to reach: the soak must stop of itself.
+    const soak = startSoak(['--kills', '1000000', '--json', '--region', region, '--chart', 'none', '--no-regions']);
     await corruptLabQueue(region, () => child!.exitCode === null);
     const corruptedAt = Date.now();
-    const code = await closed;
+    const code = await soak.closed;
     const stoppedAfterMs = Date.now() - corruptedAt;
-    const summary = JSON.parse(stdout.split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as Record<string, unknown> & { queueFailed: { error: string } | null };
+    const { stdout, stderr } = soak;
+    const summary = lastJson(stdout) as Record<string, unknown> & { queueFailed: { error: string } | null };
     expect(summary['summary'], stderr).toBe('soak');
     expect(stderr).not.toMatch(/RegionCorruptError/); // reported, not thrown
     expect(summary.queueFailed, stdout.slice(-3000)).not.toBeNull();

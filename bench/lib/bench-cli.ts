@@ -6,6 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { intOption, usageErrorFor } from '../../src/lab/command-line.js';
 import { cleanUpOnInterrupt, runOutsideTsxCli } from './cleanup.js';
 
 // `npx tsx bench/<name>.ts`: the tsx CLI would SIGKILL a bench that is slow to answer a
@@ -36,28 +37,12 @@ export interface BenchCli<O extends Options> {
 /** Set by bench/run.ts for its first pass: each bench checks its command line and exits. */
 export const CHECK_ONLY_ENV = 'ROBUST_SHM_BENCH_CHECK_ONLY';
 
-/** `name: message` and "Try --help." on stderr, exit code 2. */
-export function failWith(name: string): (message: string) => never {
-  return (message: string): never => {
-    process.stderr.write(`${name}: ${message}\nTry --help.\n`);
-    process.exit(2);
-  };
-}
-
-/** An integer option: `fallback` when absent, else an integer from min to max or fail(). */
-export function intOption(name: string, raw: string | undefined, fallback: number, fail: (message: string) => never, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
-  return n;
-}
-
 /**
  * Parse the bench's options (help is added); print `usage` and exit on --help,
  * exit 2 on bad input; then install the interrupt handling under `name`.
  */
 export function benchCli<O extends Options>(name: string, usage: string, options: O, argv = process.argv.slice(2)): BenchCli<O> {
-  const fail = failWith(name);
+  const fail = usageErrorFor(name);
   let values: Record<string, unknown>;
   try {
     values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
@@ -70,7 +55,7 @@ export function benchCli<O extends Options>(name: string, usage: string, options
   }
   cleanUpOnInterrupt(name);
   const int = (option: keyof O & string, fallback: number, min?: number, max?: number): number =>
-    intOption(option, values[option] as string | undefined, fallback, fail, min, max);
+    intOption(option, values[option] as string | undefined, fallback, min, max, fail);
   const optionsChecked = (): void => {
     if (process.env[CHECK_ONLY_ENV] === '1') process.exit(0);
   };

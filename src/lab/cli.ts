@@ -89,7 +89,6 @@ export async function runLabCommand(command: LabCommandOptions, argv = process.a
   if (!(options.chaosRate > 0 && options.chaosRate <= 50)) usageError(`--chaos-rate must be a number from 0.1 to 50, got '${v['chaos-rate']}'`);
   if (options.pool + options.workers + options.processes > 16) usageError('at most 16 participants in all');
 
-
   /** The running lab, so an uncaught error can still reap its processes and files. */
   let current: LabController | undefined;
   process.on('uncaughtException', (error) => {
@@ -232,7 +231,6 @@ function labSummary(lab: LabController): { ok: boolean; figures: Record<string, 
   };
   return { ok: c.invariantHeld && c.hangs === 0 && figures.jobsAppliedTwice === 0 && figures.queueFailed === null, figures };
 }
-
 
 function clock(ms: number): string {
   const s = Math.floor(ms / 1000);

@@ -32,17 +32,24 @@ export interface Demo<V> {
   finish(ok: boolean, figures: Record<string, unknown>, text?: string): void;
 }
 
-/** The running demo's name (one demo per process), for usageError(). */
-let demoName = 'demo';
+/** How a program called `name` refuses its command line: `<name>: <message>` and `Try --help.` on stderr, exit code 2 (no stack trace, nothing started). */
+export function usageErrorFor(name: string): (message: string) => never {
+  return (message: string): never => {
+    process.stderr.write(`${name}: ${message}\nTry --help.\n`);
+    process.exit(2);
+  };
+}
 
-/** A bad command line: `<demo>: <message>` and `Try --help.` on stderr, exit code 2 (no stack trace, nothing started). */
+/** The running demo's (one demo per process; startDemo names it). */
+let demoUsageError = usageErrorFor('demo');
+
+/** A bad command line of the running demo or lab (see usageErrorFor). */
 export function usageError(message: string): never {
-  process.stderr.write(`${demoName}: ${message}\nTry --help.\n`);
-  process.exit(2);
+  return demoUsageError(message);
 }
 
 export function startDemo<O extends Options>(spec: DemoSpec<O>, argv = process.argv.slice(2)) {
-  demoName = spec.name;
+  demoUsageError = usageErrorFor(spec.name);
   const options = { ...spec.options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } as const;
   let parsed;
   try {
@@ -83,11 +90,11 @@ export function startDemo<O extends Options>(spec: DemoSpec<O>, argv = process.a
   return demo;
 }
 
-/** Parse an integer option from min to max, `fallback` when absent; anything else (an empty string too) is a usageError. */
-export function intOption(name: string, raw: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+/** Parse an integer option from min to max, `fallback` when absent; anything else (an empty string too) goes to `fail` (the running demo's usageError). */
+export function intOption(name: string, raw: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER, fail: (message: string) => never = usageError): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) usageError(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
   return n;
 }
 
